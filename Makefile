@@ -1,0 +1,38 @@
+# Two commands do all the set-up on a fresh machine:
+#   make serve   install, then serve the maps on the shipped Beilun demo
+#   make test    install, then run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: install serve report test lint bench demo clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	bash scripts/install-system-deps.sh
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: install
+	$(BIN)/servicemap report --demo beilun
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python benchmarks/bench_coverage.py
+
+demo: install
+	$(BIN)/python datasets/beilun/build.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1170 @@
+"""Worker-demand layers: where the people a facility serves actually are.
+
+Every demand layer becomes weighted points in EPSG:4326 with the columns of
+``docs/data-model.md`` (``id, group, weight, kind, source_id, route_id, route_pos_m,
+geometry``):
+
+- points (workplaces with a headcount, rider activity) stay points (``kind="point"``);
+  a workplace file (``headcount`` and ``female_share`` columns) yields an ``all_workers``
+  and a ``female_nursing`` row per workplace;
+- polygons with a population are spread over a regular metric grid, each grid cell's
+  share of the polygon carrying its share of the people (``kind="area"``);
+- freight routes with daily trucks are sampled along the line (``kind="route"``).
+
+:func:`to_h3` aggregates demand to H3 hexagons for display and for the public API, and
+:func:`apply_privacy_floor` makes sure no hexagon with fewer than ``k`` people is ever
+shown on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import h3
+import h3.api.numpy_int as h3_int
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
+from shapely.geometry import Polygon
+
+from geo.crs import check_datum, geometry_to_wgs84, metric_crs_for, require_crs, to_wgs84
+from geo.errors import CRSError, ValidationError
+
+log = logging.getLogger(__name__)
+
+DEMAND_COLUMNS: tuple[str, ...] = (
+    "id",
+    "group",
+    "weight",
+    "kind",
+    "source_id",
+    "route_id",
+    "route_pos_m",
+    "geometry",
+)
+
+# Header aliases, matched after _norm_header (strip, lower case, spaces/hyphens -> "_").
+_LON_ALIASES = ("lon", "lng", "long", "longitude", "经度")
+_LAT_ALIASES = ("lat", "latitude", "纬度")
+_WEIGHT_ALIASES = (
+    "weight",
+    "people",
+    "headcount",
+    "population",
+    "daily_trucks",
+    "trucks",
+    "人数",
+    "职工人数",
+    "人口",
+)
+_HEADCOUNT_ALIASES = ("headcount", "职工人数", "人数", "people", "weight")
+_GROUP_ALIASES = ("group", "人群")
+_FEMALE_SHARE_ALIASES = ("female_share", "女职工占比")
+_ID_ALIASES = ("id", "编号")
+
+_WORKPLACE_GROUPS = ("all_workers", "female_nursing")
+_MAX_CELLS_PER_POLYGON = 2_000_000
+_MAX_PROBLEMS_SHOWN = 20
+_SLIVER = 1e-6  # cut pieces under this fraction of a grid cell are dropped
+_METRES_PER_DEGREE = 111_320.0
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+_TABULAR_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
+_VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".zip")
+
+
+# --------------------------------------------------------------------------------------
+# reading and validating
+
+
+def _norm_header(name: object) -> str:
+    return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
+
+
+def _find_column(columns: Iterable[object], aliases: Sequence[str]) -> object | None:
+    """The first column whose normalised header is one of ``aliases`` (in alias order)."""
+    by_norm: dict[str, object] = {}
+    for col in columns:
+        by_norm.setdefault(_norm_header(col), col)
+    for alias in aliases:
+        if alias in by_norm:
+            return by_norm[alias]
+    return None
+
+
+def _named_column(columns: Sequence[object], name: str) -> object | None:
+    """The column called ``name`` exactly, or else after header normalisation."""
+    if name in columns:
+        return name
+    return _find_column(columns, (_norm_header(name),))
+
+
+class _Problems:
+    """Collects every problem in an input, then raises them all in one ValidationError."""
+
+    def __init__(self, source: str, tabular: bool, index: pd.Index | None = None) -> None:
+        self.source = source
+        self.tabular = tabular
+        self.index = index  # a DataFrame source: rows are named by index label
+        self._keyed: list[tuple[int, str]] = []
+        self.positions: np.ndarray | None = None  # data position -> position in the file
+
+    def where(self, pos: int) -> str:
+        # pos is the 0-based position of the data row / feature.
+        if self.positions is not None:
+            pos = int(self.positions[pos])
+        if self.index is not None:
+            return f"row {_show(self.index[pos])} (index label)"
+        return f"row {pos + 2}" if self.tabular else f"feature {pos + 1}"
+
+    def add(self, pos: int | None, field: object, problem: str) -> None:
+        place = self.source if pos is None else f"{self.source}, {self.where(pos)}"
+        self._keyed.append(
+            (-1 if pos is None else pos, f"{place}, field {str(field)!r}: {problem}")
+        )
+
+    @property
+    def items(self) -> list[str]:
+        """The problems so far, file-level ones first, then by row."""
+        return [text for _, text in sorted(self._keyed, key=lambda item: item[0])]
+
+    def raise_if_any(self) -> None:
+        if not self._keyed:
+            return
+        n = len(self.items)
+        shown = self.items[:_MAX_PROBLEMS_SHOWN]
+        if n == 1:
+            message = shown[0]
+        else:
+            message = f"{n} problems in {self.source}:\n  " + "\n  ".join(shown)
+            if n > len(shown):
+                message += f"\n  ... and {n - len(shown)} more (see .problems)"
+        raise ValidationError(message, self.items)
+
+
+def _show(value: object) -> str:
+    """repr() of a cell value as the user typed it (no numpy wrappers, NaN as None)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        value = None
+    return repr(value)
+
+
+def _is_blank(values: pd.Series) -> np.ndarray:
+    """Cells that are empty, NaN/None or only whitespace."""
+    missing = values.isna().to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return missing
+    text = values.astype(str).str.strip().to_numpy()
+    return missing | (text == "")
+
+
+def _clean_number(v: object) -> float:
+    """One cell as a number, the slow way; NaN when it is not one."""
+    if isinstance(v, bool | np.bool_):
+        return math.nan  # True/False is not a count of people
+    if isinstance(v, str):
+        v = v.strip()
+        if _THOUSANDS.match(v):
+            v = v.replace(",", "")
+    try:
+        return float(v)  # type: ignore[arg-type]  # also reads full-width digits, which to_numeric refuses
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse a column of numbers as a user types them.
+
+    Returns ``(numbers, blank, bad)``: float64 values (NaN where blank or bad), and masks
+    of blank cells and of cells that hold something that is not a finite number.
+    Thousands separators ("1,234") and surrounding spaces are accepted.
+    """
+    blank = _is_blank(values)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        numbers = np.full(len(values), np.nan)
+    else:
+        parsed = pd.to_numeric(values.where(~blank, np.nan), errors="coerce")
+        numbers = np.array(parsed.to_numpy(dtype="float64", na_value=np.nan), copy=True)
+        if values.dtype == object:  # Excel/vector columns may mix in booleans
+            is_bool = values.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+            numbers[is_bool] = np.nan
+        retry = np.flatnonzero(~blank & np.isnan(numbers))
+        for i in retry:
+            numbers[i] = _clean_number(values.iloc[i])
+    bad = ~blank & ~np.isfinite(numbers)
+    numbers[bad] = np.nan
+    return numbers, blank, bad
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return pd.read_excel(path, dtype=object)
+    try:
+        return pd.read_csv(
+            path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig"
+        )
+    except UnicodeDecodeError:
+        log.info("%s is not UTF-8; reading it as GB18030", path)
+        return pd.read_csv(
+            path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="gb18030"
+        )
+
+
+def _check_bounds(bounds) -> tuple[float, float, float, float] | None:
+    if bounds is None:
+        return None
+    try:
+        minx, miny, maxx, maxy = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"bounds={bounds!r} must be (min_lon, min_lat, max_lon, max_lat) in WGS84"
+        ) from None
+    if not (minx <= maxx and miny <= maxy):
+        raise ValueError(
+            f"bounds={bounds!r} must be (min_lon, min_lat, max_lon, max_lat) with min <= max"
+        )
+    return minx, miny, maxx, maxy
+
+
+class _Attributes:
+    """Validated per-feature attributes: source ids and (group, weight) rows."""
+
+    def __init__(self, source_ids: np.ndarray, groups: np.ndarray, weights: np.ndarray):
+        # groups/weights have shape (n_features, g): g = 1, or 2 for a workplace file.
+        self.source_ids = source_ids
+        self.groups = groups
+        self.weights = weights
+
+    @property
+    def per_feature(self) -> int:
+        return self.groups.shape[1]
+
+
+def _attributes(
+    frame: pd.DataFrame,
+    problems: _Problems,
+    *,
+    group: str | None,
+    weight: str | None,
+    id_column: str | None,
+    weight_required: bool,
+) -> _Attributes | None:
+    """Resolve and validate id, group, weight and female_share; None if a column is missing."""
+    geometry = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+    columns = [c for c in frame.columns if c != geometry]
+    n = len(frame)
+    ok = True
+
+    # ids
+    if id_column is not None:
+        id_col = _named_column(columns, id_column)
+        if id_col is None:
+            problems.add(
+                None, id_column, f"id_column {id_column!r} not found; columns are {columns!r}"
+            )
+            ok = False
+    else:
+        id_col = _find_column(columns, _ID_ALIASES)
+    if id_col is not None and ok:
+        raw = frame[id_col]
+        blank = _is_blank(raw)
+        ids = np.array(
+            [str(v).strip() if isinstance(v, str) else _id_text(v) for v in raw], dtype=object
+        )
+        for i in np.flatnonzero(blank):
+            problems.add(int(i), id_col, f"missing id {_show(raw.iloc[i])}; every row needs an id")
+        seen: dict[str, int] = {}
+        for j, v in enumerate(ids):
+            if blank[j]:
+                continue
+            if v in seen:
+                problems.add(
+                    j, id_col, f"duplicate id {v!r} (first used in {problems.where(seen[v])})"
+                )
+            else:
+                seen[v] = j
+    else:
+        numbers = problems.positions if problems.positions is not None else np.arange(n)
+        ids = np.array([str(int(i) + 1) for i in numbers], dtype=object)
+
+    # female_share decides whether this is a workplace file
+    share_col = _find_column(columns, _FEMALE_SHARE_ALIASES)
+
+    # weight / headcount
+    if weight is not None:
+        weight_col = _named_column(columns, weight)
+        if weight_col is None:
+            problems.add(
+                None, weight, f"weight column {weight!r} not found; columns are {columns!r}"
+            )
+            return None
+    else:
+        weight_col = _find_column(
+            columns, _HEADCOUNT_ALIASES if share_col is not None else _WEIGHT_ALIASES
+        )
+    if weight_col is None and (weight_required or share_col is not None):
+        what = "headcount" if share_col is not None else "weight"
+        problems.add(
+            None,
+            what,
+            f"no {what} column (looked for "
+            f"{', '.join(_HEADCOUNT_ALIASES if share_col is not None else _WEIGHT_ALIASES)}); "
+            f"columns are {columns!r}; pass weight='<column>'",
+        )
+        return None
+    if weight_col is None:
+        log.info("%s has no weight column; every point counts as one person", problems.source)
+        weights = np.ones(n)
+    else:
+        raw = frame[weight_col]
+        weights, blank, bad = _parse_numbers(raw)
+        for i in np.flatnonzero(blank):
+            problems.add(int(i), weight_col, f"missing weight {_show(raw.iloc[i])}")
+        for i in np.flatnonzero(bad):
+            problems.add(int(i), weight_col, f"weight {_show(raw.iloc[i])} is not a number")
+        for i in np.flatnonzero(weights < 0):
+            problems.add(
+                int(i), weight_col, f"negative weight {_show(raw.iloc[i])}; people are >= 0"
+            )
+
+    if share_col is not None:
+        if group is not None:
+            warnings.warn(
+                f"{problems.source} is a workplace file (has {share_col!r}): its rows get the "
+                f"groups {_WORKPLACE_GROUPS!r}, so group={group!r} is ignored",
+                UserWarning,
+                stacklevel=3,
+            )
+        raw = frame[share_col]
+        shares, blank, bad = _parse_numbers(raw)
+        for i in np.flatnonzero(blank | bad | (shares < 0) | (shares > 1)):
+            problems.add(
+                int(i),
+                share_col,
+                f"female_share {_show(raw.iloc[i])} must be a fraction between 0 and 1 "
+                "(e.g. 0.35 for 35%)",
+            )
+        groups = np.empty((n, 2), dtype=object)
+        groups[:, 0], groups[:, 1] = _WORKPLACE_GROUPS
+        return _Attributes(ids, groups, np.column_stack([weights, weights * shares]))
+
+    if group is not None:
+        if not isinstance(group, str) or not group.strip():
+            raise ValueError(f"group={group!r} must be a non-empty string such as 'outdoor'")
+        groups = np.full((n, 1), group.strip(), dtype=object)
+    else:
+        group_col = _find_column(columns, _GROUP_ALIASES)
+        if group_col is None:
+            problems.add(
+                None,
+                "group",
+                "no group column and no group= given; pass group='outdoor' (or "
+                "'all_workers', 'female_nursing', 'truck_drivers', ...) or add a 'group' column",
+            )
+            return None
+        raw = frame[group_col]
+        blank = _is_blank(raw)
+        for i in np.flatnonzero(blank):
+            problems.add(
+                int(i),
+                group_col,
+                f"missing group {_show(raw.iloc[i])}; fill it in or pass group='...' for all rows",
+            )
+        groups = np.array([str(v).strip() for v in raw], dtype=object).reshape(n, 1)
+    return _Attributes(ids, groups, weights.reshape(n, 1)) if ok else None
+
+
+def _id_text(value: object) -> str:
+    """Text of an id cell: Excel gives 7.0 for a typed 7."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# --------------------------------------------------------------------------------------
+# geometry: spreading polygons, sampling lines
+
+
+def _spread_polygon(poly, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points (metric x, y) and area shares (summing to 1) of a polygon on a square grid.
+
+    The grid is aligned to multiples of ``cell_m`` in the metric CRS. A cell wholly inside
+    the polygon gets a point at its centre; a cell cut by the boundary gets one at its
+    centre if that lies in the cut piece, else on the piece's surface. Each point carries
+    the area of its piece. A polygon smaller than one cell gets one point at its
+    representative point.
+    """
+    area = poly.area
+    if area < cell_m * cell_m:
+        p = poly.representative_point()
+        return np.array([[p.x, p.y]]), np.ones(1)
+    minx, miny, maxx, maxy = poly.bounds
+    i0, i1 = math.floor(minx / cell_m), math.ceil(maxx / cell_m)
+    j0, j1 = math.floor(miny / cell_m), math.ceil(maxy / cell_m)
+    n_cells = (i1 - i0) * (j1 - j0)
+    if n_cells > _MAX_CELLS_PER_POLYGON:
+        raise ValueError(
+            f"area_cell_m={cell_m!r} would cut a {area / 1e6:.1f} km² polygon into "
+            f"{n_cells:,} grid cells; use a larger area_cell_m"
+        )
+    gx, gy = np.meshgrid(np.arange(i0, i1) * cell_m, np.arange(j0, j1) * cell_m)
+    x0, y0 = gx.ravel(), gy.ravel()
+    boxes = shapely.box(x0, y0, x0 + cell_m, y0 + cell_m)
+    centres = shapely.points(x0 + cell_m / 2, y0 + cell_m / 2)
+    shapely.prepare(poly)
+    inside = shapely.contains_properly(poly, boxes)
+    cut = ~inside & shapely.intersects(poly, boxes)
+    pieces = shapely.intersection(boxes[cut], poly)
+    piece_area = shapely.area(pieces)
+    keep = piece_area > _SLIVER * cell_m * cell_m  # slivers carry nothing and sit nowhere
+    pieces, piece_area = pieces[keep], piece_area[keep]
+    cut_centres = centres[cut][keep]
+    centre_in = shapely.contains(pieces, cut_centres)
+    piece_pts = np.where(centre_in, cut_centres, shapely.point_on_surface(pieces))
+    pts = np.concatenate([centres[inside], piece_pts])
+    areas = np.concatenate([np.full(int(inside.sum()), cell_m * cell_m), piece_area])
+    # back to the original grid order (row-major from the south-west corner)
+    order = np.argsort(np.concatenate([np.flatnonzero(inside), np.flatnonzero(cut)[keep]]))
+    pts, areas = pts[order], areas[order]
+    return shapely.get_coordinates(pts), areas / areas.sum()
+
+
+def _sample_line(line, spacing_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample points (metric x, y), shares (sum 1) and positions (m) along a (multi)line.
+
+    Each part is cut into stretches of ``spacing_m`` from its start (the last one shorter);
+    a sample sits at the middle of its stretch and carries the stretch's share of the
+    length. Positions run on across parts, in part order.
+    """
+    parts = list(line.geoms) if line.geom_type == "MultiLineString" else [line]
+    xy, lengths, positions = [], [], []
+    offset = 0.0
+    for part in parts:
+        length = part.length
+        if part.is_empty:
+            continue
+        n = max(1, math.ceil(length / spacing_m - 1e-9))
+        starts = np.arange(n) * spacing_m
+        ends = np.minimum(starts + spacing_m, length)
+        mids = (starts + ends) / 2.0
+        xy.append(shapely.get_coordinates(shapely.line_interpolate_point(part, mids)))
+        lengths.append(ends - starts)
+        positions.append(offset + mids)
+        offset += length
+    stretch = np.concatenate(lengths)
+    total = stretch.sum()
+    if total > 0:
+        keep = stretch > 0
+        shares = stretch[keep] / total
+        return np.concatenate(xy)[keep], shares, np.concatenate(positions)[keep]
+    # a line of zero length: everything at its (first) point
+    return np.concatenate(xy)[:1], np.ones(1), np.zeros(1)
+
+
+# --------------------------------------------------------------------------------------
+# load_demand
+
+
+def _empty_demand() -> gpd.GeoDataFrame:
+    return _assemble([], [], np.empty(0), [], [], [], np.empty(0), np.empty(0), np.empty(0))
+
+
+def _assemble(ids, groups, weights, kinds, source_ids, route_ids, pos, lon, lat):
+    frame = pd.DataFrame(
+        {
+            "id": pd.Series(ids, dtype=object).astype(str),
+            "group": pd.Series(groups, dtype=object).astype(str),
+            "weight": np.asarray(weights, dtype="float64"),
+            "kind": pd.Series(kinds, dtype=object).astype(str),
+            "source_id": pd.Series(source_ids, dtype=object).astype(str),
+            "route_id": pd.Series(route_ids, dtype=object).astype(str),
+            "route_pos_m": np.asarray(pos, dtype="float64"),
+        }
+    )
+    return gpd.GeoDataFrame(
+        frame, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326"
+    ).reset_index(drop=True)
+
+
+def _load_table(
+    frame: pd.DataFrame,
+    problems: _Problems,
+    *,
+    datum: str,
+    bounds,
+    group,
+    weight,
+    id_column,
+) -> gpd.GeoDataFrame:
+    columns = list(frame.columns)
+    # blank lines of a spreadsheet are skipped, not errors; messages keep file row numbers
+    blank = np.column_stack([_is_blank(frame[c]) for c in columns]) if columns else None
+    if blank is not None and blank.all(axis=1).any():
+        problems.positions = np.flatnonzero(~blank.all(axis=1))
+        frame = frame.iloc[problems.positions].reset_index(drop=True)
+    lon_col = _find_column(columns, _LON_ALIASES)
+    lat_col = _find_column(columns, _LAT_ALIASES)
+    for col, name, aliases in (
+        (lon_col, "longitude", _LON_ALIASES),
+        (lat_col, "latitude", _LAT_ALIASES),
+    ):
+        if col is None:
+            problems.add(
+                None,
+                name,
+                f"no {name} column (looked for {', '.join(aliases)}); columns are {columns!r}",
+            )
+    attrs = _attributes(
+        frame, problems, group=group, weight=weight, id_column=id_column, weight_required=False
+    )
+    if lon_col is None or lat_col is None:
+        problems.raise_if_any()
+    coords = {}
+    for col, lo, hi, name in ((lon_col, -180, 180, "longitude"), (lat_col, -90, 90, "latitude")):
+        raw = frame[col]
+        vals, blank_vals, bad = _parse_numbers(raw)
+        for i in np.flatnonzero(blank_vals):
+            problems.add(int(i), col, f"missing {name} {_show(raw.iloc[i])}")
+        for i in np.flatnonzero(bad):
+            problems.add(int(i), col, f"{name} {_show(raw.iloc[i])} is not a number")
+        for i in np.flatnonzero((vals < lo) | (vals > hi)):
+            problems.add(int(i), col, f"{name} {_show(raw.iloc[i])} is outside {lo}..{hi}")
+        coords[name] = vals
+    problems.raise_if_any()
+    assert attrs is not None
+    lon, lat = to_wgs84(coords["longitude"], coords["latitude"], datum)
+    if bounds is not None:
+        minx, miny, maxx, maxy = bounds
+        out = (lon < minx) | (lon > maxx) | (lat < miny) | (lat > maxy)
+        for i in np.flatnonzero(out):
+            problems.add(
+                int(i),
+                f"{lon_col}/{lat_col}",
+                f"point ({_show(frame[lon_col].iloc[i])}, {_show(frame[lat_col].iloc[i])}) "
+                "is outside "
+                f"bounds {bounds!r} (WGS84 lon/lat); swapped columns or a wrong datum=?",
+            )
+        problems.raise_if_any()
+    g = attrs.per_feature
+    sid = np.repeat(attrs.source_ids, g)
+    groups = attrs.groups.ravel()
+    ids = sid if g == 1 else [f"{s}:{x}" for s, x in zip(sid, groups, strict=True)]
+    n = len(groups)
+    return _assemble(
+        ids,
+        groups,
+        attrs.weights.ravel(),
+        ["point"] * n,
+        sid,
+        [""] * n,
+        np.full(n, np.nan),
+        np.repeat(lon, g),
+        np.repeat(lat, g),
+    )
+
+
+def _load_vector(
+    gdf: gpd.GeoDataFrame,
+    problems: _Problems,
+    *,
+    datum: str,
+    bounds,
+    group,
+    weight,
+    id_column,
+    spacing_m: float,
+    area_cell_m: float,
+) -> gpd.GeoDataFrame:
+    crs = require_crs(gdf, "source")
+    geoms = gdf.geometry
+    if datum != "wgs84":
+        if not crs.is_geographic:
+            raise CRSError(
+                f"datum={datum!r} applies to longitude/latitude data, but the source is in "
+                f"{crs.to_string()!r}; pass datum='wgs84' or give lon/lat coordinates"
+            )
+        geoms = geometry_to_wgs84(geoms, datum)
+    elif not crs.equals(CRS.from_epsg(4326)):
+        geoms = geoms.to_crs(4326)
+    geoms = np.asarray(geoms.values)
+    kinds_in = shapely.get_type_id(geoms)
+    missing = shapely.is_missing(geoms)
+    empty = missing | shapely.is_empty(geoms)
+    for i in np.flatnonzero(empty):
+        problems.add(int(i), "geometry", f"empty geometry {None if missing[i] else geoms[i].wkt!r}")
+    # 0 Point, 1 LineString, 3 Polygon, 4 MultiPoint, 5 MultiLineString, 6 MultiPolygon
+    supported = np.isin(kinds_in, [0, 1, 3, 4, 5, 6])
+    for i in np.flatnonzero(~supported & ~empty):
+        problems.add(
+            int(i),
+            "geometry",
+            f"unsupported geometry type {geoms[i].geom_type!r}; use points, lines or polygons",
+        )
+    has_lines_or_areas = bool(np.isin(kinds_in, [1, 3, 5, 6]).any())
+    attrs = _attributes(
+        gdf,
+        problems,
+        group=group,
+        weight=weight,
+        id_column=id_column,
+        weight_required=has_lines_or_areas,
+    )
+    if bounds is not None:
+        minx, miny, maxx, maxy = bounds
+        box = shapely.box(minx, miny, maxx, maxy)
+        ok = ~empty & supported
+        is_point = kinds_in == 0
+        inside = np.ones(len(geoms), dtype=bool)
+        inside[ok & is_point] = shapely.covers(box, geoms[ok & is_point])
+        inside[ok & ~is_point] = shapely.intersects(box, geoms[ok & ~is_point])
+        for i in np.flatnonzero(~inside):
+            problems.add(
+                int(i),
+                "geometry",
+                f"{geoms[i].geom_type} at {tuple(round(float(b), 6) for b in geoms[i].bounds)!r} "
+                f"is outside bounds {bounds!r} (WGS84 lon/lat); wrong CRS or datum=?",
+            )
+    problems.raise_if_any()
+    assert attrs is not None
+    g = attrs.per_feature
+
+    chunks: list[tuple] = []  # (feature, lon, lat, shares, route positions or None, kind)
+    # plain points, vectorised
+    pt_idx = np.flatnonzero(kinds_in == 0)
+    pt_xy = shapely.get_coordinates(geoms[pt_idx])
+    # the rest, feature by feature, in a metric CRS
+    other = np.flatnonzero(kinds_in != 0)
+    metric_xy, metric_meta = [], []
+    if len(other):
+        metric = metric_crs_for(gpd.GeoSeries(geoms[other], crs=4326))
+        to_m = Transformer.from_crs(4326, metric, always_xy=True)
+        # Edges straight in lon/lat are curved in UTM: densify first so that the points
+        # placed in UTM fall inside the lon/lat polygon / on the lon/lat line (to < 1 mm).
+        max_seg = min(area_cell_m, spacing_m, 100.0) / 4.0 / _METRES_PER_DEGREE
+        dense = shapely.segmentize(geoms[other], max_seg)
+        projected = shapely.transform(
+            dense, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1]))
+        )
+        for i, geom in zip(other, projected, strict=True):
+            t = kinds_in[i]
+            if t == 4:  # MultiPoint: the weight is split evenly over its points
+                xy = shapely.get_coordinates(geom)
+                shares, pos, kind = np.full(len(xy), 1.0 / len(xy)), None, "point"
+            elif t in (3, 6):
+                xy, shares = _spread_polygon(geom, area_cell_m)
+                pos, kind = None, "area"
+            else:
+                xy, shares, pos = _sample_line(geom, spacing_m)
+                kind = "route"
+            metric_xy.append(xy)
+            metric_meta.append((int(i), shares, pos, kind))
+        from_m = Transformer.from_crs(metric, 4326, always_xy=True)
+        all_xy = np.concatenate(metric_xy)
+        lon_m, lat_m = from_m.transform(all_xy[:, 0], all_xy[:, 1])
+        start = 0
+        for (feature, shares, pos, kind), xy in zip(metric_meta, metric_xy, strict=True):
+            stop = start + len(xy)
+            chunks.append((feature, lon_m[start:stop], lat_m[start:stop], shares, pos, kind))
+            start = stop
+
+    ids, groups, weights, kinds, sids, rids, rpos, lons, lats, keys = ([] for _ in range(10))
+    # points
+    if len(pt_idx):
+        for k in range(g):
+            sid = attrs.source_ids[pt_idx]
+            grp = attrs.groups[pt_idx, k]
+            ids.append(
+                sid
+                if g == 1
+                else np.array([f"{s}:{x}" for s, x in zip(sid, grp, strict=True)], dtype=object)
+            )
+            groups.append(grp)
+            weights.append(attrs.weights[pt_idx, k])
+            kinds.append(np.full(len(pt_idx), "point", dtype=object))
+            sids.append(sid)
+            rids.append(np.full(len(pt_idx), "", dtype=object))
+            rpos.append(np.full(len(pt_idx), np.nan))
+            lons.append(pt_xy[:, 0])
+            lats.append(pt_xy[:, 1])
+            keys.append(
+                np.column_stack([pt_idx, np.full(len(pt_idx), k), np.zeros(len(pt_idx), int)])
+            )
+    for i, lon, lat, shares, pos, kind in chunks:
+        m = len(shares)
+        sid = attrs.source_ids[i]
+        for k in range(g):
+            base = sid if g == 1 else f"{sid}:{attrs.groups[i, k]}"
+            ids.append(np.array([f"{base}:{j}" for j in range(m)], dtype=object))
+            groups.append(np.full(m, attrs.groups[i, k], dtype=object))
+            weights.append(attrs.weights[i, k] * shares)
+            kinds.append(np.full(m, kind, dtype=object))
+            sids.append(np.full(m, sid, dtype=object))
+            rids.append(np.full(m, sid if kind == "route" else "", dtype=object))
+            rpos.append(pos if pos is not None else np.full(m, np.nan))
+            lons.append(lon)
+            lats.append(lat)
+            keys.append(np.column_stack([np.full(m, i), np.full(m, k), np.arange(m)]))
+    if not ids:
+        return _empty_demand()
+    key = np.concatenate(keys)
+    order = np.lexsort((key[:, 2], key[:, 1], key[:, 0]))
+    cat = [
+        np.concatenate(a)[order]
+        for a in (ids, groups, weights, kinds, sids, rids, rpos, lons, lats)
+    ]
+    return _assemble(*cat)
+
+
+def load_demand(
+    source: str | os.PathLike | gpd.GeoDataFrame | pd.DataFrame,
+    *,
+    datum: str = "wgs84",
+    group: str | None = None,
+    weight: str | None = None,
+    id_column: str | None = None,
+    spacing_m: float = 250.0,
+    area_cell_m: float = 250.0,
+    bounds: Sequence[float] | None = None,
+) -> gpd.GeoDataFrame:
+    """Load a worker-demand layer as weighted points in EPSG:4326.
+
+    Parameters
+    ----------
+    source : path, GeoDataFrame or DataFrame
+        A CSV (UTF-8 or GB18030) or Excel ``.xlsx`` table with longitude/latitude columns
+        (headers ``lon``/``lng``/``longitude``/``经度`` and ``lat``/``latitude``/``纬度``),
+        or a vector file (GeoJSON, GeoPackage, Shapefile, ...) of points, polygons and/or
+        lines, or a GeoDataFrame (which must carry a CRS), or a DataFrame read like a table.
+    datum : {"wgs84", "gcj02", "bd09"}
+        Datum of the source coordinates (AMap/Tencent: ``"gcj02"``, Baidu: ``"bd09"``);
+        converted to WGS84 on load.
+    group : str, optional
+        Demand group for every row (``"outdoor"``, ``"truck_drivers"``, ...). Without it
+        a ``group``/``人群`` column is required. Ignored (with a warning) for a workplace
+        file, whose groups are ``all_workers`` and ``female_nursing``.
+    weight : str, optional
+        Name of the column with people (or daily trucks for routes). Default: the first of
+        ``weight, people, headcount, population, daily_trucks, trucks, 人数, 职工人数, 人口``.
+        Points with no weight column count one person each; polygons and lines need one.
+    id_column : str, optional
+        Column holding the feature id (default: an ``id``/``编号`` column, else the
+        1-based row or feature number). Ids must be present and unique.
+    spacing_m : float
+        Distance between route samples, metres.
+    area_cell_m : float
+        Side of the square grid cells polygons are spread over, metres.
+    bounds : (min_lon, min_lat, max_lon, max_lat), optional
+        WGS84 box the data must lie in (a check against swapped columns or a wrong
+        datum, not a clip): points must lie inside it, lines and polygons must touch it.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``id, group, weight, kind, source_id, route_id, route_pos_m, geometry``
+        (see ``docs/data-model.md``), EPSG:4326, one row per point, area cell or route
+        sample, in input order. The weights of a polygon or route sum to its weight.
+
+    Raises
+    ------
+    geo.errors.ValidationError
+        Listing every bad value (file, row or feature, field and value) at once.
+    geo.errors.CRSError
+        A GeoDataFrame or vector file without a CRS, or an unknown datum.
+
+    Notes
+    -----
+    A workplace table (``headcount``/``职工人数`` and ``female_share``/``女职工占比``,
+    a fraction 0..1) gives two rows per workplace, ids ``"{id}:all_workers"`` and
+    ``"{id}:female_nursing"``, weights headcount and headcount x female_share.
+
+    Polygons are spread over a square grid of ``area_cell_m`` aligned in the UTM zone of
+    the layer, one point per grid cell piece inside the polygon, weighted by the piece's
+    area share; a polygon smaller than one cell gets one point at its representative
+    point. Lines are cut from their start into stretches of ``spacing_m`` (the last one
+    shorter) and sampled at the middle of each stretch, weighted by stretch length;
+    ``route_pos_m`` is the distance along the line (continuing across the parts of a
+    MultiLineString). Row numbers in messages count the header as row 1; features
+    count from 1.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> sites = gpd.GeoDataFrame(
+    ...     {"headcount": [120], "female_share": [0.25]},
+    ...     geometry=[Point(121.85, 29.9)], crs=4326)
+    >>> load_demand(sites)[["id", "group", "weight", "kind"]]
+                     id           group  weight   kind
+    0     1:all_workers     all_workers   120.0  point
+    1  1:female_nursing  female_nursing    30.0  point
+    """
+    datum = check_datum(datum)
+    box = _check_bounds(bounds)
+    for name, value in (("spacing_m", spacing_m), ("area_cell_m", area_cell_m)):
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name}={value!r} must be a positive number of metres")
+    options: dict[str, Any] = {
+        "datum": datum,
+        "bounds": box,
+        "group": group,
+        "weight": weight,
+        "id_column": id_column,
+    }
+
+    if isinstance(source, gpd.GeoDataFrame):
+        problems = _Problems("GeoDataFrame", tabular=False)
+        require_crs(source, "source")
+        out = _load_vector(
+            source, problems, spacing_m=spacing_m, area_cell_m=area_cell_m, **options
+        )
+    elif isinstance(source, pd.DataFrame):
+        problems = _Problems("DataFrame", tabular=True, index=source.index)
+        out = _load_table(source, problems, **options)
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+        suffix = path.suffix.lower()
+        if suffix in _TABULAR_SUFFIXES:
+            problems = _Problems(str(path), tabular=True)
+            out = _load_table(_read_table(path), problems, **options)
+        elif suffix in _VECTOR_SUFFIXES:
+            gdf = gpd.read_file(path)
+            if gdf.crs is None:
+                raise CRSError(
+                    f"{path} has no CRS; servicemap will not guess. Read it with geopandas, "
+                    "`.set_crs('EPSG:4326')` if it holds longitude/latitude, and pass the frame"
+                )
+            problems = _Problems(str(path), tabular=False)
+            out = _load_vector(
+                gdf, problems, spacing_m=spacing_m, area_cell_m=area_cell_m, **options
+            )
+        else:
+            raise ValueError(
+                f"cannot read {str(path)!r}: suffix {suffix!r} is not one of "
+                f"{', '.join(_TABULAR_SUFFIXES + _VECTOR_SUFFIXES)}"
+            )
+    else:
+        raise TypeError(
+            f"source must be a path, a GeoDataFrame or a DataFrame, got {type(source).__name__}"
+        )
+    log.info(
+        "loaded %d demand rows (%.1f people) from %s",
+        len(out),
+        float(out["weight"].sum()),
+        problems.source,
+    )
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# H3 aggregation and the privacy floor
+
+
+def _hexagon(cell: str) -> Polygon:
+    """The hexagon of an H3 cell as a lon/lat Polygon (h3 gives (lat, lng) pairs)."""
+    return Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(cell)])
+
+
+def _by_columns(by: str | Sequence[str]) -> list[str]:
+    return [by] if isinstance(by, str) else list(by)
+
+
+def to_h3(
+    demand: gpd.GeoDataFrame,
+    *,
+    resolution: int = 9,
+    by: str | Sequence[str] = ("group",),
+    weight: str = "weight",
+) -> gpd.GeoDataFrame:
+    """Aggregate demand points to H3 hexagons.
+
+    Parameters
+    ----------
+    demand : geopandas.GeoDataFrame
+        Point layer with a CRS (normally from :func:`load_demand`); reprojected to
+        EPSG:4326 if needed.
+    resolution : int
+        H3 resolution 0-15 (9: cells of about 0.1 km², edge about 200 m).
+    by : str or sequence of str
+        Columns to keep apart (one hexagon row per cell and value); ``()`` for totals.
+    weight : str
+        Column summed into the output ``weight``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``h3`` (cell id string), the ``by`` columns, ``weight`` (sum), ``n``
+        (number of input rows) and ``geometry`` (the hexagon), EPSG:4326, sorted by the
+        ``by`` columns and cell id. Only cells holding at least one row appear.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> pts = gpd.GeoDataFrame(
+    ...     {"group": ["outdoor", "outdoor"], "weight": [3.0, 4.0]},
+    ...     geometry=[Point(121.85, 29.9), Point(121.8501, 29.9001)], crs=4326)
+    >>> cells = to_h3(pts, resolution=8)
+    >>> cells[["h3", "group", "weight", "n"]]
+                    h3    group  weight  n
+    0  884b355239fffff  outdoor     7.0  2
+    >>> cells.geometry.iloc[0].geom_type
+    'Polygon'
+    """
+    if not isinstance(demand, gpd.GeoDataFrame):
+        raise TypeError(f"demand must be a GeoDataFrame, got {type(demand).__name__}")
+    if not (isinstance(resolution, int | np.integer) and 0 <= resolution <= 15):
+        raise ValueError(f"resolution={resolution!r} must be an integer from 0 to 15")
+    crs = require_crs(demand, "demand")
+    by_cols = _by_columns(by)
+    for col in [*by_cols, weight]:
+        if col not in demand.columns:
+            raise ValueError(
+                f"demand has no column {col!r} (by={by!r}, weight={weight!r}); "
+                f"columns are {list(demand.columns)!r}"
+            )
+    geoms = demand.geometry
+    if not crs.equals(CRS.from_epsg(4326)):
+        geoms = geoms.to_crs(4326)
+    values = np.asarray(geoms.values)
+    types = shapely.get_type_id(values)
+    if len(values) and (np.any(types != 0) or np.any(shapely.is_empty(values))):
+        raise TypeError(
+            "to_h3 needs non-empty Point geometries (load polygons and lines with "
+            "load_demand, which turns them into points)"
+        )
+    weights = pd.to_numeric(demand[weight], errors="coerce").to_numpy(dtype="float64")
+    if np.isnan(weights).any():
+        raise ValueError(f"column {weight!r} holds missing or non-numeric values")
+    xy = shapely.get_coordinates(values)
+    res = int(resolution)
+    cells = np.fromiter(
+        (
+            h3_int.latlng_to_cell(lat, lng, res)
+            for lng, lat in zip(xy[:, 0].tolist(), xy[:, 1].tolist(), strict=True)
+        ),
+        dtype=np.uint64,
+        count=len(xy),
+    )
+    frame = pd.DataFrame({"_cell": cells, "_w": weights})
+    for col in by_cols:
+        frame[col] = demand[col].to_numpy()
+    grouped = (
+        frame.groupby(["_cell", *by_cols], sort=False, dropna=False)["_w"]
+        .agg(["sum", "size"])
+        .reset_index()
+    )
+    unique = pd.unique(grouped["_cell"])
+    names = {c: h3.int_to_str(int(c)) for c in unique}
+    out = pd.DataFrame({"h3": grouped["_cell"].map(names).astype(str)})
+    for col in by_cols:
+        out[col] = grouped[col].astype(demand[col].dtype)
+    out["weight"] = grouped["sum"].to_numpy(dtype="float64")
+    out["n"] = grouped["size"].to_numpy(dtype="int64")
+    out = out.sort_values([*by_cols, "h3"], kind="stable").reset_index(drop=True)
+    shapes = {names[c]: _hexagon(names[c]) for c in unique}
+    log.debug("to_h3: %d rows -> %d cells at resolution %d", len(demand), len(out), res)
+    return gpd.GeoDataFrame(out, geometry=[shapes[c] for c in out["h3"]], crs="EPSG:4326")
+
+
+def _merge_up(
+    cells: dict[str, list[float]], k: float, max_up: int
+) -> tuple[dict[str, list[float]], float]:
+    """Roll cells under ``k`` people up to their parents; return (shown, withheld people).
+
+    At each level, from the finest upwards, every parent of a small cell absorbs all of
+    its descendants present (so output cells never overlap).
+    """
+    if not cells:
+        return {}, 0.0
+    finest = max(h3.get_resolution(c) for c in cells)
+    for level in range(finest, max(finest - max_up, 0), -1):
+        targets = {
+            h3.cell_to_parent(c, level - 1)
+            for c, (w, _) in cells.items()
+            if w < k and h3.get_resolution(c) == level
+        }
+        if not targets:
+            continue
+        merged: dict[str, list[float]] = {}
+        for c, (w, n) in cells.items():
+            r = h3.get_resolution(c)
+            parent = h3.cell_to_parent(c, level - 1) if r >= level - 1 else c
+            key = parent if parent in targets else c
+            acc = merged.setdefault(key, [0.0, 0])
+            acc[0] += w
+            acc[1] += n
+        cells = merged
+    shown = {c: v for c, v in cells.items() if v[0] >= k}
+    withheld = float(sum(v[0] for c, v in cells.items() if v[0] < k))
+    return shown, withheld
+
+
+def apply_privacy_floor(
+    cells: gpd.GeoDataFrame,
+    *,
+    k: float = 10,
+    mode: str = "merge",
+    max_up: int = 3,
+) -> gpd.GeoDataFrame:
+    """Make sure no hexagon with fewer than ``k`` people is shown on its own.
+
+    Parameters
+    ----------
+    cells : geopandas.GeoDataFrame
+        Output of :func:`to_h3`: ``h3``, ``weight``, ``n`` and any grouping columns
+        (every other column except ``geometry`` and ``resolution`` is taken as one).
+    k : float
+        Smallest number of people (``weight``) a shown cell may hold.
+    mode : {"merge", "withhold"}
+        ``"withhold"`` drops every cell under ``k``. ``"merge"`` rolls small cells up to
+        their parent cell, up to ``max_up`` levels above the finest resolution: the parent
+        of a small cell takes in all its children present (summing ``weight`` and ``n``),
+        so shown cells never overlap; what is still under ``k`` at the top is withheld.
+    max_up : int
+        Most levels a cell may be rolled up in ``"merge"`` mode.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``h3``, the grouping columns, ``weight``, ``n``, ``resolution``,
+        ``geometry``; each group is treated separately. ``result.attrs["withheld_people"]``
+        holds the total weight withheld (not shown anywhere).
+
+    Examples
+    --------
+    >>> import h3
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> a = h3.latlng_to_cell(29.9, 121.85, 9)
+    >>> b = [c for c in h3.cell_to_children(h3.cell_to_parent(a, 8), 9) if c != a][0]
+    >>> pts = gpd.GeoDataFrame(
+    ...     {"group": ["outdoor"] * 2, "weight": [4.0, 8.0]},
+    ...     geometry=[Point(h3.cell_to_latlng(c)[::-1]) for c in (a, b)], crs=4326)
+    >>> floor = apply_privacy_floor(to_h3(pts), k=10)
+    >>> floor[["h3", "weight", "n", "resolution"]].to_dict("records") == [
+    ...     {"h3": h3.cell_to_parent(a, 8), "weight": 12.0, "n": 2, "resolution": 8}]
+    True
+    >>> apply_privacy_floor(to_h3(pts), k=10, mode="withhold").attrs["withheld_people"]
+    12.0
+    """
+    if mode not in ("merge", "withhold"):
+        raise ValueError(f"mode={mode!r} must be 'merge' or 'withhold'")
+    if not (isinstance(k, int | float) and math.isfinite(k) and k >= 0):
+        raise ValueError(f"k={k!r} must be a number of people >= 0")
+    if not (isinstance(max_up, int) and max_up >= 0):
+        raise ValueError(f"max_up={max_up!r} must be an integer >= 0")
+    for col in ("h3", "weight", "n"):
+        if col not in cells.columns:
+            raise ValueError(
+                f"cells has no column {col!r}; pass the output of to_h3 "
+                f"(columns are {list(cells.columns)!r})"
+            )
+    geometry = cells.geometry.name if isinstance(cells, gpd.GeoDataFrame) else "geometry"
+    by_cols = [c for c in cells.columns if c not in ("h3", "weight", "n", "resolution", geometry)]
+    frame = pd.DataFrame(
+        {
+            "h3": cells["h3"].astype(str).to_numpy(),
+            "weight": pd.to_numeric(cells["weight"]).to_numpy(dtype="float64"),
+            "n": pd.to_numeric(cells["n"]).to_numpy(dtype="int64"),
+        }
+    )
+    for col in by_cols:
+        frame[col] = cells[col].to_numpy()
+    rows: list[dict] = []
+    withheld = 0.0
+    groups = frame.groupby(by_cols, sort=True, dropna=False) if by_cols else [((), frame)]
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        summed = part.groupby("h3", sort=False)[["weight", "n"]].sum()
+        acc = {c: [float(w), int(n)] for c, w, n in summed.itertuples(name=None)}
+        if mode == "withhold":
+            shown = {c: v for c, v in acc.items() if v[0] >= k}
+            lost = float(sum(v[0] for v in acc.values() if v[0] < k))
+        else:
+            shown, lost = _merge_up(acc, k, max_up)
+        withheld += lost
+        for c, (w, n) in shown.items():
+            rows.append({"h3": c, **dict(zip(by_cols, key, strict=True)), "weight": w, "n": n})
+    out = pd.DataFrame(rows, columns=["h3", *by_cols, "weight", "n"])
+    out["h3"] = out["h3"].astype(str)
+    for col in by_cols:
+        out[col] = out[col].astype(cells[col].dtype)
+    out["weight"] = out["weight"].astype("float64")
+    out["n"] = out["n"].astype("int64")
+    out["resolution"] = np.array([h3.get_resolution(c) for c in out["h3"]], dtype="int64")
+    out = out.sort_values([*by_cols, "h3"], kind="stable").reset_index(drop=True)
+    result = gpd.GeoDataFrame(out, geometry=[_hexagon(c) for c in out["h3"]], crs="EPSG:4326")
+    result.attrs["withheld_people"] = withheld
+    log.info(
+        "privacy floor k=%s (%s): %d cells in, %d shown, %.1f people withheld",
+        k,
+        mode,
+        len(cells),
+        len(result),
+        withheld,
+    )
+    return result
+
+
+def demand_summary(demand: gpd.GeoDataFrame | pd.DataFrame) -> pd.DataFrame:
+    """People and rows per demand group and kind.
+
+    Parameters
+    ----------
+    demand : geopandas.GeoDataFrame
+        A demand layer from :func:`load_demand`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``group``, ``kind``, ``people`` (sum of weight), ``rows`` and ``sources``
+        (distinct input features), sorted by group and kind.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> sites = gpd.GeoDataFrame(
+    ...     {"headcount": [120, 80], "female_share": [0.25, 0.5]},
+    ...     geometry=[Point(121.85, 29.9), Point(121.86, 29.91)], crs=4326)
+    >>> demand_summary(load_demand(sites))
+                group   kind  people  rows  sources
+    0     all_workers  point   200.0     2        2
+    1  female_nursing  point    70.0     2        2
+    """
+    for col in ("group", "kind", "weight", "source_id"):
+        if col not in demand.columns:
+            raise ValueError(f"demand has no column {col!r}; pass the output of load_demand")
+    out = (
+        pd.DataFrame(demand[["group", "kind", "weight", "source_id"]])
+        .groupby(["group", "kind"], sort=True)
+        .agg(
+            people=("weight", "sum"),
+            rows=("weight", "size"),
+            sources=("source_id", "nunique"),
+        )
+        .reset_index()
+    )
+    out["people"] = out["people"].astype("float64")
+    out["rows"] = out["rows"].astype("int64")
+    out["sources"] = out["sources"].astype("int64")
+    return out
+
+
+__all__ = [
+    "DEMAND_COLUMNS",
+    "apply_privacy_floor",
+    "demand_summary",
+    "load_demand",
+    "to_h3",
+]
