@@ -21,10 +21,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import warnings
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -36,8 +34,8 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import Polygon
 
+from geo import _io
 from geo.crs import check_datum, geometry_to_wgs84, metric_crs_for, require_crs, to_wgs84
-from geo.errors import CRSError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +50,7 @@ DEMAND_COLUMNS: tuple[str, ...] = (
     "geometry",
 )
 
-# Header aliases, matched after _norm_header (strip, lower case, spaces/hyphens -> "_").
+# Header aliases, matched after geo._io.norm_header.
 _LON_ALIASES = ("lon", "lng", "long", "longitude", "经度")
 _LAT_ALIASES = ("lat", "latitude", "纬度")
 _WEIGHT_ALIASES = (
@@ -73,167 +71,35 @@ _ID_ALIASES = ("id", "编号")
 
 _WORKPLACE_GROUPS = ("all_workers", "female_nursing")
 _MAX_CELLS_PER_POLYGON = 2_000_000
-_MAX_PROBLEMS_SHOWN = 20
 _SLIVER = 1e-6  # cut pieces under this fraction of a grid cell are dropped
 _METRES_PER_DEGREE = 111_320.0
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
-_TABULAR_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
-_VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".zip")
 
 
 # --------------------------------------------------------------------------------------
-# reading and validating
+# columns and attributes
 
 
-def _norm_header(name: object) -> str:
-    return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
-
-
-def _find_column(columns: Iterable[object], aliases: Sequence[str]) -> object | None:
-    """The first column whose normalised header is one of ``aliases`` (in alias order)."""
-    by_norm: dict[str, object] = {}
-    for col in columns:
-        by_norm.setdefault(_norm_header(col), col)
-    for alias in aliases:
-        if alias in by_norm:
-            return by_norm[alias]
-    return None
-
-
-def _named_column(columns: Sequence[object], name: str) -> object | None:
-    """The column called ``name`` exactly, or else after header normalisation."""
-    if name in columns:
-        return name
-    return _find_column(columns, (_norm_header(name),))
-
-
-class _Problems:
-    """Collects every problem in an input, then raises them all in one ValidationError."""
-
-    def __init__(self, source: str, tabular: bool, index: pd.Index | None = None) -> None:
-        self.source = source
-        self.tabular = tabular
-        self.index = index  # a DataFrame source: rows are named by index label
-        self._keyed: list[tuple[int, str]] = []
-        self.positions: np.ndarray | None = None  # data position -> position in the file
-
-    def where(self, pos: int) -> str:
-        # pos is the 0-based position of the data row / feature.
-        if self.positions is not None:
-            pos = int(self.positions[pos])
-        if self.index is not None:
-            return f"row {_show(self.index[pos])} (index label)"
-        return f"row {pos + 2}" if self.tabular else f"feature {pos + 1}"
-
-    def add(self, pos: int | None, field: object, problem: str) -> None:
-        place = self.source if pos is None else f"{self.source}, {self.where(pos)}"
-        self._keyed.append(
-            (-1 if pos is None else pos, f"{place}, field {str(field)!r}: {problem}")
-        )
-
-    @property
-    def items(self) -> list[str]:
-        """The problems so far, file-level ones first, then by row."""
-        return [text for _, text in sorted(self._keyed, key=lambda item: item[0])]
-
-    def raise_if_any(self) -> None:
-        if not self._keyed:
-            return
-        n = len(self.items)
-        shown = self.items[:_MAX_PROBLEMS_SHOWN]
-        if n == 1:
-            message = shown[0]
-        else:
-            message = f"{n} problems in {self.source}:\n  " + "\n  ".join(shown)
-            if n > len(shown):
-                message += f"\n  ... and {n - len(shown)} more (see .problems)"
-        raise ValidationError(message, self.items)
-
-
-def _show(value: object) -> str:
-    """repr() of a cell value as the user typed it (no numpy wrappers, NaN as None)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        value = None
-    return repr(value)
-
-
-def _is_blank(values: pd.Series) -> np.ndarray:
-    """Cells that are empty, NaN/None or only whitespace."""
-    missing = values.isna().to_numpy(dtype=bool)
-    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
-        return missing
-    text = values.astype(str).str.strip().to_numpy()
-    return missing | (text == "")
-
-
-def _clean_number(v: object) -> float:
-    """One cell as a number, the slow way; NaN when it is not one."""
-    if isinstance(v, bool | np.bool_):
-        return math.nan  # True/False is not a count of people
-    if isinstance(v, str):
-        v = v.strip()
-        if _THOUSANDS.match(v):
-            v = v.replace(",", "")
-    try:
-        return float(v)  # type: ignore[arg-type]  # also reads full-width digits, which to_numeric refuses
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parse a column of numbers as a user types them.
-
-    Returns ``(numbers, blank, bad)``: float64 values (NaN where blank or bad), and masks
-    of blank cells and of cells that hold something that is not a finite number.
-    Thousands separators ("1,234") and surrounding spaces are accepted.
-    """
-    blank = _is_blank(values)
-    if pd.api.types.is_bool_dtype(values.dtype):
-        numbers = np.full(len(values), np.nan)
-    else:
-        parsed = pd.to_numeric(values.where(~blank, np.nan), errors="coerce")
-        numbers = np.array(parsed.to_numpy(dtype="float64", na_value=np.nan), copy=True)
-        if values.dtype == object:  # Excel/vector columns may mix in booleans
-            is_bool = values.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
-            numbers[is_bool] = np.nan
-        retry = np.flatnonzero(~blank & np.isnan(numbers))
-        for i in retry:
-            numbers[i] = _clean_number(values.iloc[i])
-    bad = ~blank & ~np.isfinite(numbers)
-    numbers[bad] = np.nan
-    return numbers, blank, bad
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        return pd.read_excel(path, dtype=object)
-    try:
-        return pd.read_csv(
-            path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig"
-        )
-    except UnicodeDecodeError:
-        log.info("%s is not UTF-8; reading it as GB18030", path)
-        return pd.read_csv(
-            path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="gb18030"
-        )
-
-
-def _check_bounds(bounds) -> tuple[float, float, float, float] | None:
-    if bounds is None:
-        return None
-    try:
-        minx, miny, maxx, maxy = (float(b) for b in bounds)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"bounds={bounds!r} must be (min_lon, min_lat, max_lon, max_lat) in WGS84"
-        ) from None
-    if not (minx <= maxx and miny <= maxy):
-        raise ValueError(
-            f"bounds={bounds!r} must be (min_lon, min_lat, max_lon, max_lat) with min <= max"
-        )
-    return minx, miny, maxx, maxy
+def _columns(
+    raw: _io.Raw, problems: _io.Problems, *, weight: str | None, id_column: str | None
+) -> dict[str, Any]:
+    """The input's column for each demand field (``lon``/``lat`` for tables only)."""
+    names = list(raw.frame.columns)
+    workplace = any(_io.norm_header(c) in _FEMALE_SHARE_ALIASES for c in names)
+    aliases: dict[str, Sequence[str]] = {
+        "id": _ID_ALIASES if id_column is None else (id_column,),
+        "weight": (_HEADCOUNT_ALIASES if workplace else _WEIGHT_ALIASES)
+        if weight is None
+        else (weight,),
+        "group": _GROUP_ALIASES,
+        "female_share": _FEMALE_SHARE_ALIASES,
+    }
+    if raw.geometry is None:
+        aliases |= {"lon": _LON_ALIASES, "lat": _LAT_ALIASES}
+    columns = _io.match_columns(names, aliases, problems)
+    for fld, given, what in (("id", id_column, "id_column"), ("weight", weight, "weight column")):
+        if given is not None and fld not in columns:
+            problems.add(None, given, f"{what} {given!r} not found; columns found: {names!r}")
+    return columns
 
 
 class _Attributes:
@@ -251,144 +117,76 @@ class _Attributes:
 
 
 def _attributes(
-    frame: pd.DataFrame,
-    problems: _Problems,
+    raw: _io.Raw,
+    problems: _io.Problems,
+    columns: dict[str, Any],
     *,
     group: str | None,
-    weight: str | None,
-    id_column: str | None,
+    weight_given: bool,
     weight_required: bool,
-) -> _Attributes | None:
-    """Resolve and validate id, group, weight and female_share; None if a column is missing."""
-    geometry = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
-    columns = [c for c in frame.columns if c != geometry]
-    n = len(frame)
-    ok = True
-
-    # ids
-    if id_column is not None:
-        id_col = _named_column(columns, id_column)
-        if id_col is None:
-            problems.add(
-                None, id_column, f"id_column {id_column!r} not found; columns are {columns!r}"
-            )
-            ok = False
+) -> _Attributes:
+    """Ids, groups and weights per record, recording every problem in them."""
+    frame, n = raw.frame, len(raw.frame)
+    if "id" in columns:
+        ids = np.array(_io.check_ids(frame[columns["id"]], columns["id"], problems), dtype=object)
     else:
-        id_col = _find_column(columns, _ID_ALIASES)
-    if id_col is not None and ok:
-        raw = frame[id_col]
-        blank = _is_blank(raw)
-        ids = np.array(
-            [str(v).strip() if isinstance(v, str) else _id_text(v) for v in raw], dtype=object
-        )
+        ids = np.array([str(k) for k in raw.numbers], dtype=object)
+
+    share_col = columns.get("female_share")  # a workplace file
+    weights = np.ones(n)
+    if "weight" in columns:
+        col = columns["weight"]
+        weights, blank, bad = _io.parse_numbers(frame[col])
         for i in np.flatnonzero(blank):
-            problems.add(int(i), id_col, f"missing id {_show(raw.iloc[i])}; every row needs an id")
-        seen: dict[str, int] = {}
-        for j, v in enumerate(ids):
-            if blank[j]:
-                continue
-            if v in seen:
-                problems.add(
-                    j, id_col, f"duplicate id {v!r} (first used in {problems.where(seen[v])})"
-                )
-            else:
-                seen[v] = j
-    else:
-        numbers = problems.positions if problems.positions is not None else np.arange(n)
-        ids = np.array([str(int(i) + 1) for i in numbers], dtype=object)
-
-    # female_share decides whether this is a workplace file
-    share_col = _find_column(columns, _FEMALE_SHARE_ALIASES)
-
-    # weight / headcount
-    if weight is not None:
-        weight_col = _named_column(columns, weight)
-        if weight_col is None:
-            problems.add(
-                None, weight, f"weight column {weight!r} not found; columns are {columns!r}"
-            )
-            return None
-    else:
-        weight_col = _find_column(
-            columns, _HEADCOUNT_ALIASES if share_col is not None else _WEIGHT_ALIASES
-        )
-    if weight_col is None and (weight_required or share_col is not None):
-        what = "headcount" if share_col is not None else "weight"
-        problems.add(
-            None,
-            what,
-            f"no {what} column (looked for "
-            f"{', '.join(_HEADCOUNT_ALIASES if share_col is not None else _WEIGHT_ALIASES)}); "
-            f"columns are {columns!r}; pass weight='<column>'",
-        )
-        return None
-    if weight_col is None:
-        log.info("%s has no weight column; every point counts as one person", problems.source)
-        weights = np.ones(n)
-    else:
-        raw = frame[weight_col]
-        weights, blank, bad = _parse_numbers(raw)
-        for i in np.flatnonzero(blank):
-            problems.add(int(i), weight_col, f"missing weight {_show(raw.iloc[i])}")
+            problems.value(i, col, "", "is blank; fill in the number of people (0 for none)")
         for i in np.flatnonzero(bad):
-            problems.add(int(i), weight_col, f"weight {_show(raw.iloc[i])} is not a number")
+            problems.value(i, col, frame[col].iloc[i], "is not a number of people")
         for i in np.flatnonzero(weights < 0):
-            problems.add(
-                int(i), weight_col, f"negative weight {_show(raw.iloc[i])}; people are >= 0"
-            )
+            problems.value(i, col, frame[col].iloc[i], "is negative; people are >= 0")
+    elif not weight_given and (weight_required or share_col is not None):
+        what = "headcount" if share_col is not None else "weight"
+        aliases = _HEADCOUNT_ALIASES if share_col is not None else _WEIGHT_ALIASES
+        problems.no_column(what, aliases, frame.columns, "; pass weight='<column>'")
+    elif not weight_given:
+        log.info("%s has no weight column; every point counts as one person", raw.source)
 
     if share_col is not None:
         if group is not None:
             warnings.warn(
-                f"{problems.source} is a workplace file (has {share_col!r}): its rows get the "
+                f"{raw.source} is a workplace file (has {share_col!r}): its rows get the "
                 f"groups {_WORKPLACE_GROUPS!r}, so group={group!r} is ignored",
                 UserWarning,
                 stacklevel=3,
             )
-        raw = frame[share_col]
-        shares, blank, bad = _parse_numbers(raw)
+        shares, blank, bad = _io.parse_numbers(frame[share_col])
         for i in np.flatnonzero(blank | bad | (shares < 0) | (shares > 1)):
-            problems.add(
-                int(i),
+            problems.value(
+                i,
                 share_col,
-                f"female_share {_show(raw.iloc[i])} must be a fraction between 0 and 1 "
-                "(e.g. 0.35 for 35%)",
+                "" if blank[i] else frame[share_col].iloc[i],
+                "must be a fraction between 0 and 1 (e.g. 0.35 for 35%)",
             )
         groups = np.empty((n, 2), dtype=object)
         groups[:, 0], groups[:, 1] = _WORKPLACE_GROUPS
         return _Attributes(ids, groups, np.column_stack([weights, weights * shares]))
 
     if group is not None:
-        if not isinstance(group, str) or not group.strip():
-            raise ValueError(f"group={group!r} must be a non-empty string such as 'outdoor'")
-        groups = np.full((n, 1), group.strip(), dtype=object)
-    else:
-        group_col = _find_column(columns, _GROUP_ALIASES)
-        if group_col is None:
-            problems.add(
-                None,
-                "group",
-                "no group column and no group= given; pass group='outdoor' (or "
-                "'all_workers', 'female_nursing', 'truck_drivers', ...) or add a 'group' column",
-            )
-            return None
-        raw = frame[group_col]
-        blank = _is_blank(raw)
-        for i in np.flatnonzero(blank):
-            problems.add(
-                int(i),
-                group_col,
-                f"missing group {_show(raw.iloc[i])}; fill it in or pass group='...' for all rows",
-            )
-        groups = np.array([str(v).strip() for v in raw], dtype=object).reshape(n, 1)
-    return _Attributes(ids, groups, weights.reshape(n, 1)) if ok else None
-
-
-def _id_text(value: object) -> str:
-    """Text of an id cell: Excel gives 7.0 for a typed 7."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+        return _Attributes(ids, np.full((n, 1), group.strip(), dtype=object), weights[:, None])
+    if "group" not in columns:
+        problems.no_column(
+            "group",
+            _GROUP_ALIASES,
+            frame.columns,
+            "; or pass group='outdoor' (or 'all_workers', 'female_nursing', "
+            "'truck_drivers', ...) for all rows",
+        )
+        return _Attributes(ids, np.full((n, 1), "", dtype=object), weights[:, None])
+    texts = [_io.cell_text(v) for v in frame[columns["group"]]]
+    for row in (r for r, text in enumerate(texts) if not text):
+        problems.value(
+            row, columns["group"], "", "is blank; fill it in, or pass group='...' for all rows"
+        )
+    return _Attributes(ids, np.array(texts, dtype=object)[:, None], weights[:, None])
 
 
 # --------------------------------------------------------------------------------------
@@ -497,62 +295,36 @@ def _assemble(ids, groups, weights, kinds, source_ids, route_ids, pos, lon, lat)
 
 
 def _load_table(
-    frame: pd.DataFrame,
-    problems: _Problems,
+    raw: _io.Raw,
+    problems: _io.Problems,
+    columns: dict[str, Any],
     *,
     datum: str,
-    bounds,
-    group,
-    weight,
-    id_column,
+    bounds: tuple[float, float, float, float] | None,
+    group: str | None,
+    weight: str | None,
 ) -> gpd.GeoDataFrame:
-    columns = list(frame.columns)
-    # blank lines of a spreadsheet are skipped, not errors; messages keep file row numbers
-    blank = np.column_stack([_is_blank(frame[c]) for c in columns]) if columns else None
-    if blank is not None and blank.all(axis=1).any():
-        problems.positions = np.flatnonzero(~blank.all(axis=1))
-        frame = frame.iloc[problems.positions].reset_index(drop=True)
-    lon_col = _find_column(columns, _LON_ALIASES)
-    lat_col = _find_column(columns, _LAT_ALIASES)
-    for col, name, aliases in (
-        (lon_col, "longitude", _LON_ALIASES),
-        (lat_col, "latitude", _LAT_ALIASES),
-    ):
-        if col is None:
-            problems.add(
-                None,
-                name,
-                f"no {name} column (looked for {', '.join(aliases)}); columns are {columns!r}",
-            )
+    for fld, aliases in (("lon", _LON_ALIASES), ("lat", _LAT_ALIASES)):
+        if fld not in columns:
+            problems.no_column(fld, aliases, raw.frame.columns)
+    if "lon" in columns and "lat" in columns:
+        fields = (columns["lon"], columns["lat"])
+        values = (list(raw.frame[fields[0]]), list(raw.frame[fields[1]]))
+        lon, lat = _io.parse_lonlat(raw, *fields, problems, "point")
+        _io.check_lonlat(lon, lat, fields, values, problems)
     attrs = _attributes(
-        frame, problems, group=group, weight=weight, id_column=id_column, weight_required=False
+        raw, problems, columns, group=group, weight_given=weight is not None, weight_required=False
     )
-    if lon_col is None or lat_col is None:
-        problems.raise_if_any()
-    coords = {}
-    for col, lo, hi, name in ((lon_col, -180, 180, "longitude"), (lat_col, -90, 90, "latitude")):
-        raw = frame[col]
-        vals, blank_vals, bad = _parse_numbers(raw)
-        for i in np.flatnonzero(blank_vals):
-            problems.add(int(i), col, f"missing {name} {_show(raw.iloc[i])}")
-        for i in np.flatnonzero(bad):
-            problems.add(int(i), col, f"{name} {_show(raw.iloc[i])} is not a number")
-        for i in np.flatnonzero((vals < lo) | (vals > hi)):
-            problems.add(int(i), col, f"{name} {_show(raw.iloc[i])} is outside {lo}..{hi}")
-        coords[name] = vals
     problems.raise_if_any()
-    assert attrs is not None
-    lon, lat = to_wgs84(coords["longitude"], coords["latitude"], datum)
+    lon, lat = to_wgs84(lon, lat, datum)
     if bounds is not None:
         minx, miny, maxx, maxy = bounds
-        out = (lon < minx) | (lon > maxx) | (lat < miny) | (lat > maxy)
-        for i in np.flatnonzero(out):
+        for i in np.flatnonzero((lon < minx) | (lon > maxx) | (lat < miny) | (lat > maxy)):
             problems.add(
-                int(i),
-                f"{lon_col}/{lat_col}",
-                f"point ({_show(frame[lon_col].iloc[i])}, {_show(frame[lat_col].iloc[i])}) "
-                "is outside "
-                f"bounds {bounds!r} (WGS84 lon/lat); swapped columns or a wrong datum=?",
+                i,
+                fields,
+                f"point ({_io.show(values[0][i])}, {_io.show(values[1][i])}) is outside bounds "
+                f"{bounds!r} (WGS84 lon/lat); swapped columns or a wrong datum=?",
             )
         problems.raise_if_any()
     g = attrs.per_feature
@@ -574,50 +346,39 @@ def _load_table(
 
 
 def _load_vector(
-    gdf: gpd.GeoDataFrame,
-    problems: _Problems,
+    raw: _io.Raw,
+    problems: _io.Problems,
+    columns: dict[str, Any],
     *,
     datum: str,
-    bounds,
-    group,
-    weight,
-    id_column,
+    bounds: tuple[float, float, float, float] | None,
+    group: str | None,
+    weight: str | None,
     spacing_m: float,
     area_cell_m: float,
 ) -> gpd.GeoDataFrame:
-    crs = require_crs(gdf, "source")
-    geoms = gdf.geometry
-    if datum != "wgs84":
-        if not crs.is_geographic:
-            raise CRSError(
-                f"datum={datum!r} applies to longitude/latitude data, but the source is in "
-                f"{crs.to_string()!r}; pass datum='wgs84' or give lon/lat coordinates"
-            )
-        geoms = geometry_to_wgs84(geoms, datum)
-    elif not crs.equals(CRS.from_epsg(4326)):
-        geoms = geoms.to_crs(4326)
-    geoms = np.asarray(geoms.values)
+    assert raw.geometry is not None
+    geoms = np.asarray(geometry_to_wgs84(raw.geometry, datum).values)
     kinds_in = shapely.get_type_id(geoms)
     missing = shapely.is_missing(geoms)
     empty = missing | shapely.is_empty(geoms)
     for i in np.flatnonzero(empty):
-        problems.add(int(i), "geometry", f"empty geometry {None if missing[i] else geoms[i].wkt!r}")
+        problems.add(i, "geometry", "empty geometry; every feature needs a point, line or polygon")
     # 0 Point, 1 LineString, 3 Polygon, 4 MultiPoint, 5 MultiLineString, 6 MultiPolygon
     supported = np.isin(kinds_in, [0, 1, 3, 4, 5, 6])
     for i in np.flatnonzero(~supported & ~empty):
         problems.add(
-            int(i),
+            i,
             "geometry",
             f"unsupported geometry type {geoms[i].geom_type!r}; use points, lines or polygons",
         )
-    has_lines_or_areas = bool(np.isin(kinds_in, [1, 3, 5, 6]).any())
     attrs = _attributes(
-        gdf,
+        raw,
         problems,
+        columns,
         group=group,
-        weight=weight,
-        id_column=id_column,
-        weight_required=has_lines_or_areas,
+        weight_given=weight is not None,
+        weight_required=bool(np.isin(kinds_in, [1, 3, 5, 6]).any()),
     )
     if bounds is not None:
         minx, miny, maxx, maxy = bounds
@@ -629,13 +390,12 @@ def _load_vector(
         inside[ok & ~is_point] = shapely.intersects(box, geoms[ok & ~is_point])
         for i in np.flatnonzero(~inside):
             problems.add(
-                int(i),
+                i,
                 "geometry",
                 f"{geoms[i].geom_type} at {tuple(round(float(b), 6) for b in geoms[i].bounds)!r} "
                 f"is outside bounds {bounds!r} (WGS84 lon/lat); wrong CRS or datum=?",
             )
     problems.raise_if_any()
-    assert attrs is not None
     g = attrs.per_feature
 
     chunks: list[tuple] = []  # (feature, lon, lat, shares, route positions or None, kind)
@@ -809,58 +569,39 @@ def load_demand(
     1  1:female_nursing  female_nursing    30.0  point
     """
     datum = check_datum(datum)
-    box = _check_bounds(bounds)
+    box = _io.check_bounds(bounds)
     for name, value in (("spacing_m", spacing_m), ("area_cell_m", area_cell_m)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name}={value!r} must be a positive number of metres")
-    options: dict[str, Any] = {
-        "datum": datum,
-        "bounds": box,
-        "group": group,
-        "weight": weight,
-        "id_column": id_column,
-    }
-
+    if group is not None and (not isinstance(group, str) or not group.strip()):
+        raise ValueError(f"group={group!r} must be a non-empty string such as 'outdoor'")
     if isinstance(source, gpd.GeoDataFrame):
-        problems = _Problems("GeoDataFrame", tabular=False)
         require_crs(source, "source")
-        out = _load_vector(
-            source, problems, spacing_m=spacing_m, area_cell_m=area_cell_m, **options
-        )
+        raw = _io.frame_records(source, "GeoDataFrame", datum)
     elif isinstance(source, pd.DataFrame):
-        problems = _Problems("DataFrame", tabular=True, index=source.index)
-        out = _load_table(source, problems, **options)
+        raw = _io.frame_records(source, "DataFrame")
     elif isinstance(source, str | os.PathLike):
-        path = Path(source)
-        suffix = path.suffix.lower()
-        if suffix in _TABULAR_SUFFIXES:
-            problems = _Problems(str(path), tabular=True)
-            out = _load_table(_read_table(path), problems, **options)
-        elif suffix in _VECTOR_SUFFIXES:
-            gdf = gpd.read_file(path)
-            if gdf.crs is None:
-                raise CRSError(
-                    f"{path} has no CRS; servicemap will not guess. Read it with geopandas, "
-                    "`.set_crs('EPSG:4326')` if it holds longitude/latitude, and pass the frame"
-                )
-            problems = _Problems(str(path), tabular=False)
-            out = _load_vector(
-                gdf, problems, spacing_m=spacing_m, area_cell_m=area_cell_m, **options
-            )
-        else:
-            raise ValueError(
-                f"cannot read {str(path)!r}: suffix {suffix!r} is not one of "
-                f"{', '.join(_TABULAR_SUFFIXES + _VECTOR_SUFFIXES)}"
-            )
+        raw = _io.read_file(
+            source, _io.TABULAR_SUFFIXES + _io.VECTOR_SUFFIXES, datum=datum, empty_ok=True
+        )
     else:
         raise TypeError(
             f"source must be a path, a GeoDataFrame or a DataFrame, got {type(source).__name__}"
+        )
+    problems = raw.problems()
+    columns = _columns(raw, problems, weight=weight, id_column=id_column)
+    options: dict[str, Any] = {"datum": datum, "bounds": box, "group": group, "weight": weight}
+    if raw.geometry is None:
+        out = _load_table(raw, problems, columns, **options)
+    else:
+        out = _load_vector(
+            raw, problems, columns, spacing_m=spacing_m, area_cell_m=area_cell_m, **options
         )
     log.info(
         "loaded %d demand rows (%.1f people) from %s",
         len(out),
         float(out["weight"].sum()),
-        problems.source,
+        raw.source,
     )
     return out
 

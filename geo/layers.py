@@ -5,7 +5,7 @@ or the file named by the ``SERVICEMAP_REGISTRY`` environment variable), one tabl
 type; :func:`load_registry` reads and checks it into :class:`FacilityType` entries.
 
 :func:`load_facilities` reads CSV (UTF-8 or GBK/GB18030), Excel ``.xlsx``, GeoJSON,
-GeoPackage and (zipped) Shapefile files into a GeoDataFrame with the columns of
+GeoPackage, (zipped) Shapefile and FlatGeobuf files into a GeoDataFrame with the columns of
 ``docs/data-model.md``, converting coordinates from the file's datum to WGS84. Every
 problem in the file is collected and reported at once in one
 :class:`~geo.errors.ValidationError`, naming the file, the row (as a spreadsheet counts,
@@ -18,14 +18,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
-import io
 import logging
 import math
 import os
 import re
 import tomllib
 import warnings
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +36,9 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from geo import _io
 from geo.crs import check_datum, geometry_to_wgs84, metric_crs_for, to_wgs84
-from geo.errors import CRSError, RegistryError, ValidationError
+from geo.errors import CRSError, RegistryError
 
 log = logging.getLogger(__name__)
 
@@ -466,272 +465,10 @@ _AREA_LEVEL_WORDS: dict[str, str] = {
     "社区": "community",
 }
 _AMENITY_SPLIT = re.compile(r"[;；,，、|]")
-_PAREN = re.compile(r"\s*[（(][^）)]*[）)]\s*$")
 _DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 
-_TABULAR = (".csv", ".txt", ".xlsx", ".xlsm")
-_VECTOR = (".geojson", ".json", ".gpkg", ".zip", ".shp")
-SUPPORTED_FACILITY_FORMATS: tuple[str, ...] = _TABULAR + _VECTOR
-SUPPORTED_AREA_FORMATS: tuple[str, ...] = _VECTOR
-_MAX_SHOWN = 50
-
-
-def _norm_header(name: Any) -> str:
-    """Normalise a column header for alias matching."""
-    text = str(name).replace("\ufeff", "").strip()
-    text = _PAREN.sub("", text)
-    return re.sub(r"[\s\-]+", "_", text).casefold()
-
-
-def _match_columns(
-    columns: Sequence[Any], aliases: Mapping[str, tuple[str, ...]]
-) -> tuple[dict[str, Any], list[str]]:
-    """Map schema fields to the file's column names; return also the ambiguities."""
-    lookup = {alias.casefold(): fld for fld, names in aliases.items() for alias in names}
-    found: dict[str, list[Any]] = {}
-    for col in columns:
-        fld = lookup.get(_norm_header(col))
-        if fld is not None:
-            found.setdefault(fld, []).append(col)
-    mapping = {fld: cols[0] for fld, cols in found.items()}
-    clashes = [
-        f"columns {', '.join(repr(str(c)) for c in cols)} all mean {fld!r}; keep one"
-        for fld, cols in found.items()
-        if len(cols) > 1
-    ]
-    return mapping, clashes
-
-
-# ---------------------------------------------------------------------------------------
-# Problems
-# ---------------------------------------------------------------------------------------
-
-
-_ROW_NUMBER = re.compile(r"^(?:row|feature) (\d+)")
-
-
-def _problem_order(problem: str) -> int:
-    m = _ROW_NUMBER.match(problem)
-    return int(m.group(1)) if m else -1
-
-
-def _raise_problems(source: str, problems: list[str]) -> None:
-    if not problems:
-        return
-    problems = sorted(problems, key=_problem_order)  # file-level first, then by row
-    shown = problems[:_MAX_SHOWN]
-    more = len(problems) - len(shown)
-    lines = "\n".join(f"  - {p}" for p in shown)
-    if more:
-        lines += f"\n  ... and {more} more (see the error's .problems)"
-    noun = "problem" if len(problems) == 1 else "problems"
-    raise ValidationError(
-        f"{source}: {len(problems)} {noun} found, nothing was loaded:\n{lines}", problems
-    )
-
-
-def _issue(where: str, fld: str, value: Any, what: str) -> str:
-    return f"{where}, field {fld!r}: value {value!r} {what}"
-
-
-def _is_blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    if value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
-def _cell_text(value: Any) -> str:
-    """A cell or attribute value as text ("" for blanks), numbers without a trailing .0."""
-    if _is_blank(value):
-        return ""
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    if isinstance(value, dt.datetime | pd.Timestamp):
-        if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0):
-            return value.date().isoformat()
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value).strip()
-
-
-# ---------------------------------------------------------------------------------------
-# Reading files into raw tables
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Raw:
-    """A file read into text cells (tabular) or attributes + geometry (vector)."""
-
-    frame: pd.DataFrame  # raw values, one row per record, original column names
-    labels: list[str]  # "row 2" / "feature 1" per record
-    geometry: gpd.GeoSeries | None = None  # vector files only, EPSG:4326 after reprojection
-
-
-def _check_path(path: str | os.PathLike[str], supported: tuple[str, ...]) -> tuple[Path, str]:
-    file = Path(path)
-    if not file.exists():
-        raise FileNotFoundError(f"{os.fspath(path)!r} does not exist")
-    if file.is_dir():
-        raise ValidationError(f"{os.fspath(path)}: is a directory, not a file")
-    ext = file.suffix.lower()
-    if ext not in supported:
-        hint = " (save old .xls workbooks as .xlsx)" if ext == ".xls" else ""
-        raise ValidationError(
-            f"{os.fspath(path)}: unsupported file type {ext or '(no extension)'!r}; "
-            f"supported: {', '.join(supported)}{hint}"
-        )
-    return file, ext
-
-
-def _decode(source: str, data: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ValidationError(
-        f"{source}: cannot decode the file as UTF-8 or GBK/GB18030; save it as "
-        "'CSV UTF-8' from Excel"
-    )
-
-
-def _read_csv(file: Path, source: str) -> _Raw:
-    text = _decode(source, file.read_bytes())
-    if not text.strip():
-        raise ValidationError(f"{source}: the file is empty; expected a header row and data rows")
-    first = text.lstrip().splitlines()[0]
-    delimiter = max((",", "\t", ";"), key=first.count)
-    records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    header_at = next(i for i, rec in enumerate(records) if any(c.strip() for c in rec))
-    header = [c.strip() for c in records[header_at]]
-    rows, labels = [], []
-    problems = []
-    for i, rec in enumerate(records[header_at + 1 :], start=header_at + 2):
-        if not any(c.strip() for c in rec):
-            continue
-        if len(rec) > len(header) and any(c.strip() for c in rec[len(header) :]):
-            problems.append(
-                f"row {i}: {len(rec)} cells but the header has {len(header)} columns; "
-                "quote values that contain the separator"
-            )
-        rows.append((rec + [""] * len(header))[: len(header)])
-        labels.append(f"row {i}")
-    _raise_problems(source, problems)
-    frame = pd.DataFrame(rows, columns=pd.Index(header, dtype=object), dtype=object)
-    return _Raw(frame, labels)
-
-
-def _read_excel(file: Path, source: str) -> _Raw:
-    import openpyxl
-
-    try:
-        with warnings.catch_warnings():
-            # openpyxl warns about styles/extensions it ignores; they do not matter here
-            warnings.simplefilter("ignore", UserWarning)
-            book = openpyxl.load_workbook(file, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ValidationError(
-            f"{source}: not a readable .xlsx workbook ({exc}); open it in Excel and save "
-            "it again as .xlsx"
-        ) from exc
-    sheet = book.worksheets[0]
-    merged = [str(r) for r in sheet.merged_cells.ranges]
-    header_merged = [str(r) for r in sheet.merged_cells.ranges if r.min_row <= 2]
-    if header_merged:
-        raise ValidationError(
-            f"{source}: sheet {sheet.title!r} has merged header cells "
-            f"({', '.join(header_merged)}); the first row must hold one column name per "
-            "column: delete title rows above the header and unmerge the cells"
-        )
-    if merged:
-        raise ValidationError(
-            f"{source}: sheet {sheet.title!r} has merged cells ({', '.join(merged)}); "
-            "unmerge them and fill the value into every row"
-        )
-    values = [list(r) for r in sheet.iter_rows(values_only=True)]
-    book.close()
-    if not values or not any(not _is_blank(v) for row in values for v in row):
-        raise ValidationError(
-            f"{source}: sheet {sheet.title!r} is empty; expected a header row and data rows"
-        )
-    header = [_cell_text(v) for v in values[0]]
-    while header and not header[-1]:
-        header.pop()
-    rows, labels = [], []
-    for i, row in enumerate(values[1:], start=2):
-        if all(_is_blank(v) for v in row):
-            continue
-        cells = [_cell_text(v) for v in row[: len(header)]]
-        rows.append(cells + [""] * (len(header) - len(cells)))
-        labels.append(f"row {i}")
-    frame = pd.DataFrame(rows, columns=pd.Index(header, dtype=object), dtype=object)
-    return _Raw(frame, labels)
-
-
-def _read_vector(file: Path, ext: str, source: str, datum: str) -> _Raw:
-    import pyogrio
-
-    if ext == ".zip":
-        if not zipfile.is_zipfile(file):
-            raise ValidationError(
-                f"{source}: not a valid zip archive (corrupt or truncated); zip the "
-                ".shp, .shx, .dbf and .prj files of the shapefile again"
-            )
-        try:
-            with zipfile.ZipFile(file) as zf:
-                bad = zf.testzip()
-                names = zf.namelist()
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise ValidationError(f"{source}: corrupt zip archive ({exc}); zip it again") from exc
-        if bad is not None:
-            raise ValidationError(f"{source}: corrupt zip archive: member {bad!r} is damaged")
-        shps = [n for n in names if n.lower().endswith(".shp")]
-        if len(shps) != 1:
-            raise ValidationError(
-                f"{source}: a zipped shapefile must hold exactly one .shp file, found {shps!r}"
-            )
-    try:
-        layers = pyogrio.list_layers(file)
-        layer = layers[0][0] if len(layers) else None
-        if len(layers) > 1:
-            log.info("%s: %d layers, reading the first, %r", source, len(layers), layer)
-        gdf = pyogrio.read_dataframe(file, layer=layer, datetime_as_string=True)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise ValidationError(f"{source}: cannot read the file ({exc})") from exc
-    if len(gdf) == 0:
-        raise ValidationError(f"{source}: the file has no features")
-    if gdf.crs is None:
-        raise CRSError(
-            f"{source}: the file has no CRS (a shapefile without its .prj?); servicemap "
-            "will not guess. Add the .prj, or save the file with EPSG:4326"
-        )
-    geoms = gdf.geometry
-    crs = CRS.from_user_input(gdf.crs)
-    if not crs.equals(CRS.from_epsg(4326), ignore_axis_order=True):
-        if datum != "wgs84":
-            raise CRSError(
-                f"{source}: the file is in {crs.to_string()!r} but datum={datum!r}; "
-                "GCJ-02/BD-09 shifts apply to longitude/latitude only. Save the file as "
-                "longitude/latitude (EPSG:4326) or load it with datum='wgs84'"
-            )
-        log.info("%s: reprojecting from %s to EPSG:4326", source, crs.to_string())
-        geoms = geoms.to_crs(4326)
-    geoms = gpd.GeoSeries(geoms.values, crs="EPSG:4326")
-    frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).reset_index(drop=True)
-    frame = frame.astype(object)
-    labels = [f"feature {i}" for i in range(1, len(frame) + 1)]
-    return _Raw(frame, labels, geoms)
+SUPPORTED_FACILITY_FORMATS: tuple[str, ...] = _io.TABULAR_SUFFIXES + _io.VECTOR_SUFFIXES
+SUPPORTED_AREA_FORMATS: tuple[str, ...] = _io.VECTOR_SUFFIXES
 
 
 # ---------------------------------------------------------------------------------------
@@ -743,19 +480,8 @@ class _Bad(Exception):
     """A value could not be used; the argument is the reason and hint."""
 
 
-def _parse_float(value: Any) -> float:
-    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
-        return float(value)
-    text = str(value).strip()
-    try:
-        out = float(text)
-    except ValueError:
-        raise _Bad("is not a number") from None
-    return out
-
-
 def _parse_hours(value: Any) -> str:
-    text = _cell_text(value)
+    text = _io.cell_text(value)
     if not text:
         return ""
     try:
@@ -774,25 +500,22 @@ def _parse_hours(value: Any) -> str:
 
 
 def _parse_capacity(value: Any) -> float:
-    if _is_blank(value):
+    if _io.is_blank(value):
         return math.nan
-    try:
-        out = _parse_float(value)
-    except _Bad:
-        raise _Bad(
-            "is not a number; write a number of people, e.g. 20, or leave it blank"
-        ) from None
-    if not math.isfinite(out) or out < 0:
+    out = _io.parse_number(value)
+    if math.isnan(out):
+        raise _Bad("is not a number; write a number of people, e.g. 20, or leave it blank")
+    if out < 0:
         raise _Bad("must be a number >= 0 (people), or blank when unknown")
     return out
 
 
 def _parse_amenities(value: Any) -> tuple[list[str], list[str]]:
     """Amenity keys and the unknown words (kept as given)."""
-    if _is_blank(value):
+    if _io.is_blank(value):
         return [], []
     if isinstance(value, list | tuple | np.ndarray):
-        parts = [_cell_text(v) for v in value]
+        parts = [_io.cell_text(v) for v in value]
     else:
         parts = _AMENITY_SPLIT.split(str(value))
     out: list[str] = []
@@ -812,7 +535,7 @@ def _parse_amenities(value: Any) -> tuple[list[str], list[str]]:
 
 
 def _parse_level(value: Any) -> str:
-    text = _cell_text(value)
+    text = _io.cell_text(value)
     if not text:
         return ""
     key = _LEVEL_WORDS.get(text, text.casefold())
@@ -825,7 +548,7 @@ def _parse_level(value: Any) -> str:
 
 
 def _parse_date(value: Any) -> str:
-    text = _cell_text(value)
+    text = _io.cell_text(value)
     if not text:
         return ""
     m = _DATE_RE.match(text)
@@ -846,19 +569,9 @@ def _parse_date(value: Any) -> str:
 def _area_geometry(bounds: Any, area: Any) -> shapely.Geometry | None:
     if bounds is not None and area is not None:
         raise TypeError("give bounds= or area=, not both")
-    if bounds is not None:
-        try:
-            minx, miny, maxx, maxy = (float(b) for b in bounds)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"bounds={bounds!r} must be (minx, miny, maxx, maxy) in WGS84 degrees"
-            ) from None
-        if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
-            raise ValueError(
-                f"bounds={bounds!r} must be (minx, miny, maxx, maxy) in WGS84 degrees, "
-                "with minx < maxx and miny < maxy"
-            )
-        return shapely.box(minx, miny, maxx, maxy)
+    box = _io.check_bounds(bounds)
+    if box is not None:
+        return shapely.box(*box)
     if area is None:
         return None
     if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
@@ -883,64 +596,39 @@ def _outside_km(lon: np.ndarray, lat: np.ndarray, region: shapely.Geometry) -> n
 
 
 def _validate(
-    raw: pd.DataFrame,
-    labels: list[str],
+    raw: _io.Raw,
+    problems: _io.Problems,
     *,
-    source: str,
     columns: Mapping[str, Any],
     lon: np.ndarray,
     lat: np.ndarray,
-    coord_fields: tuple[str, str],
+    coord_fields: tuple[Any, Any],
     coord_values: tuple[Sequence[Any], Sequence[Any]],
-    geom_ok: np.ndarray,
     datum: str,
     registry: Mapping[str, FacilityType],
     type_override: str | None,
     region: shapely.Geometry | None,
     area_name: str | None,
     index: pd.Index,
-    problems: list[str],
 ) -> tuple[gpd.GeoDataFrame, list[str]]:
     """Check every row and build the clean frame; returns it and the warnings.
 
-    ``lon``/``lat`` are floats in ``datum``, NaN where ``geom_ok`` is False (those rows
-    already have a problem recorded). Problems are appended to ``problems`` and raised
-    together at the end.
+    ``lon``/``lat`` are floats in ``datum``, NaN where a problem is already recorded.
+    Problems are added to ``problems`` and raised together at the end.
     """
-    n = len(raw)
+    source, labels, n = raw.source, raw.labels, len(raw.frame)
     notes: list[str] = []
 
     def col(fld: str) -> list[Any]:
         name = columns.get(fld)
-        return list(raw[name]) if name is not None else [""] * n
+        return list(raw.frame[name]) if name is not None else [""] * n
 
-    def fname(fld: str) -> str:
-        return str(columns.get(fld, fld))
+    def fname(fld: str) -> Any:
+        return columns.get(fld, fld)
 
-    # coordinates: range and swapped columns
-    lon_f, lat_f = coord_fields
+    # coordinates: range and swapped columns, then the plausible area
+    ok = _io.check_lonlat(lon, lat, coord_fields, coord_values, problems)
     lon_v, lat_v = coord_values
-    ok = geom_ok.copy()
-    in_lon = (lon >= -180) & (lon <= 180)
-    in_lat = (lat >= -90) & (lat <= 90)
-    for i in np.flatnonzero(ok & ~(in_lon & in_lat)).tolist():
-        swapped = bool(-90 <= lon[i] <= 90 and -180 <= lat[i] <= 180)
-        hint = (
-            "; longitude and latitude look swapped (columns swapped?): longitude is the "
-            "east-west value (73-135 in China), latitude the north-south one (18-54)"
-            if swapped
-            else ""
-        )
-        if not in_lat[i]:
-            problems.append(
-                _issue(labels[i], lat_f, lat_v[i], "is out of range -90..90 for a latitude") + hint
-            )
-        else:
-            problems.append(
-                _issue(labels[i], lon_f, lon_v[i], "is out of range -180..180 for a longitude")
-                + hint
-            )
-        ok[i] = False
     wlon = np.full(n, np.nan)
     wlat = np.full(n, np.nan)
     if ok.any():
@@ -957,17 +645,18 @@ def _validate(
                 else "; check the coordinates and their datum (datum='gcj02' for AMap, "
                 "'bd09' for Baidu)"
             )
-            fld = f"{lon_f!r}/{lat_f!r}" if lon_f != lat_f else repr(lon_f)
-            problems.append(
-                f"{labels[i]}, field {fld}: point ({lon_v[i]!r}, {lat_v[i]!r}) is "
-                f"{km[i]:.1f} km outside {name}{hint}"
+            problems.add(
+                i,
+                coord_fields,
+                f"point ({_io.show(lon_v[i])}, {_io.show(lat_v[i])}) is {km[i]:.1f} km outside "
+                f"{name}{hint}",
             )
 
     # type
     index_of = _type_index(registry)
     types = []
     if type_override is not None:
-        given = [_cell_text(v) for v in col("type")] if "type" in columns else []
+        given = [_io.cell_text(v) for v in col("type")] if "type" in columns else []
         differ = sorted(
             {v for v in given if v and index_of.get(v.casefold(), index_of.get(v)) != type_override}
         )
@@ -978,14 +667,16 @@ def _validate(
             )
         types = [type_override] * n
     elif "type" not in columns:
-        problems.append(
-            f"no 'type' column; add one (类型) holding a type key, or pass type=..., one of "
-            f"{', '.join(registry)}"
+        problems.no_column(
+            "type",
+            _FACILITY_ALIASES["type"],
+            raw.frame.columns,
+            f"; add one holding a type key, or pass type=..., one of {', '.join(registry)}",
         )
         types = [""] * n
     else:
         for i, value in enumerate(col("type")):
-            text = _cell_text(value)
+            text = _io.cell_text(value)
             key = index_of.get(text.casefold(), index_of.get(text))
             if key is None:
                 what = (
@@ -993,40 +684,19 @@ def _validate(
                     if not text
                     else "is not a known facility type"
                 )
-                problems.append(
-                    _issue(labels[i], fname("type"), value if text else text, what)
-                    + f"; known types: {', '.join(registry)} "
-                    f"({', '.join(ft.label_zh for ft in registry.values())})"
+                problems.value(
+                    i,
+                    fname("type"),
+                    value if text else text,
+                    f"{what}; known types: {', '.join(registry)} "
+                    f"({', '.join(ft.label_zh for ft in registry.values())})",
                 )
                 key = ""
             types.append(key)
 
     # ids
     if "id" in columns:
-        ids = []
-        for i, value in enumerate(col("id")):
-            text = _cell_text(value)
-            if not text:
-                problems.append(
-                    _issue(
-                        labels[i],
-                        fname("id"),
-                        text,
-                        "is blank; every row needs an id when the file has an id column "
-                        "(or delete the column to number the rows automatically)",
-                    )
-                )
-            ids.append(text)
-        seen: dict[str, list[int]] = {}
-        for i, text in enumerate(ids):
-            if text:
-                seen.setdefault(text, []).append(i)
-        for text, rows in seen.items():
-            if len(rows) > 1:
-                problems.append(
-                    f"{' and '.join(labels[r] for r in rows)}, field {fname('id')!r}: "
-                    f"duplicate id {text!r}; ids must be unique"
-                )
+        ids = _io.check_ids(col("id"), fname("id"), problems)
     else:
         counters: dict[str, int] = {}
         ids = []
@@ -1040,7 +710,7 @@ def _validate(
             try:
                 out.append(parse(value))
             except _Bad as bad:
-                problems.append(_issue(labels[i], fname(fld), value, str(bad)))
+                problems.value(i, fname(fld), value, str(bad))
                 out.append(None)
         return out
 
@@ -1060,10 +730,10 @@ def _validate(
             f"{' ...' if len(unknown_amenities) > 20 else ''}; known: {', '.join(AMENITIES)}"
         )
 
-    _raise_problems(source, problems)
+    problems.raise_if_any()
 
     def text_col(fld: str) -> pd.Series:
-        return pd.Series([_cell_text(v) for v in col(fld)], index=index, dtype=str)
+        return pd.Series([_io.cell_text(v) for v in col(fld)], index=index, dtype=str)
 
     out = gpd.GeoDataFrame(
         {
@@ -1086,28 +756,25 @@ def _validate(
 
 
 def _points_from_geometry(
-    geoms: gpd.GeoSeries, labels: list[str], problems: list[str]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """lon, lat and an ok-mask from a GeoSeries, recording non-point/empty problems."""
-    n = len(geoms)
-    lon = np.full(n, np.nan)
-    lat = np.full(n, np.nan)
-    ok = np.zeros(n, dtype=bool)
+    geoms: gpd.GeoSeries, problems: _io.Problems
+) -> tuple[np.ndarray, np.ndarray]:
+    """lon, lat from a GeoSeries, NaN (and a problem) where not a non-empty Point."""
+    lon = np.full(len(geoms), np.nan)
+    lat = np.full(len(geoms), np.nan)
     for i, g in enumerate(geoms.values):
         if g is None or g.is_empty:
-            problems.append(
-                f"{labels[i]}, field 'geometry': empty geometry; every facility needs a point"
-            )
+            problems.add(i, "geometry", "empty geometry; every facility needs a point")
         elif g.geom_type != "Point":
             wkt = shapely.to_wkt(g, rounding_precision=6)[:60]
-            problems.append(
-                f"{labels[i]}, field 'geometry': value {wkt!r}"
-                f" is a {g.geom_type}, not a Point; give each facility one point (its entrance)"
+            problems.value(
+                i,
+                "geometry",
+                wkt,
+                f"is a {g.geom_type}, not a Point; give each facility one point (its entrance)",
             )
         else:
             lon[i], lat[i] = g.x, g.y
-            ok[i] = True
-    return lon, lat, ok
+    return lon, lat
 
 
 def validate_facilities(
@@ -1180,31 +847,26 @@ def validate_facilities(
     registry = _resolve_registry(registry)
     type_key = get_type(type, registry).key if type is not None else None
     region = _area_geometry(bounds, area)
-    labels = [f"row at index {label!r}" for label in gdf.index]
-    raw = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).astype(object)
-    columns, clashes = _match_columns(list(raw.columns), _FACILITY_ALIASES)
-    _raise_problems(source, clashes)
-    columns.pop("lon", None)
-    columns.pop("lat", None)
-    problems: list[str] = []
-    lon, lat, ok = _points_from_geometry(gdf.geometry, labels, problems)
+    raw = _io.frame_records(gdf, source)
+    problems = raw.problems()
+    columns = _io.match_columns(raw.frame.columns, _FACILITY_ALIASES, problems)
+    problems.raise_if_any()
+    assert raw.geometry is not None
+    lon, lat = _points_from_geometry(raw.geometry, problems)
     out, notes = _validate(
-        raw.reset_index(drop=True),
-        labels,
-        source=source,
-        columns=columns,
+        raw,
+        problems,
+        columns={k: v for k, v in columns.items() if k not in ("lon", "lat")},
         lon=lon,
         lat=lat,
         coord_fields=("geometry", "geometry"),
         coord_values=(list(lon), list(lat)),
-        geom_ok=ok,
         datum="wgs84",
         registry=registry,
         type_override=type_key,
         region=region,
         area_name=area_name,
         index=gdf.index.copy(),
-        problems=problems,
     )
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
@@ -1227,8 +889,8 @@ def load_facilities(
     ----------
     path : path-like
         A ``.csv`` (UTF-8, UTF-8 with BOM, or GBK/GB18030), ``.xlsx`` (first sheet),
-        ``.geojson``/``.json``, ``.gpkg`` (first layer), ``.zip`` (zipped shapefile) or
-        ``.shp`` file. Tabular files hold longitude/latitude columns; headers may be
+        ``.geojson``/``.json``, ``.gpkg`` (first layer), ``.zip`` (zipped shapefile),
+        ``.shp`` or ``.fgb`` file. Tabular files hold longitude/latitude columns; headers may be
         English or Chinese (``lon``/``经度``, ``lat``/``纬度``, ``name``/``名称``, ...).
     datum : {"wgs84", "gcj02", "bd09"}
         Datum of the coordinates in the file (AMap/Tencent: ``"gcj02"``, Baidu:
@@ -1269,98 +931,50 @@ def load_facilities(
     UserWarning
         For unknown amenities (kept as given) and for ``type`` overriding a column.
     """
-    file, ext = _check_path(path, SUPPORTED_FACILITY_FORMATS)
-    source = os.fspath(path)
     datum = check_datum(datum)
     registry = _resolve_registry(registry)
     type_key = get_type(type, registry).key if type is not None else None
     region = _area_geometry(bounds, area)
-
-    if ext in _TABULAR:
-        raw = _read_csv(file, source) if ext in (".csv", ".txt") else _read_excel(file, source)
-        columns, clashes = _match_columns(list(raw.frame.columns), _FACILITY_ALIASES)
-        _raise_problems(source, clashes)
-        missing = [f for f in ("lon", "lat") if f not in columns]
-        if missing:
-            raise ValidationError(
-                f"{source}: no {' or '.join(missing)} column; columns found: "
-                f"{[str(c) for c in raw.frame.columns]!r}; accepted names: "
-                f"longitude {', '.join(_FACILITY_ALIASES['lon'])}; latitude "
-                f"{', '.join(_FACILITY_ALIASES['lat'])}"
-            )
-        if raw.frame.empty:
-            raise ValidationError(f"{source}: the file has a header row but no data rows")
-        problems: list[str] = []
-        coords = []
+    raw = _io.read_file(path, SUPPORTED_FACILITY_FORMATS, datum=datum)
+    problems = raw.problems()
+    columns = _io.match_columns(raw.frame.columns, _FACILITY_ALIASES, problems)
+    coord_fields: tuple[Any, Any]
+    if raw.geometry is None:
         for fld in ("lon", "lat"):
-            values = np.full(len(raw.frame), np.nan)
-            for i, value in enumerate(raw.frame[columns[fld]]):
-                text = _cell_text(value)
-                if not text:
-                    problems.append(
-                        _issue(
-                            raw.labels[i],
-                            str(columns[fld]),
-                            text,
-                            "is blank; every facility needs a longitude and a latitude",
-                        )
-                    )
-                    continue
-                try:
-                    values[i] = _parse_float(text)
-                except _Bad:
-                    problems.append(
-                        _issue(
-                            raw.labels[i],
-                            str(columns[fld]),
-                            value,
-                            "is not a number; write decimal degrees such as 121.85 "
-                            "(no letters, degree signs or N/E)",
-                        )
-                    )
-            coords.append(values)
-        lon, lat = coords
-        ok = np.isfinite(lon) & np.isfinite(lat)
-        coord_fields = (str(columns["lon"]), str(columns["lat"]))
-        coord_values = (list(raw.frame[columns["lon"]]), list(raw.frame[columns["lat"]]))
-        columns.pop("lon")
-        columns.pop("lat")
+            if fld not in columns:
+                problems.no_column(fld, _FACILITY_ALIASES[fld], raw.frame.columns)
+        problems.raise_if_any()
+        coord_fields = (columns["lon"], columns["lat"])
+        lon, lat = _io.parse_lonlat(raw, *coord_fields, problems, "facility")
+        coord_values = (list(raw.frame[coord_fields[0]]), list(raw.frame[coord_fields[1]]))
     else:
-        raw = _read_vector(file, ext, source, datum)
-        columns, clashes = _match_columns(list(raw.frame.columns), _FACILITY_ALIASES)
-        _raise_problems(source, clashes)
-        columns.pop("lon", None)
-        columns.pop("lat", None)
-        problems = []
-        assert raw.geometry is not None
-        lon, lat, ok = _points_from_geometry(raw.geometry, raw.labels, problems)
+        problems.raise_if_any()
+        lon, lat = _points_from_geometry(raw.geometry, problems)
         coord_fields = ("geometry", "geometry")
         coord_values = (list(lon), list(lat))
-    used = {*columns.values(), *coord_fields}
-    ignored = [c for c in raw.frame.columns if c not in used]
+    columns.pop("lon", None)
+    columns.pop("lat", None)
+    ignored = [c for c in raw.frame.columns if c not in {*columns.values(), *coord_fields}]
     if ignored:
-        log.info("%s: ignoring columns %r", source, ignored)
+        log.info("%s: ignoring columns %r", raw.source, ignored)
     out, notes = _validate(
-        raw.frame,
-        raw.labels,
-        source=source,
+        raw,
+        problems,
         columns=columns,
         lon=lon,
         lat=lat,
         coord_fields=coord_fields,
         coord_values=coord_values,
-        geom_ok=ok,
         datum=datum,
         registry=registry,
         type_override=type_key,
         region=region,
         area_name=area_name,
         index=pd.RangeIndex(len(raw.frame)),
-        problems=problems,
     )
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
-    log.info("%s: loaded %d facilities", source, len(out))
+    log.info("%s: loaded %d facilities", raw.source, len(out))
     return out
 
 
@@ -1441,7 +1055,7 @@ def load_areas(
     Parameters
     ----------
     path : path-like
-        GeoJSON, GeoPackage (first layer), zipped shapefile or shapefile of polygons.
+        GeoJSON, GeoPackage (first layer), (zipped) shapefile or FlatGeobuf of polygons.
     datum : {"wgs84", "gcj02", "bd09"}
         Datum of the file's longitudes/latitudes, converted to WGS84.
     level : str, optional
@@ -1465,25 +1079,21 @@ def load_areas(
     UserWarning
         When an invalid polygon is repaired with :func:`shapely.make_valid`.
     """
-    file, ext = _check_path(path, SUPPORTED_AREA_FORMATS)
-    source = os.fspath(path)
     datum = check_datum(datum)
-    raw = _read_vector(file, ext, source, datum)
-    columns, clashes = _match_columns(list(raw.frame.columns), _AREA_ALIASES)
-    problems = list(clashes)
-    labels = raw.labels
+    raw = _io.read_file(path, SUPPORTED_AREA_FORMATS, datum=datum)
+    problems = raw.problems()
+    columns = _io.match_columns(raw.frame.columns, _AREA_ALIASES, problems)
     assert raw.geometry is not None
     geoms = list(raw.geometry.values)
     repaired = []
     for i, g in enumerate(geoms):
         if g is None or g.is_empty:
-            problems.append(
-                f"{labels[i]}, field 'geometry': empty geometry; every area needs a polygon"
-            )
+            problems.add(i, "geometry", "empty geometry; every area needs a polygon")
         elif g.geom_type not in ("Polygon", "MultiPolygon"):
-            problems.append(
-                f"{labels[i]}, field 'geometry': {g.geom_type} is not a Polygon or "
-                "MultiPolygon; areas must be polygons"
+            problems.add(
+                i,
+                "geometry",
+                f"{g.geom_type} is not a Polygon or MultiPolygon; areas must be polygons",
             )
         elif not g.is_valid:
             reason = shapely.is_valid_reason(g)
@@ -1496,59 +1106,35 @@ def load_areas(
                 ]
                 fixed = shapely.union_all(polys) if polys else shapely.Polygon()
             if fixed.is_empty:
-                problems.append(
-                    f"{labels[i]}, field 'geometry': invalid polygon ({reason}) that "
-                    "cannot be repaired"
-                )
+                problems.add(i, "geometry", f"invalid polygon ({reason}) that cannot be repaired")
             else:
                 geoms[i] = fixed
-                repaired.append(f"{labels[i]} ({reason})")
+                repaired.append(f"{raw.labels[i]} ({reason})")
     n = len(raw.frame)
 
     def col(fld: str) -> list[str]:
         name = columns.get(fld)
-        return [_cell_text(v) for v in raw.frame[name]] if name is not None else [""] * n
+        return [_io.cell_text(v) for v in raw.frame[name]] if name is not None else [""] * n
 
     names = col("name")
     if "name" not in columns:
-        problems.append(
-            f"no name column; columns found: {[str(c) for c in raw.frame.columns]!r}; "
-            f"accepted names: {', '.join(_AREA_ALIASES['name'])}"
-        )
-    else:
-        for i, name in enumerate(names):
-            if not name:
-                problems.append(
-                    _issue(
-                        labels[i], str(columns["name"]), name, "is blank; every area needs a name"
-                    )
-                )
+        problems.no_column("name", _AREA_ALIASES["name"], raw.frame.columns)
+    for i, name in enumerate(names if "name" in columns else []):
+        if not name:
+            problems.value(i, columns["name"], name, "is blank; every area needs a name")
     if level is not None:
         levels = [str(level)] * n
     else:
         levels = [_AREA_LEVEL_WORDS.get(v, v) for v in col("level")]
     if "id" in columns:
-        ids = col("id")
-        seen: dict[str, list[int]] = {}
-        for i, text in enumerate(ids):
-            if not text:
-                problems.append(
-                    _issue(labels[i], str(columns["id"]), text, "is blank; every area needs an id")
-                )
-            else:
-                seen.setdefault(text, []).append(i)
-        for text, rows in seen.items():
-            if len(rows) > 1:
-                problems.append(
-                    f"{' and '.join(labels[r] for r in rows)}, field {str(columns['id'])!r}: "
-                    f"duplicate id {text!r}; ids must be unique"
-                )
+        ids = _io.check_ids(raw.frame[columns["id"]], columns["id"], problems)
     else:
         ids = [f"{lv or 'area'}-{i:04d}" for i, lv in enumerate(levels, start=1)]
-    _raise_problems(source, problems)
+    problems.raise_if_any()
     if repaired:
         warnings.warn(
-            f"{source}: repaired invalid polygons with shapely.make_valid: {', '.join(repaired)}",
+            f"{raw.source}: repaired invalid polygons with shapely.make_valid: "
+            f"{', '.join(repaired)}",
             UserWarning,
             stacklevel=2,
         )

@@ -121,7 +121,9 @@ def test_workplace_ignores_group_argument_with_warning(tmp_path):
 
 def test_blank_lines_are_skipped_and_rows_keep_file_numbers(tmp_path):
     path = _write_csv(tmp_path / "blank.csv", "lon,lat,weight\n121.85,29.90,1\n\n121.86,29.91,-2\n")
-    with pytest.raises(ValidationError, match=r"blank\.csv, row 4, field 'weight'"):
+    with pytest.raises(
+        ValidationError, match=r"blank\.csv: 1 problem found.*\n  - row 4, field 'weight'"
+    ):
         load_demand(path, group="outdoor")
 
 
@@ -385,20 +387,25 @@ def test_bad_csv_reports_every_problem_at_once(tmp_path):
     err = info.value
     assert len(err.problems) == 6
     text = str(err)
-    assert "bad.csv, row 2, field 'lon': missing longitude ''" in text
-    assert "bad.csv, row 3, field 'lat': latitude 'abc' is not a number" in text
-    assert "bad.csv, row 4, field 'weight': negative weight '-5'" in text
-    assert "bad.csv, row 5, field 'weight': weight 'many' is not a number" in text
-    assert "bad.csv, row 6, field 'group': missing group ''" in text
+    assert text.startswith(f"{path}: 6 problems found, nothing was loaded:\n")
+    assert "\n  - row 2, field 'lon': value '' is blank" in text
+    assert "\n  - row 3, field 'lat': value 'abc' is not a number" in text
+    assert "\n  - row 4, field 'weight': value '-5' is negative" in text
+    assert "\n  - row 5, field 'weight': value 'many' is not a number" in text
+    assert "\n  - row 6, field 'group': value '' is blank" in text
     assert "pass group=" in text
-    assert "bad.csv, row 7, field 'weight': missing weight ''" in text
+    assert "\n  - row 7, field 'weight': value '' is blank" in text
 
 
 @pytest.mark.parametrize(
     ("header", "row", "match"),
     [
-        ("lon,lat,weight", "121.8,29.9,1", r"x\.csv, field 'group': no group column.*pass group="),
-        ("lon,lat,weight,group", "121.8,,1,outdoor", r"row 2, field 'lat': missing latitude ''"),
+        (
+            "lon,lat,weight",
+            "121.8,29.9,1",
+            r"x\.csv: 1 problem found.*\n  - field 'group': no group column.*pass group=",
+        ),
+        ("lon,lat,weight,group", "121.8,,1,outdoor", r"row 2, field 'lat': value '' is blank"),
         ("lon,lat,weight,group", "121.8,29.9,-1,outdoor", r"row 2, field 'weight'.*'-1'"),
         ("lon,lat,weight,group", "121.8,29.9,x1,outdoor", r"row 2, field 'weight'.*'x1'"),
         ("lon,lat,weight,group", "191.8,29.9,1,outdoor", r"row 2, field 'lon'.*'191.8'"),
@@ -406,15 +413,15 @@ def test_bad_csv_reports_every_problem_at_once(tmp_path):
         (
             "lon,lat,headcount,female_share",
             "121.8,29.9,10,35",
-            r"row 2, field 'female_share': female_share '35' must be a fraction",
+            r"row 2, field 'female_share': value '35' must be a fraction",
         ),
         (
             "lon,lat,headcount,female_share",
             "121.8,29.9,10,",
-            r"row 2, field 'female_share': female_share ''",
+            r"row 2, field 'female_share': value '' must be a fraction",
         ),
-        ("x,y,weight,group", "121.8,29.9,1,outdoor", r"field 'longitude': no longitude column"),
-        ("id,lon,lat,weight,group", " ,121.8,29.9,1,outdoor", r"row 2, field 'id': missing id"),
+        ("x,y,weight,group", "121.8,29.9,1,outdoor", r"field 'lon': no lon column"),
+        ("id,lon,lat,weight,group", " ,121.8,29.9,1,outdoor", r"row 2, field 'id': value '' is bl"),
     ],
 )
 def test_each_bad_value_is_named(tmp_path, header, row, match):
@@ -426,7 +433,7 @@ def test_each_bad_value_is_named(tmp_path, header, row, match):
 def test_duplicate_ids(tmp_path):
     path = _write_csv(tmp_path / "dup.csv", "id,lon,lat,weight\nA,121.8,29.9,1\nA,121.81,29.9,1\n")
     with pytest.raises(
-        ValidationError, match=r"row 3, field 'id': duplicate id 'A' \(first used in row 2\)"
+        ValidationError, match=r"row 2 and row 3, field 'id': duplicate id 'A'; ids must be unique"
     ):
         load_demand(path, group="outdoor")
 
@@ -444,12 +451,13 @@ def test_points_outside_bounds(tmp_path):
     with pytest.raises(ValidationError, match=r"row 3, field 'lat'"):
         load_demand(path, group="outdoor", bounds=BEILUN)  # 121.85 is no latitude
     path = _write_csv(tmp_path / "far.csv", "lon,lat,weight\n121.85,29.90,1\n116.40,39.90,1\n")
-    with pytest.raises(ValidationError, match=r"far\.csv, row 3, field 'lon/lat'.*outside bounds"):
+    far = r"far\.csv: 1 problem found.*\n  - row 3, field 'lon'/'lat': point .*outside bounds"
+    with pytest.raises(ValidationError, match=far):
         load_demand(path, group="outdoor", bounds=BEILUN)
     g = gpd.GeoDataFrame(
         {"weight": [1, 5]}, geometry=[Point(121.85, 29.9), box(116.3, 39.8, 116.5, 40.0)], crs=4326
     )
-    with pytest.raises(ValidationError, match=r"feature 2, field 'geometry': Polygon .*outside"):
+    with pytest.raises(ValidationError, match=r"row at index 1, field 'geometry': Polygon .*outsi"):
         load_demand(g, group="outdoor", bounds=BEILUN)
     assert len(load_demand(g.iloc[:1], group="outdoor", bounds=BEILUN)) == 1
 
@@ -463,9 +471,10 @@ def test_vector_problems_name_the_feature():
     with pytest.raises(ValidationError) as info:
         load_demand(g)
     text = str(info.value)
-    assert "GeoDataFrame, feature 2, field 'geometry': empty geometry" in text
-    assert "GeoDataFrame, feature 3, field 'weight': negative weight -3;" in text
-    assert "GeoDataFrame, feature 3, field 'group': missing group None" in text
+    assert text.startswith("GeoDataFrame: 3 problems found, nothing was loaded:\n")
+    assert "\n  - row at index 1, field 'geometry': empty geometry" in text
+    assert "\n  - row at index 2, field 'weight': value -3 is negative;" in text
+    assert "\n  - row at index 2, field 'group': value '' is blank" in text
 
 
 def test_polygons_need_a_weight_column():
@@ -486,7 +495,9 @@ def test_bad_options():
         load_demand(g, group="outdoor", spacing_m=0)
     with pytest.raises(ValueError, match="bounds="):
         load_demand(g, group="outdoor", bounds=(122, 30, 121, 29))
-    with pytest.raises(ValueError, match="suffix '.dbx'"):
+    with pytest.raises(
+        ValueError, match=r"x\.dbx: unsupported file type '\.dbx'; supported: \.csv"
+    ):
         load_demand("x.dbx")
     with pytest.raises(TypeError, match="source must be"):
         load_demand(42)
@@ -705,5 +716,7 @@ def test_dataframe_source_names_rows_by_index_label():
     table = pd.DataFrame(
         {"经度": [121.85, 121.86], "纬度": [29.9, None], "人数": [3, 4]}, index=["s1", "s2"]
     )
-    with pytest.raises(ValidationError, match=r"DataFrame, row 's2' \(index label\), field '纬度'"):
+    with pytest.raises(
+        ValidationError, match=r"DataFrame: 1 problem found.*\n  - row at index 's2', field '纬度'"
+    ):
         load_demand(table, group="outdoor")
