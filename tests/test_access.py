@@ -1,0 +1,285 @@
+"""Accessibility (2SFCA family) and equity, checked against the `access` package and by hand."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from shapely.geometry import Point, box
+
+from geo import load_demo
+from geo.access import (
+    access_by_area,
+    accessibility,
+    decay_weights,
+    distance_pairs,
+    equity,
+    fca_from_cost,
+    gini,
+    lorenz_curve,
+)
+
+access = pytest.importorskip("access")
+
+# `access` 1.1 calls DataFrame.set_index(inplace=True), deprecated by pandas 3.1
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The inplace keyword in DataFrame.set_index is deprecated"
+)
+
+
+def _instance(seed, n=400, m=50, side=12_000.0):
+    rng = np.random.default_rng(seed)
+    d = rng.random((n, 2)) * side
+    f = rng.random((m, 2)) * side
+    dist = np.hypot(*(d[:, None, :] - f[None, :, :]).transpose(2, 0, 1))
+    pop = rng.integers(1, 200, n).astype(float)
+    cap = rng.integers(1, 40, m).astype(float)
+    return dist, pop, cap
+
+
+def _access_obj(pairs_r, pairs_c, pairs_d, pop, cap):
+    n, m = len(pop), len(cap)
+    cost_df = pd.DataFrame({"origin": pairs_r, "dest": pairs_c, "cost": pairs_d})
+    dem = pd.DataFrame({"geoid": np.arange(n), "pop": pop})
+    sup = pd.DataFrame({"geoid": np.arange(m), "cap": cap})
+    return access.Access(
+        demand_df=dem,
+        demand_index="geoid",
+        demand_value="pop",
+        supply_df=sup,
+        supply_index="geoid",
+        supply_value="cap",
+        cost_df=cost_df,
+        cost_origin="origin",
+        cost_dest="dest",
+        cost_name="cost",
+    )
+
+
+def _compare(ours, ref_series):
+    ref = ref_series.reindex(np.arange(len(ours)))
+    ok = ref.notna().to_numpy()
+    assert ok.sum() > 0.8 * len(ours)
+    np.testing.assert_allclose(ours[ok], ref.to_numpy()[ok], rtol=0, atol=1e-9)
+    # rows access leaves out (no facility in reach) are 0 here
+    assert (ours[~ok] == 0).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_2sfca_and_e2sfca_equal_the_access_package(seed):
+    from access import weights
+
+    dist, pop, cap = _instance(seed)
+    T = 2000.0
+    # access gets every pair within 1.5 T (it applies max_cost itself); we get a sparse matrix
+    r, c = np.nonzero(dist <= 1.5 * T)
+    A = _access_obj(r, c, dist[r, c], pop, cap)
+    cost = sp.csr_array((dist[r, c], (r, c)), shape=dist.shape)
+    steps = {T / 3: 1.0, 2 * T / 3: 0.68, T: 0.22}
+    cases = [
+        ("p", {}, A.two_stage_fca(name="p", max_cost=T)),
+        (
+            "s",
+            {"decay": "step", "steps": steps},
+            A.enhanced_two_stage_fca(name="s", max_cost=T, weight_fn=weights.step_fn(steps)),
+        ),
+        (
+            "g",
+            {"decay": "gaussian", "sigma": T / 2},
+            A.enhanced_two_stage_fca(name="g", max_cost=T, weight_fn=weights.gaussian(T / 2)),
+        ),
+        (
+            "v",
+            {"decay": "gravity", "beta": 1.5, "min_cost": 50.0},
+            A.two_stage_fca(name="v", max_cost=T, weight_fn=weights.gravity(1.0, -1.5, 50.0)),
+        ),
+    ]
+    for name, kw, ref in cases:
+        ours = fca_from_cost(cost, pop, cap, max_cost=T, **kw)
+        _compare(ours, ref[f"{name}_cap"])
+        # the dense form gives the same
+        dense = np.where(dist <= 1.5 * T, dist, np.inf)
+        np.testing.assert_allclose(fca_from_cost(dense, pop, cap, max_cost=T, **kw), ours)
+
+
+def test_accessibility_from_geodataframes_equals_access_on_the_same_pairs():
+    rng = np.random.default_rng(7)
+    x0, y0 = 380_000.0, 3_310_000.0  # UTM 51N, Beilun
+    fac = gpd.GeoDataFrame(
+        {"id": [f"f{i}" for i in range(60)], "capacity": rng.integers(5, 30, 60).astype(float)},
+        geometry=[Point(x0 + a, y0 + b) for a, b in rng.random((60, 2)) * 15_000],
+        crs=32651,
+    ).to_crs(4326)
+    dem = gpd.GeoDataFrame(
+        {"weight": rng.integers(1, 100, 800).astype(float)},
+        geometry=[Point(x0 + a, y0 + b) for a, b in rng.random((800, 2)) * 15_000],
+        crs=32651,
+    ).to_crs(4326)
+    pairs = distance_pairs(fac, dem, max_m=1500)
+    coo = pairs.tocoo()
+    A = _access_obj(
+        coo.row, coo.col, coo.data, dem["weight"].to_numpy(), fac["capacity"].to_numpy()
+    )
+    from access import weights
+
+    res = accessibility(fac, dem, threshold_m=1500)
+    _compare(res["access"].to_numpy(), A.two_stage_fca(name="a", max_cost=1500)["a_cap"])
+    steps = {500.0: 1.0, 1000.0: 0.68, 1500.0: 0.22}
+    res = accessibility(fac, dem, method="e2sfca", threshold_m=1500)
+    ref = A.enhanced_two_stage_fca(name="e", max_cost=1500, weight_fn=weights.step_fn(steps))
+    _compare(res["access"].to_numpy(), ref["e_cap"])
+    assert res.attrs["steps"] == steps
+    res = accessibility(fac, dem, method="e2sfca", decay="gaussian", threshold_m=1500)
+    ref = A.enhanced_two_stage_fca(name="g", max_cost=1500, weight_fn=weights.gaussian(750.0))
+    _compare(res["access"].to_numpy(), ref["g_cap"])
+    assert (res["covered"] == (res["reachable"] > 0)).all()
+
+
+def test_distance_pairs_match_coverage_and_brute_force():
+    from geo import coverage
+
+    rng = np.random.default_rng(3)
+    fac = gpd.GeoDataFrame(
+        {"id": [str(i) for i in range(30)]},
+        geometry=gpd.points_from_xy(121.7 + rng.random(30) * 0.2, 29.8 + rng.random(30) * 0.15),
+        crs=4326,
+    )
+    dem = gpd.GeoDataFrame(
+        {"weight": np.ones(500)},
+        geometry=gpd.points_from_xy(121.7 + rng.random(500) * 0.2, 29.8 + rng.random(500) * 0.15),
+        crs=4326,
+    )
+    m = distance_pairs(fac, dem, max_m=2000)
+    cov = coverage(fac, dem, threshold_m=2000)
+    # the nearest distance per row equals coverage's
+    nearest = np.full(len(dem), np.inf)
+    rows = np.repeat(np.arange(len(dem)), np.diff(m.indptr))
+    np.minimum.at(nearest, rows, m.data)
+    has = np.isfinite(nearest)
+    assert (has == cov["covered"].to_numpy()).all()
+    np.testing.assert_allclose(nearest[has], cov["distance_m"].to_numpy()[has], rtol=1e-12)
+    # every pair against pyproj's geodesic
+    from pyproj import Geod
+
+    g = Geod(ellps="WGS84")
+    fx, fy = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
+    dx, dy = dem.geometry.x.to_numpy(), dem.geometry.y.to_numpy()
+    _, _, geo_d = g.inv(np.repeat(dx, 30), np.repeat(dy, 30), np.tile(fx, 500), np.tile(fy, 500))
+    geo_d = geo_d.reshape(500, 30)
+    inside = geo_d <= 2000 * (1 - 1e-4)
+    dense = m.toarray()
+    stored = np.zeros_like(inside)
+    stored[rows, m.indices] = True
+    assert stored[inside].all()
+    np.testing.assert_allclose(dense[stored], geo_d[stored], rtol=2e-5)
+
+
+def test_zero_distance_pairs_are_kept():
+    fac = gpd.GeoDataFrame(
+        {"id": ["a"], "capacity": [4.0]}, geometry=[Point(500_000, 3_300_000)], crs=32651
+    )
+    dem = gpd.GeoDataFrame({"weight": [2.0]}, geometry=[Point(500_000, 3_300_000)], crs=32651)
+    assert accessibility(fac, dem, threshold_m=100)["access"].tolist() == [2.0]
+
+
+def test_hand_checked_two_stations_shared():
+    # station a (cap 10) reaches rows 0 and 1; station b (cap 6) reaches rows 1 and 2
+    cost = sp.csr_array(np.array([[100.0, 0], [200.0, 300.0], [0, 50.0]]))
+    cost = sp.csr_array(([100.0, 200.0, 300.0, 50.0], ([0, 1, 1, 2], [0, 0, 1, 1])), shape=(3, 2))
+    acc = fca_from_cost(cost, [10, 10, 20], [10, 6], max_cost=500)
+    # R_a = 10 / 20 = 0.5, R_b = 6 / 30 = 0.2
+    np.testing.assert_allclose(acc, [0.5, 0.7, 0.2])
+
+
+def test_decay_weights_match_access_definitions():
+    from access import weights
+
+    x = np.array([0.0, 5, 10, 10.0000001, 19.9, 20, 29, 30, 31, 100])
+    steps = {10: 1, 20: 0.68, 30: 0.22}
+    fn = weights.step_fn(steps)
+    assert decay_weights(x, decay="step", steps=steps).tolist() == [fn(v) for v in x]
+    g = weights.gaussian(12.0)
+    np.testing.assert_allclose(decay_weights(x, decay="gaussian", sigma=12.0), [g(v) for v in x])
+    gr = weights.gravity(1.0, -2.0, 3.0)
+    np.testing.assert_allclose(
+        decay_weights(x, decay="gravity", beta=2.0, min_cost=3.0), [gr(v) for v in x]
+    )
+    with pytest.raises(ValueError, match="decay='nope'"):
+        decay_weights(x, decay="nope")
+
+
+def test_gini_equals_the_mean_absolute_difference_and_repeats_weights():
+    rng = np.random.default_rng(0)
+    v = rng.random(50)
+    w = rng.integers(1, 6, 50)
+    rep = np.repeat(v, w)
+    mad = np.abs(rep[:, None] - rep[None, :]).mean()
+    assert gini(v, w) == pytest.approx(mad / (2 * rep.mean()), abs=1e-12)
+    assert gini(rep) == pytest.approx(gini(v, w), abs=1e-12)
+    assert gini([5, 5, 5]) == 0.0
+    lc = lorenz_curve(v, w)
+    assert lc.iloc[0].tolist() == [0.0, 0.0] and lc.iloc[-1].tolist() == [1.0, 1.0]
+    assert (np.diff(lc["value_share"]) >= 0).all()
+    # below the diagonal
+    assert (lc["value_share"] <= lc["population_share"] + 1e-12).all()
+
+
+def test_equity_and_by_area_on_a_hand_made_case():
+    res = gpd.GeoDataFrame(
+        {
+            "weight": [1.0, 3.0, 2.0, 2.0],
+            "group": ["outdoor", "outdoor", "all_workers", "all_workers"],
+            "access": [0.0, 0.4, 0.2, 0.2],
+            "covered": [False, True, True, True],
+        },
+        geometry=[Point(0.5, 0.5), Point(0.6, 0.6), Point(1.5, 0.5), Point(1.6, 0.4)],
+        crs=32651,
+    )
+    areas = gpd.GeoDataFrame(
+        {"id": ["L", "R"], "name": ["left", "right"], "level": ["subdistrict"] * 2},
+        geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+        crs=32651,
+    )
+    eq = equity(res, areas)
+    assert eq.people == 8.0
+    assert eq.covered_share == pytest.approx(7 / 8)
+    g = eq.by_group.set_index("group")
+    assert g.loc["outdoor", "mean"] == pytest.approx(0.3)
+    assert g.loc["outdoor", "gini"] == pytest.approx(0.25)
+    assert g.loc["all_workers", "gini"] == 0.0
+    a = access_by_area(res, areas).set_index("area_id")
+    assert a.loc["L", "mean"] == pytest.approx(0.3)
+    assert a.loc["R", "no_access_share"] == 0.0
+    assert a.loc["L", "no_access_share"] == pytest.approx(0.25)
+    d = eq.to_dict()
+    assert d["lorenz"][0] == [0.0, 0.0] and d["lorenz"][-1] == [1.0, 1.0]
+    assert {r["group"] for r in d["by_group"]} == {"outdoor", "all_workers"}
+
+
+def test_accessibility_on_the_demo_per_subdistrict():
+    demo = load_demo("beilun")
+    res = accessibility(demo.facilities, demo.demand, facility_type="outdoor_station")
+    assert res.attrs["threshold_m"] == 1000.0
+    assert (res["group"] == "outdoor").all()
+    # capacity is conserved: every station's capacity is handed out in full to the people
+    # in its catchment (each station reaches someone here)
+    cap = demo.facilities.loc[demo.facilities["type"] == "outdoor_station", "capacity"].sum()
+    assert (res["access"] * res["weight"]).sum() == pytest.approx(cap, rel=1e-9)
+    eq = equity(res, demo.areas)
+    assert len(eq.by_area) == 11
+    assert 0 < eq.gini < 1
+    assert eq.covered_share == pytest.approx(
+        res.loc[res["covered"], "weight"].sum() / res["weight"].sum()
+    )
+
+
+def test_errors_name_the_problem():
+    fac = gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point(500_000, 3_300_000)], crs=32651)
+    dem = gpd.GeoDataFrame({"weight": [1.0]}, geometry=[Point(500_000, 3_300_000)], crs=32651)
+    with pytest.raises(ValueError, match="method='3sfca'"):
+        accessibility(fac, dem, threshold_m=100, method="3sfca")
+    with pytest.raises(ValueError, match="facilities has no 'capacity' column"):
+        accessibility(fac, dem, threshold_m=100)
+    assert accessibility(fac, dem, threshold_m=100, capacity=3.0)["access"].tolist() == [3.0]
+    with pytest.raises(ValueError, match="max_m must be a positive"):
+        distance_pairs(fac, dem, max_m=0)
