@@ -1,0 +1,95 @@
+"""The servicemap web app: public finder (``/``), planner (``/planner``), API (``/api``).
+
+    from web import create_app
+    app = create_app()                       # defaults, instance config, SERVICEMAP_* env
+    app = create_app({"TESTING": True, "TILES": "none"})
+
+Run it with ``servicemap serve --demo beilun`` or ``gunicorn -w 2 'web:create_app()'``.
+Nothing is loaded when the app is created: the data is read on the first request that needs
+it (or by :meth:`web.state.AppData.warm`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, g, request
+
+from geo import maps
+from web.config import DEFAULTS, from_environment
+from web.state import EXTENSION, AppData
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, ``instance/config.py``, ``SERVICEMAP_*``, then ``test_config``."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.update(from_environment())
+    else:
+        app.config.update(from_environment())
+        app.config.update(test_config)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    data = AppData(app.config)
+    app.extensions[EXTENSION] = data
+
+    from web import api, errors, i18n, planner, public
+
+    errors.register(app)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(planner.bp, url_prefix="/planner")
+    app.register_blueprint(api.bp, url_prefix="/api")
+
+    @app.before_request
+    def _per_request() -> None:
+        g.lang = i18n.choose_lang()
+        g.csp_nonce = secrets.token_urlsafe(16)
+
+    @app.after_request
+    def _headers(response):
+        if request.args.get("lang") in i18n.LANGS:
+            response.set_cookie(
+                i18n.COOKIE, request.args["lang"], max_age=365 * 86400, samesite="Lax"
+            )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            if app.config.get("CSP", True):
+                response.headers["Content-Security-Policy"] = content_security_policy(
+                    getattr(g, "csp_nonce", ""), data.tiles.origins()
+                )
+        return response
+
+    @app.context_processor
+    def _template_globals():
+        lang = i18n.current_lang()
+        return {
+            "_": i18n.gettext,
+            "lang": lang,
+            "other_lang": "en" if lang == "zh" else "zh",
+            "csp_nonce": getattr(g, "csp_nonce", ""),
+            "asset_version": maps.asset_version,
+        }
+
+    return app
+
+
+def content_security_policy(nonce: str, tile_origins: list[str]) -> str:
+    """Scripts and styles only from this app (inline ones need the page's nonce); images
+    also from the tile servers; no plug-ins, frames or foreign form targets."""
+    img = " ".join(["'self'", "data:", *tile_origins])
+    return (
+        f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; "
+        f"style-src 'self' 'nonce-{nonce}'; img-src {img}; connect-src 'self'; "
+        "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+        "form-action 'self'"
+    )
+
+
+__all__ = ["create_app"]

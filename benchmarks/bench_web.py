@@ -1,0 +1,223 @@
+"""Web benchmarks, run by hand (figures go to the README).
+
+    .venv/bin/python benchmarks/bench_web.py            # all three
+    .venv/bin/python benchmarks/bench_web.py nearest    # one of: nearest, finder, weight
+
+1. nearest: ``/api/nearest`` p50/p95/p99 with 50 concurrent connections (wrk, from Debian)
+   against gunicorn with 2 workers on loopback, the Beilun demo, query points spread over
+   the district. Target: p95 < 50 ms.
+2. finder: the finder page with 10,000 facilities ready (markers clustered, list drawn) in
+   headless Chromium. Target: < 2 s.
+3. weight: bytes the finder page loads without tiles. Target: < 1 MB.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+WRK_LUA = r"""
+local points = {}
+math.randomseed(42)
+for i = 1, 500 do
+  local lon = 121.70 + math.random() * 0.22
+  local lat = 29.80 + math.random() * 0.14
+  points[i] = string.format("/api/nearest?lat=%.5f&lon=%.5f&k=5", lat, lon)
+end
+local n = 0
+request = function()
+  n = n % #points + 1
+  return wrk.format("GET", points[n])
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    "RESULT requests=%d errors=%d p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f rps=%.0f\n",
+    summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    summary.requests / (summary.duration / 1e6)))
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_nearest(duration_s: int = 20) -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return "nearest: wrk not installed (apt-get install wrk)"
+    port = _free_port()
+    env = {**os.environ, "SERVICEMAP_TILES": "none"}
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--preload",
+            "--log-level",
+            "warning",
+            "web:create_app()",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        import urllib.request
+
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        for _ in range(20):  # load the data in both workers
+            urllib.request.urlopen(url + "/api/nearest?lat=29.9&lon=121.85", timeout=10).read()
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+            f.write(WRK_LUA)
+        out = subprocess.run(
+            [wrk, "-t", "2", "-c", "50", "-d", f"{duration_s}s", "-s", f.name, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+        return (
+            f"nearest API, wrk -t2 -c50 -d{duration_s}s, gunicorn -w 2 (sync), loopback: "
+            + line.removeprefix("RESULT ")
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _synthetic_demo(n: int):
+    """The Beilun demo with its facilities resampled to ``n`` spread over the district."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from geo.demo import Demo, load_demo
+
+    d = load_demo("beilun")
+    rng = np.random.default_rng(1)
+    base = d.facilities
+    rows = base.iloc[rng.integers(0, len(base), n)].reset_index(drop=True)
+    minx, miny, maxx, maxy = d.boundary.total_bounds
+    x = rng.uniform(minx, maxx, n)
+    y = rng.uniform(miny, maxy, n)
+    rows = rows.copy()
+    rows["id"] = [f"F{i:05d}" for i in range(n)]
+    rows["name"] = [f"{nm} {i}" for i, nm in enumerate(rows["name"])]
+    fac = gpd.GeoDataFrame(
+        pd.DataFrame(rows.drop(columns="geometry")),
+        geometry=gpd.points_from_xy(x, y),
+        crs="EPSG:4326",
+    )
+    return Demo(d.name, fac, d.demand, d.areas, d.boundary)
+
+
+def _browser():
+    from conftest import BROWSER_ARGS
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    exe = shutil.which("chromium")
+    return pw, pw.chromium.launch(executable_path=exe, args=BROWSER_ARGS)
+
+
+def bench_finder(n: int = 10_000, runs: int = 5) -> str:
+    from conftest import open_page, start_live_server
+
+    from web import create_app
+
+    app = create_app({"TILES": "none", "DEMO": _synthetic_demo(n), "PAGE_SIZE_MAX": n})
+    app.extensions["servicemap"].warm()
+    server = start_live_server(app)
+    pw, browser = _browser()
+    times = []
+    try:
+        for _ in range(runs):
+            context, page, watch = open_page(browser)
+            t0 = time.perf_counter()
+            page.goto(server.url + "/")
+            page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+            times.append(time.perf_counter() - t0)
+            count = page.evaluate("smFinder.markerCount()")
+            context.close()
+            watch.assert_clean()
+            assert count == n, count
+    finally:
+        browser.close()
+        pw.stop()
+        server.stop()
+    runs_txt = ", ".join(f"{t:.2f}" for t in times)
+    return (
+        f"finder with {n:,} facilities ready in headless Chromium: median "
+        f"{np.median(times):.2f} s (runs: {runs_txt})"
+    )
+
+
+def bench_weight() -> str:
+    from conftest import open_page, start_live_server
+
+    from web import create_app
+
+    app = create_app({"TILES": "none"})
+    server = start_live_server(app)
+    pw, browser = _browser()
+    sizes: dict[str, int] = {}
+    try:
+        context, page, watch = open_page(browser)
+        page.on("response", lambda r: sizes.__setitem__(r.url, len(r.body())))
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        page.wait_for_timeout(500)
+        context.close()
+        watch.assert_clean()
+    finally:
+        browser.close()
+        pw.stop()
+        server.stop()
+    total = sum(sizes.values())
+    top = sorted(sizes.items(), key=lambda kv: -kv[1])[:4]
+    parts = ", ".join(
+        f"/{u.split('/', 3)[-1].split('?')[0]} {s / 1024:.0f} KB" for u, s in top
+    )
+    return (
+        f"finder page weight without tiles (Beilun demo, uncompressed): "
+        f"{total / 1024:.0f} KB in {len(sizes)} requests (largest: {parts})"
+    )
+
+
+def main(argv: list[str]) -> None:
+    which = argv or ["nearest", "finder", "weight"]
+    print(
+        f"date: {date.today().isoformat()}  machine: {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    for name in which:
+        print({"nearest": bench_nearest, "finder": bench_finder, "weight": bench_weight}[name]())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,170 @@
+"""Shared fixtures: the Flask app, its test client and CLI runner, and for the browser
+tests a live server on a local port with a headless Chromium that may not leave localhost.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+
+# Facility text that must show as text everywhere: HTML, a closing script tag, a backtick
+# and a template-literal substitution.
+XSS_NAME = "<img src=x onerror=alert(1)>`${alert(2)}`</script><script>alert(3)</script>"
+XSS_ADDRESS = "</script><script>alert(4)</script> ${alert(5)} `x` <b onmouseover=alert(6)>"
+XSS_ID = "OS001"
+
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+]
+
+
+@pytest.fixture
+def app():
+    from web import create_app
+
+    return create_app({"TESTING": True, "TILES": "none"})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def xss_demo():
+    """The Beilun demo with one station's name and address full of markup and script."""
+    from geo.demo import Demo, load_demo
+
+    d = load_demo("beilun")
+    fac = d.facilities.copy()
+    row = fac.index[fac["id"] == XSS_ID][0]
+    fac.loc[row, "name"] = XSS_NAME
+    fac.loc[row, "address"] = XSS_ADDRESS
+    return Demo(d.name, fac, d.demand, d.areas, d.boundary)
+
+
+# --------------------------------------------------------------------------- live server
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: object
+    _server: object = field(repr=False, default=None)
+    _thread: threading.Thread | None = field(repr=False, default=None)
+
+    def stop(self) -> None:
+        self._server.shutdown()  # type: ignore[attr-defined]
+        self._thread.join(timeout=5)  # type: ignore[union-attr]
+
+
+def start_live_server(app) -> LiveServer:
+    """Serve ``app`` on a free port of 127.0.0.1 from a background thread."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return LiveServer(f"http://127.0.0.1:{server.server_port}", app, server, thread)
+
+
+@pytest.fixture(scope="session")
+def live_server(xss_demo):
+    from web import create_app
+
+    app = create_app({"TESTING": True, "TILES": "none", "DEMO": xss_demo})
+    app.extensions["servicemap"].warm()
+    server = start_live_server(app)
+    yield server
+    server.stop()
+
+
+# --------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="session")
+def browser():
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("Debian's chromium is not installed (make install installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=exe, args=BROWSER_ARGS)
+        yield b
+        b.close()
+
+
+@dataclass
+class Watch:
+    """What a page did that a test must see: requests off localhost, errors, dialogs."""
+
+    external: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def assert_clean(self) -> None:
+        assert self.external == [], f"requests left localhost: {self.external}"
+        assert self.dialogs == [], f"a dialog opened (script ran): {self.dialogs}"
+        assert self.console_errors == [], f"console errors: {self.console_errors}"
+
+
+def _local(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about"):
+        return True
+    return parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def open_page(browser, *, width: int = 1280, height: int = 860, **context_args):
+    """A new page whose off-localhost requests are blocked and recorded."""
+    watch = Watch()
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, locale="zh-CN", **context_args
+    )
+
+    def route(r):
+        if _local(r.request.url):
+            r.continue_()
+        else:
+            watch.external.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on(
+        "console",
+        lambda msg: watch.console_errors.append(msg.text) if msg.type == "error" else None,
+    )
+    page.on("pageerror", lambda exc: watch.console_errors.append(f"page error: {exc}"))
+
+    def on_dialog(dialog):
+        watch.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return context, page, watch
+
+
+@pytest.fixture
+def page(browser):
+    """A desktop-sized page; the test fails if it left localhost, logged an error or
+    opened a dialog."""
+    context, pg, watch = open_page(browser)
+    pg.watch = watch
+    yield pg
+    context.close()
+    watch.assert_clean()

@@ -1,0 +1,59 @@
+"""Errors as JSON: one handler turns every ``ServicemapError`` into a response.
+
+A ``ServicemapError`` carries its HTTP status; :class:`ParameterError` also names the
+request parameter at fault, so a 400 says which parameter and why.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from geo.errors import ServicemapError, ValidationError
+
+
+class ParameterError(ValidationError):
+    """A request parameter is missing or invalid (HTTP 400)."""
+
+    status = 400
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"parameter {parameter!r}: {message}")
+        self.parameter = parameter
+        self.reason = message
+
+
+class NotFound(ServicemapError, LookupError):
+    """Nothing with that id (HTTP 404)."""
+
+    status = 404
+
+
+class NotAvailable(ServicemapError):
+    """A feature that needs a module not installed yet (HTTP 501)."""
+
+    status = 501
+
+
+def _body(status: int, message: str, **extra):
+    return {"error": {"status": status, "message": message, **extra}}
+
+
+def register(app: Flask) -> None:
+    """Install the JSON error handlers on ``app``."""
+
+    @app.errorhandler(ServicemapError)
+    def _servicemap_error(exc: ServicemapError):
+        status = int(getattr(exc, "status", 500) or 500)
+        extra = {}
+        if isinstance(exc, ParameterError):
+            extra = {"parameter": exc.parameter, "reason": exc.reason}
+        if status >= 500 and status != 501:
+            app.logger.exception("servicemap error")
+        return jsonify(_body(status, str(exc), **extra)), status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if request.path.startswith("/api/"):
+            return jsonify(_body(exc.code or 500, exc.description or exc.name)), exc.code
+        return exc
