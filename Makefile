@@ -13,14 +13,16 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	bash scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh chromium fonts-noto-cjk
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# the notebooks' kernel: this venv's python, for Jupyter started from the venv
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name 'Python 3 (servicemap)' >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP)
 
 serve: install
-	$(BIN)/servicemap report --demo beilun
+	$(BIN)/servicemap serve --demo beilun --host 127.0.0.1 --port 8000
 
 test: install
 	$(BIN)/python -m pytest

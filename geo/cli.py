@@ -2,6 +2,7 @@
 
     servicemap coverage --demo beilun --type outdoor_station --json
     servicemap coverage --facilities stations.xlsx --datum gcj02 --demand workplaces.csv
+    servicemap suggest --demo beilun --type outdoor_station --add 5 --json
     servicemap types
 
 Results go to standard output (JSON with ``--json``); progress goes to standard error, so
@@ -96,12 +97,21 @@ def types_cmd(as_json: bool) -> None:
         )
 
 
-def _summaries(fac, dem, areas, type_keys, detour, threshold_m):
+def _summaries(
+    fac, dem, areas, type_keys, detour, threshold_m, network=None, mode=None, threshold_s=None
+):
     from geo.coverage import coverage, coverage_summary
 
     out = []
     for key in _progress(type_keys, "coverage"):
-        res = coverage(fac, dem, facility_type=key, threshold_m=threshold_m, detour_factor=detour)
+        if network is not None:
+            res = coverage(
+                fac, dem, facility_type=key, network=network, mode=mode, threshold_s=threshold_s
+            )
+        else:
+            res = coverage(
+                fac, dem, facility_type=key, threshold_m=threshold_m, detour_factor=detour
+            )
         summary = coverage_summary(res, areas, facilities=fac)
         out.append(summary)
     return out
@@ -117,10 +127,14 @@ def _print_text(summary, top: int, registry) -> None:
     t = registry[summary.facility_type]
     share = "n/a" if summary.people_total == 0 else f"{summary.covered_share:.1%}"
     click.echo(f"\n{t.label_zh} {t.label_en} ({summary.facility_type})")
-    click.echo(
-        f"  {summary.n_facilities} facilities; {summary.method}, threshold "
-        f"{summary.threshold_m:g} m"
+    threshold = (
+        f"{summary.extra['threshold_s']:g} s"
+        if "threshold_s" in summary.extra
+        else f"{summary.threshold_m:g} m"
     )
+    click.echo(f"  {summary.n_facilities} facilities; {summary.method}, threshold {threshold}")
+    if summary.extra.get("off_network"):
+        click.echo(f"  {summary.extra['off_network']} demand points are off the road network")
     click.echo(
         f"  covered {share} of {summary.people_total:,.0f} people; "
         f"{summary.people_uncovered:,.0f} left out"
@@ -133,6 +147,37 @@ def _print_text(summary, top: int, registry) -> None:
             click.echo(
                 f"    {_pad(r.name, 16)} {_pad(r.level, 22)} {r.uncovered:>9,.0f}  ({cs} covered)"
             )
+
+
+def _demo_network_path(demo: str | None) -> Path | None:
+    """The road network shipped or fetched for a demo (``datasets/<demo>/roads.osm*``)."""
+    if not demo:
+        return None
+    from geo.demo import datasets_dir
+
+    for name in ("roads.osm.pbf", "roads.osm", "roads.graphml"):
+        p = datasets_dir() / demo / name
+        if p.is_file():
+            return p
+    return None
+
+
+def _load_network_for(demo, network_path):
+    from geo.network import load_network
+
+    path = network_path or _demo_network_path(demo)
+    if path is None:
+        if demo:
+            click.echo(
+                f"note: no road network for demo {demo!r}: straight-line distance (times the "
+                f"--detour factor). Fetch one with `servicemap network fetch --demo {demo} "
+                "--overpass` (needs internet) and rerun.",
+                err=True,
+            )
+        return None
+    for _ in _progress([path], f"loading road network {Path(path).name}"):
+        net = load_network(path)
+    return net
 
 
 @main.command("coverage")
@@ -184,6 +229,23 @@ def _print_text(summary, top: int, registry) -> None:
 )
 @click.option("--top", type=int, default=5, show_default=True, help="Worst areas and gaps.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--network",
+    "network_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Road network (.osm.pbf, .osm, .graphml): measure travel time on it. A demo uses "
+    "its roads.osm when present (`servicemap network fetch --demo NAME`).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["walk", "bike", "ebike", "car", "truck"]),
+    default=None,
+    help="Travel mode on the network (default: each type's mode).",
+)
+@click.option(
+    "--threshold-s", type=float, default=None, help="Override the type's travel-time threshold."
+)
 def coverage_cmd(
     demo,
     facilities,
@@ -196,6 +258,9 @@ def coverage_cmd(
     detour,
     top,
     as_json,
+    network_path=None,
+    mode=None,
+    threshold_s=None,
 ) -> None:
     """Coverage per facility type: covered share, people left out, worst areas, gaps."""
     from geo.layers import load_registry
@@ -210,7 +275,8 @@ def coverage_cmd(
     try:
         fac, dem, ars = _load_inputs(demo, facilities, demand, areas, datum, demand_datum)
         keys = list(type_keys) or [k for k in registry if (fac["type"] == k).any()]
-        summaries = _summaries(fac, dem, ars, keys, detour, threshold_m)
+        network = _load_network_for(demo, network_path)
+        summaries = _summaries(fac, dem, ars, keys, detour, threshold_m, network, mode, threshold_s)
     except ServicemapError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
@@ -224,6 +290,138 @@ def coverage_cmd(
         return
     for s in summaries:
         _print_text(s, top, registry)
+
+
+@main.command("suggest")
+@click.option("--demo", help="Use a shipped demo dataset, e.g. 'beilun'.")
+@click.option("--facilities", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--demand",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Demand file; repeat for several.",
+)
+@click.option(
+    "--boundary",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Polygon file inside which candidate sites are made (a demo has its own).",
+)
+@click.option(
+    "--exclude",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Polygons where no site may go (water, parks, port land).",
+)
+@click.option(
+    "--candidates",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your own candidate sites (a facility-style file: id, name, lon, lat, type).",
+)
+@click.option(
+    "--datum",
+    type=click.Choice(["wgs84", "gcj02", "bd09"]),
+    default="wgs84",
+    show_default=True,
+    help="Datum of the facility and candidate files.",
+)
+@click.option("--type", "type_key", required=True, help="Facility type key.")
+@click.option("--add", type=int, default=5, show_default=True, help="Sites to add.")
+@click.option(
+    "--model",
+    type=click.Choice(["mclp", "cmclp", "lscp", "pmedian", "route"]),
+    default=None,
+    help="Default: route for driver homes, else mclp (most people newly covered).",
+)
+@click.option("--target", type=float, default=None, help="lscp: target covered share (0.95).")
+@click.option("--threshold-m", type=float, default=None, help="Override the type's threshold.")
+@click.option("--spacing-m", type=float, default=None, help="Candidate grid spacing (metres).")
+@click.option(
+    "--method",
+    type=click.Choice(["exact", "fast"]),
+    default="exact",
+    show_default=True,
+    help="exact: HiGHS, proven optimum; fast: greedy + swaps.",
+)
+@click.option("--time-limit", type=float, default=60.0, show_default=True, help="Seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def suggest_cmd(
+    demo,
+    facilities,
+    demand,
+    boundary,
+    exclude,
+    candidates,
+    datum,
+    type_key,
+    add,
+    model,
+    target,
+    threshold_m,
+    spacing_m,
+    method,
+    time_limit,
+    as_json,
+) -> None:
+    """Where the next sites of a type should go, with the people each one adds."""
+    from geo.layers import load_facilities, load_registry
+    from geo.siting import suggest_sites
+
+    registry = load_registry()
+    if type_key not in registry:
+        raise click.BadParameter(
+            f"{type_key!r} not in the registry; known: {', '.join(registry)}",
+            param_hint="--type",
+        )
+    try:
+        fac, dem, _ = _load_inputs(demo, facilities, demand, (), datum, "wgs84")
+        bnd = None
+        if demo:
+            from geo.demo import load_demo
+
+            bnd = load_demo(demo).boundary
+        if boundary:
+            bnd = gpd.read_file(boundary)
+            bnd = bnd.set_crs("EPSG:4326") if bnd.crs is None else bnd.to_crs("EPSG:4326")
+        mask = None
+        if exclude:
+            mask = gpd.read_file(exclude)
+            mask = mask.set_crs("EPSG:4326") if mask.crs is None else mask.to_crs("EPSG:4326")
+        cand = load_facilities(candidates, datum=datum) if candidates else None
+        if cand is None and bnd is None:
+            raise click.UsageError("give --boundary or --candidates (or --demo)")
+        for _ in _progress([type_key], "solving"):
+            res = suggest_sites(
+                fac,
+                dem,
+                facility_type=type_key,
+                add=add,
+                model=model,
+                candidates=cand,
+                boundary=bnd,
+                exclude=mask,
+                spacing_m=spacing_m,
+                threshold_m=threshold_m,
+                target_share=target,
+                method=method,
+                time_limit_s=time_limit,
+            )
+    except (ServicemapError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
+        return
+    t = registry[type_key]
+    unit = "daily trucks" if res.model == "route" else "people"
+    click.echo(f"\n{t.label_zh} {t.label_en} ({type_key}): {res.model}, {res.method}")
+    click.echo(f"  measure: {res.measure}")
+    click.echo(
+        f"  covered {res.covered_before:.1%} -> {res.covered_after:.1%} of "
+        f"{res.people_total:,.0f} {unit}"
+    )
+    for i, r in enumerate(res.sites.itertuples(index=False), start=1):
+        click.echo(f"  {i:>3}. {r.lon:.6f}, {r.lat:.6f}  adds {r.people_added:,.0f} {unit}")
+    proof = "proven optimal" if res.proven_optimal else "not proven optimal"
+    gap = "unknown" if res.gap is None else f"{res.gap:.4%}"
+    click.echo(f"  {proof}; gap {gap}; {res.n_candidates} candidate sites; {res.solve_s:.2f} s")
 
 
 @main.command("report")
@@ -245,6 +443,156 @@ def report_cmd(ctx, demo: str) -> None:
         top=5,
         as_json=False,
     )
+
+
+@main.group("network")
+def network_group() -> None:
+    """Road networks: fetch a district's roads from OpenStreetMap, inspect a network file."""
+
+
+def _boundary_for(demo, boundary):
+    if demo:
+        from geo.demo import load_demo
+
+        return load_demo(demo).boundary
+    if boundary:
+        bnd = gpd.read_file(boundary)
+        return bnd.set_crs("EPSG:4326") if bnd.crs is None else bnd.to_crs("EPSG:4326")
+    raise click.UsageError("give --boundary FILE or --demo NAME: the area to fetch roads for")
+
+
+@network_group.command("fetch")
+@click.option("--demo", help="Fetch for a demo's boundary and save as its roads.osm.")
+@click.option(
+    "--boundary",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Polygon file (GeoJSON, GeoPackage, ...) to clip the roads to.",
+)
+@click.option(
+    "--url",
+    help="An OpenStreetMap extract covering the boundary (.osm.pbf or .osm; http(s) URL or "
+    "local path), e.g. https://download.geofabrik.de/asia/china-latest.osm.pbf",
+)
+@click.option("--overpass", is_flag=True, help="Ask the Overpass API for the highways instead.")
+@click.option("--overpass-url", default=None, help="Overpass endpoint (default overpass-api.de).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the clipped roads (OSM XML); default datasets/<demo>/roads.osm.",
+)
+def network_fetch_cmd(demo, boundary, url, overpass, overpass_url, out) -> None:
+    """Download a district's roads (needs internet), clip them and save them as OSM XML."""
+    from geo._network_io import OVERPASS_URL, fetch_network
+
+    if bool(url) == bool(overpass or overpass_url):
+        raise click.UsageError("give either --url EXTRACT or --overpass")
+    bnd = _boundary_for(demo, boundary)
+    if out is None:
+        if not demo:
+            raise click.UsageError("give --out PATH (or --demo NAME to save as its roads.osm)")
+        from geo.demo import datasets_dir
+
+        out = datasets_dir() / demo / "roads.osm"
+    bar = tqdm(file=sys.stderr, unit="B", unit_scale=True, desc="download", disable=None)
+
+    def progress(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        net = fetch_network(
+            out,
+            boundary=bnd,
+            url=url,
+            overpass_url=(overpass_url or OVERPASS_URL) if not url else None,
+            progress=progress,
+        )
+    except (ServicemapError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        bar.close()
+    click.echo(
+        f"wrote {out}: {net.n_nodes:,} nodes, {net.n_edges:,} segments, "
+        f"{net.edge_length_m.sum() / 1000:,.1f} km of road"
+    )
+
+
+@network_group.command("info")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def network_info_cmd(path, as_json) -> None:
+    """Size of a road network and the km each travel mode may use."""
+    import numpy as np
+
+    from geo.network import MODE_NAMES, edge_times, load_network
+
+    try:
+        net = load_network(path)
+    except ServicemapError as exc:
+        raise click.ClickException(str(exc)) from exc
+    km = {}
+    for m in MODE_NAMES:
+        fwd, bwd = edge_times(net, m)
+        km[m] = round(float(net.edge_length_m[np.isfinite(fwd) | np.isfinite(bwd)].sum()) / 1000, 3)
+    info = {
+        "source": net.source,
+        "nodes": net.n_nodes,
+        "segments": net.n_edges,
+        "km": round(float(net.edge_length_m.sum()) / 1000, 3),
+        "km_by_mode": km,
+    }
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{net!r}")
+    for m, k in km.items():
+        click.echo(f"  {m:6s} {k:10,.1f} km usable")
+
+
+@main.command("serve")
+@click.option("--demo", default="beilun", show_default=True, help="Shipped demo to serve.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn workers.")
+@click.option(
+    "--tiles",
+    type=click.Choice(["osm", "amap", "tianditu", "none"]),
+    default=None,
+    help="Base map (default: SERVICEMAP_TILES, else osm).",
+)
+@click.option("--dev", is_flag=True, help="Flask's development server (reloads, debugger).")
+def serve_cmd(demo: str, host: str, port: int, workers: int, tiles: str | None, dev: bool) -> None:
+    """Serve the finder (/), the planner (/planner) and the API (/api) on a demo."""
+    import os
+
+    from web import create_app
+
+    os.environ["SERVICEMAP_DEMO"] = demo
+    if tiles:
+        os.environ["SERVICEMAP_TILES"] = tiles
+    app = create_app()
+    for _ in _progress([demo], f"loading demo {demo!r}"):
+        app.extensions["servicemap"].warm()  # loaded once, before the workers fork
+    url = f"http://{host}:{port}/"
+    click.echo(f"servicemap: finder {url}  planner {url}planner/  API {url}api/openapi.json")
+    if dev:
+        app.run(host=host, port=port, debug=True, use_reloader=False)
+        return
+    from gunicorn.app.base import BaseApplication
+
+    class _Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("preload_app", True)
+            self.cfg.set("accesslog", None)
+
+        def load(self):
+            return app
+
+    _Server().run()
 
 
 if __name__ == "__main__":  # pragma: no cover

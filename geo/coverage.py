@@ -14,10 +14,13 @@ straight-line distance can be stretched by a stated ``detour_factor``.
 
 from __future__ import annotations
 
+import functools
+import html
 import logging
 import math
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -27,6 +30,10 @@ from pyproj import CRS
 
 from geo.crs import metric_crs_from_bounds, points_xy, same_crs, transform_xy
 from geo.errors import ValidationError
+
+if TYPE_CHECKING:
+    import folium
+    from matplotlib.axes import Axes
 
 log = logging.getLogger(__name__)
 
@@ -191,11 +198,14 @@ def coverage(
     demand: gpd.GeoDataFrame,
     *,
     facility_type: str | None = None,
-    mode: str = STRAIGHT,
+    mode: str | None = None,
     threshold_m: float | None = None,
     detour_factor: float = 1.0,
     groups: list[str] | tuple[str, ...] | None = None,
     registry: dict | None = None,
+    threshold_s: float | None = None,
+    network=None,
+    max_snap_m: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Nearest facility, distance and coverage for every demand row.
 
@@ -209,8 +219,10 @@ def coverage(
     facility_type : str, optional
         Registry key. Keeps only facilities of that type and demand of the group the type
         serves, and supplies the default threshold and rule.
-    mode : str
-        ``"straight"`` (default). The network modes need a road graph.
+    mode : str, optional
+        ``"straight"``, or a network mode (``walk``, ``bike``, ``ebike``, ``car``,
+        ``truck``), which needs ``network``. Default: the type's mode when a network is
+        given (``walk`` without a type), else ``"straight"``.
     threshold_m : float, optional
         Distance that counts as covered; defaults to the type's ``threshold_m``.
     detour_factor : float
@@ -220,6 +232,18 @@ def coverage(
         Demand groups to keep (overrides the type's group).
     registry : dict, optional
         Facility-type registry; default the shipped one.
+    threshold_s : float, optional
+        Network modes: travel time that counts as covered, seconds; defaults to the
+        type's ``threshold_s``.
+    network : geo.network.RoadNetwork, optional
+        Road network (:func:`geo.load_network`) for the network modes. Nearest facility by
+        travel time from one multi-source search; ``distance_m`` is then metres along the
+        fastest route, and ``time_s``, ``snap_m`` (the off-road leg) and ``off_network``
+        (farther than ``max_snap_m`` from a usable road: not covered, and warned about)
+        are added. A route-rule type is measured by network time like any other.
+    max_snap_m : float, optional
+        Network modes: farthest a point may be from a usable road (default from
+        ``travel_modes.toml``).
 
     Returns
     -------
@@ -243,6 +267,14 @@ def coverage(
     """
     crs_in = _check_inputs(facilities, demand)
     ftype = _resolve_type(facility_type, registry)
+    if mode is None:
+        mode = STRAIGHT
+        if network is not None:
+            mode = ftype.mode if ftype is not None and ftype.mode in NETWORK_MODES else "walk"
+    if network is not None and mode in NETWORK_MODES:
+        return _network_coverage(
+            facilities, demand, ftype, groups, mode, threshold_s, network, max_snap_m
+        )
     if mode != STRAIGHT:
         if mode in NETWORK_MODES:
             raise ValidationError(
@@ -319,6 +351,51 @@ def coverage(
     return out
 
 
+def _network_coverage(facilities, demand, ftype, groups, mode, threshold_s, network, max_snap_m):
+    """The network branch of :func:`coverage`: travel time on a road network."""
+    from geo.network import network_coverage
+
+    if ftype is not None and "type" in facilities.columns:
+        facilities = facilities[facilities["type"] == ftype.key]
+    if groups is None and ftype is not None:
+        groups = (ftype.demand_group,)
+    if groups is not None and "group" in demand.columns:
+        demand = demand[demand["group"].isin(list(groups))]
+    if threshold_s is None:
+        if ftype is None or ftype.threshold_s is None:
+            raise ValueError(
+                "network modes need a travel-time threshold: give threshold_s= (seconds), "
+                "or a facility_type whose registry entry has threshold_s"
+            )
+        threshold_s = float(ftype.threshold_s)
+    if not (math.isfinite(threshold_s) and threshold_s > 0):
+        raise ValueError(f"threshold_s must be a positive number of seconds, got {threshold_s!r}")
+    fac_ids = facilities["id"].astype(str).to_numpy()
+    if len(pd.unique(fac_ids)) != len(fac_ids):
+        dup = pd.Series(fac_ids)[pd.Series(fac_ids).duplicated()].iloc[0]
+        raise ValidationError(f"facility ids must be unique; {dup!r} appears more than once")
+    res = network_coverage(facilities, demand, network, mode=mode, max_snap_m=max_snap_m)
+    out = demand.copy()
+    out["nearest_id"] = pd.Categorical.from_codes(res.nearest, categories=pd.Index(fac_ids))
+    out["distance_m"] = res.distance_m
+    out["covered"] = res.time_s <= threshold_s
+    out["time_s"] = np.where(np.isfinite(res.time_s), res.time_s, np.nan)
+    out["snap_m"] = res.snap_m
+    out["off_network"] = res.off_network
+    out.attrs = {
+        "facility_type": ftype.key if ftype else None,
+        "mode": mode,
+        "threshold_m": float("nan"),
+        "threshold_s": float(threshold_s),
+        "detour_factor": 1.0,
+        "method": f"travel time {mode} on the road network ({network.source or 'in memory'})",
+        "n_facilities": len(facilities),
+        "facility_ids": list(fac_ids),
+        "off_network": int(res.off_network.sum()),
+    }
+    return out
+
+
 # --------------------------------------------------------------------------- summary
 @dataclass
 class CoverageSummary:
@@ -370,7 +447,8 @@ class CoverageSummary:
             "facility_type": self.facility_type,
             "mode": self.mode,
             "method": self.method,
-            "threshold_m": self.threshold_m,
+            "threshold_m": None if math.isnan(self.threshold_m) else self.threshold_m,
+            **({"threshold_s": self.extra["threshold_s"]} if "threshold_s" in self.extra else {}),
             "facilities": self.n_facilities,
             "people_total": round(self.people_total, 1),
             "people_covered": round(self.people_covered, 1),
@@ -401,6 +479,177 @@ class CoverageSummary:
                 for h, w, p in zip(gaps["h3"], gaps["people"], centroids, strict=True)
             ],
         }
+
+    # ------------------------------------------------------------ in a notebook
+    def _title(self, *, english_only: bool = False) -> str:
+        """The facility type's labels, e.g. "户外劳动者驿站 Outdoor workers' rest station"."""
+        if not self.facility_type:
+            return "coverage"
+        from geo.errors import RegistryError
+        from geo.layers import get_type
+
+        try:
+            t = get_type(self.facility_type)
+        except RegistryError:  # a type from a custom registry
+            return self.facility_type
+        return t.label_en if english_only else f"{t.label_zh} {t.label_en}"
+
+    def _threshold_text(self) -> str:
+        if math.isnan(self.threshold_m) and "threshold_s" in self.extra:
+            return f"{float(self.extra['threshold_s']) / 60:g} min"
+        return f"{self.threshold_m:g} m"
+
+    def _repr_html_(self, top: int = 5) -> str:
+        """A compact table for Jupyter: the headline figures and the ``top`` worst areas.
+
+        Every piece of text (names, labels, the method) goes through ``html.escape``.
+        """
+        esc = html.escape
+
+        def share(x: float) -> str:
+            return "n/a" if x is None or not math.isfinite(x) else f"{x:.1%}"
+
+        head = [
+            ("facilities", f"{self.n_facilities:,}"),
+            ("measured by", f"{self.method}; covered within {self._threshold_text()}"),
+            ("people", f"{self.people_total:,.0f}"),
+            ("covered", f"{self.people_covered:,.0f} ({share(self.covered_share)})"),
+            ("left out", f"{self.people_uncovered:,.0f}"),
+            ("gap cells", f"{len(self.gaps):,} H3 cells with people left out"),
+        ]
+        parts = [
+            '<div class="servicemap-summary">',
+            f"<strong>{esc(self._title())}</strong>"
+            + (f" <code>{esc(str(self.facility_type))}</code>" if self.facility_type else ""),
+            "<table>",
+            *(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in head),
+            "</table>",
+        ]
+        worst = self.by_area.head(top)
+        if len(worst):
+            parts += [
+                f"<p>worst {len(worst)} areas (most people left out)</p><table>",
+                "<tr><th>area</th><th>level</th><th>people</th><th>left out</th>"
+                "<th>covered</th></tr>",
+            ]
+            for r in worst.itertuples(index=False):
+                cells = (
+                    str(r.name),
+                    str(r.level),
+                    f"{float(r.people):,.0f}",
+                    f"{float(r.uncovered):,.0f}",
+                    share(float(r.covered_share)),
+                )
+                parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+            parts.append("</table>")
+        parts.append("</div>")
+        return "\n".join(parts)
+
+    def explore(self, **kwargs: Any) -> folium.Map:
+        """The gaps on a folium map: people left out per H3 cell, privacy floor applied.
+
+        Built by :func:`geo.maps.gap_map`, the same code as the web app's maps; keyword
+        arguments go to it (``boundary=``, ``areas=``, ``k=`` people floor, ``tiles=``,
+        ``lang=``). Leaflet's files are inlined into the map (``assets=None``), so it
+        shows in Jupyter and in saved HTML without a CDN; only the base-map tiles come
+        from the internet (``tiles="none"`` draws without them).
+        """
+        from geo.maps import gap_map
+
+        return gap_map(self.gaps, **kwargs)
+
+    def plot(self, ax: Axes | None = None, *, level: str | None = None) -> Axes:
+        """Bar chart of the covered share by area (matplotlib), best covered at the top.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; default a new figure.
+        level : str, optional
+            Area level to show (``"subdistrict"``, ``"industrial_community"``, ...);
+            default ``"subdistrict"`` when there are sub-districts, else every area.
+
+        Area names are drawn in a CJK font when one is installed (Noto Sans CJK,
+        Source Han Sans, WenQuanYi, ...); without one the area ids are used.
+        """
+        import matplotlib.pyplot as plt
+
+        df = self.by_area
+        levels = set(df["level"].astype(str))
+        if level is None and "subdistrict" in levels and len(levels) > 1:
+            level = "subdistrict"
+        if level is not None:
+            df = df[df["level"].astype(str) == level]
+        df = df[df["people"] > 0].sort_values(["covered_share", "area_id"])
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.4, 1.2 + 0.32 * max(len(df), 1)))
+        font = _cjk_font()
+        names = df["name"].astype(str).tolist()
+        if font is None and any(not n.isascii() for n in names):
+            names = df["area_id"].astype(str).tolist()
+        names = [n.replace("$", r"\$") for n in names]  # text, never mathtext
+        family = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
+        y = np.arange(len(df))
+        ax.barh(y, df["covered_share"].to_numpy(dtype="float64") * 100, color="#2b6cb0")
+        ax.set_yticks(y, names, fontfamily=family)
+        if math.isfinite(self.covered_share):
+            ax.axvline(self.covered_share * 100, color="#c53030", linestyle="--", linewidth=1)
+            ax.text(
+                self.covered_share * 100,
+                len(df) - 0.4,
+                f" overall {self.covered_share:.1%}",
+                color="#c53030",
+                va="bottom",
+                fontsize="small",
+            )
+        ax.set_xlim(0, 100)
+        ax.set_ylim(-0.6, len(df) - 0.4 + 0.8)
+        ax.set_xlabel(f"people covered within {self._threshold_text()}, %")
+        title = self._title(english_only=font is None).replace("$", r"\$")
+        ax.set_title(title, fontfamily=family)
+        return ax
+
+
+_CJK_FAMILIES = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Heiti SC",
+    "Noto Serif CJK SC",
+    "Noto Serif CJK JP",
+)
+_CJK_FILES = re.compile(r"cjk|wqy|wenquanyi|sourcehan|simhei|msyh|pingfang", re.IGNORECASE)
+
+
+@functools.cache
+def _cjk_font() -> str | None:
+    """A font family matplotlib can draw Chinese with, or None.
+
+    matplotlib caches its font list the first time it runs, so a font installed later
+    (``fonts-noto-cjk``) is missing from it: such files are added from the system folders.
+    """
+    from matplotlib import font_manager
+
+    def known() -> str | None:
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        return next((f for f in _CJK_FAMILIES if f in names), None)
+
+    found = known()
+    if found is None:
+        for path in font_manager.findSystemFonts():
+            if _CJK_FILES.search(path.rsplit("/", 1)[-1]):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    log.debug("could not add font %s", path)
+        found = known()
+    return found
 
 
 def _by_area(result: gpd.GeoDataFrame, areas: gpd.GeoDataFrame | None) -> pd.DataFrame:
@@ -525,6 +774,7 @@ def coverage_summary(
         by_area=_by_area(result, areas),
         loads=_loads(result, facilities),
         gaps=_gaps(result, gap_resolution),
+        extra={k: result.attrs[k] for k in ("threshold_s", "off_network") if k in result.attrs},
     )
 
 

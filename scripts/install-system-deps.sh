@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the project needs (run by `make install`; idempotent).
-# Nothing is needed yet beyond Python itself; browser tests will add chromium here.
+# The Makefile passes the package names: chromium for the browser tests (driven by
+# Playwright through executable_path; `playwright install` is never run), and
+# fonts-noto-cjk so Chinese text renders in it (screenshots).
 set -euo pipefail
 need=()
 for pkg in "$@"; do
