@@ -35,6 +35,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from geo._metric import check_pair, ground_m, metric_points, resolve_type, utm_scale_max
 from geo.crs import same_crs
 from geo.errors import ValidationError
 
@@ -48,32 +49,21 @@ E2SFCA_STEPS = ((1 / 3, 1.0), (2 / 3, 0.68), (1.0, 0.22))
 
 
 # --------------------------------------------------------------------------- pairs
-def _utm_scale_max(xy: np.ndarray, crs) -> float:
-    from geo.coverage import _EARTH_RADIUS_M, _UTM_FALSE_EASTING, _UTM_K0, _is_utm
-
-    if not len(xy) or not _is_utm(crs):
-        return 1.0
-    dx = np.max(np.abs(xy[:, 0] - _UTM_FALSE_EASTING))
-    return _UTM_K0 * (1.0 + dx * dx / (2.0 * _EARTH_RADIUS_M**2))
-
-
 def _pairs_xy(
     fac_xy: np.ndarray, dem_xy: np.ndarray, crs, max_m: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(demand row, facility, ground metres) of every pair within ``max_m``, row-sorted."""
-    from geo.coverage import _ground_m
-
     empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
     if len(fac_xy) == 0 or len(dem_xy) == 0:
         return empty
     # ground = grid / k with k <= the largest scale factor of any point: query the grid
     # radius that can hold a ground distance of max_m, then keep the exact ground pairs.
-    k = max(_utm_scale_max(fac_xy, crs), _utm_scale_max(dem_xy, crs), 1.0)
+    k = max(utm_scale_max(fac_xy, crs), utm_scale_max(dem_xy, crs), 1.0)
     rec = cKDTree(dem_xy).sparse_distance_matrix(
         cKDTree(fac_xy), max_m * k * (1 + 1e-12), output_type="ndarray"
     )
     rows, cols = rec["i"].astype(np.int64), rec["j"].astype(np.int64)
-    dist = _ground_m(rec["v"].astype(np.float64), dem_xy[rows, 0], fac_xy[cols, 0], crs)
+    dist = ground_m(rec["v"].astype(np.float64), dem_xy[rows, 0], fac_xy[cols, 0], crs)
     keep = dist <= max_m
     rows, cols, dist = rows[keep], cols[keep], dist[keep]
     order = np.lexsort((cols, rows))
@@ -121,12 +111,10 @@ def distance_pairs(
     >>> m.indptr.tolist(), m.indices.tolist(), m.data.round(1).tolist()
     ([0, 1, 2], [0, 0], [0.0, 1000.4])
     """
-    from geo.coverage import _check_inputs, _metric_points
-
     if not (isinstance(max_m, int | float) and math.isfinite(max_m) and max_m > 0):
         raise ValueError(f"max_m must be a positive number of metres, got {max_m!r}")
-    crs_in = _check_inputs(facilities, demand)
-    crs, fac_xy, dem_xy = _metric_points(facilities, demand, crs_in)
+    crs_in = check_pair(facilities, demand)
+    crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
     rows, cols, dist = _pairs_xy(fac_xy, dem_xy, crs, float(max_m))
     return _to_csr(rows, cols, dist, (len(demand), len(facilities)))
 
@@ -380,12 +368,10 @@ def accessibility(
     >>> accessibility(fac, dem, threshold_m=1000)["access"].tolist()
     [0.2, 0.2, 0.0]
     """
-    from geo.coverage import _check_inputs, _metric_points, _resolve_type
-
-    crs_in = _check_inputs(facilities, demand)
+    crs_in = check_pair(facilities, demand)
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not known; use one of {METHODS}")
-    ftype = _resolve_type(facility_type, registry)
+    ftype = resolve_type(facility_type, registry)
     if ftype is not None and "type" in facilities.columns:
         facilities = facilities[facilities["type"] == ftype.key]
     if groups is None and ftype is not None:
@@ -416,7 +402,7 @@ def accessibility(
 
     supply, cap_note = _capacities(facilities, capacity)
     if cost is None:
-        crs, fac_xy, dem_xy = _metric_points(facilities, demand, crs_in)
+        crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
         rows, cols, dist = _pairs_xy(fac_xy, dem_xy, crs, float(threshold_m))
         cost = _to_csr(rows, cols, dist, (len(demand), len(facilities)))
         how = "straight-line distance"

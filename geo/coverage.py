@@ -25,10 +25,17 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pykdtree.kdtree import KDTree
 from pyproj import CRS
 
-from geo.crs import metric_crs_from_bounds, points_xy, same_crs, transform_xy
+from geo._metric import (
+    check_pair,
+    ground_m,
+    metric_points,
+    nearest_xy,
+    project_onto_polyline,
+    resolve_type,
+)
+from geo.crs import same_crs
 from geo.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -41,79 +48,6 @@ STRAIGHT = "straight"
 NETWORK_MODES = ("walk", "bike", "ebike", "car", "truck")
 RESULT_COLUMNS = ("nearest_id", "distance_m", "covered")
 
-_UTM_K0 = 0.9996
-_UTM_FALSE_EASTING = 500_000.0
-_EARTH_RADIUS_M = 6_371_008.8
-
-
-# --------------------------------------------------------------------------- helpers
-def _is_utm(crs: CRS) -> bool:
-    epsg = crs.to_epsg() or 0
-    return 32601 <= epsg <= 32660 or 32701 <= epsg <= 32760
-
-
-def _ground_m(grid_m: np.ndarray, x_a: np.ndarray, x_b: np.ndarray, crs: CRS) -> np.ndarray:
-    """Grid distances between points with eastings x_a and x_b, as ground metres.
-
-    On UTM the grid is scaled by 0.9996 at the central meridian and more away from it;
-    dividing by the scale factor at the segment's mid-easting leaves an error of a few
-    parts per million over a city.
-    """
-    if not _is_utm(crs):
-        return grid_m
-    # transverse Mercator scale at easting x: k0 * (1 + (x - 500 km)^2 / (2 R^2))
-    k = np.add(x_a, x_b)  # in place from here on: this runs on millions of rows
-    k *= 0.5
-    k -= _UTM_FALSE_EASTING
-    k *= k
-    k *= 1.0 / (2.0 * _EARTH_RADIUS_M**2)
-    k += 1.0
-    k *= _UTM_K0
-    return np.divide(grid_m, k, out=k)
-
-
-def _check_inputs(facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame) -> CRS:
-    for name, gdf in (("facilities", facilities), ("demand", demand)):
-        if not isinstance(gdf, gpd.GeoDataFrame):
-            raise TypeError(f"{name} must be a GeoDataFrame, got {type(gdf).__name__}")
-    crs = same_crs(("facilities", facilities), ("demand", demand))
-    if "id" not in facilities.columns:
-        raise ValidationError("facilities has no 'id' column; load it with load_facilities()")
-    return crs
-
-
-def _metric_points(
-    facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, crs_in: CRS
-) -> tuple[CRS, np.ndarray, np.ndarray]:
-    """The metric CRS for both layers and their point coordinates in it."""
-    fac_xy, dem_xy = points_xy(facilities), points_xy(demand)
-    if len(fac_xy) + len(dem_xy) == 0:
-        return crs_in, fac_xy, dem_xy
-    # bounds per column: a reduction over axis 0 of an (n, 2) array is several times slower
-    cols = [c for xy in (fac_xy, dem_xy) if len(xy) for c in (xy[:, 0], xy[:, 1])]
-    lo = (min(c.min() for c in cols[0::2]), min(c.min() for c in cols[1::2]))
-    hi = (max(c.max() for c in cols[0::2]), max(c.max() for c in cols[1::2]))
-    crs = metric_crs_from_bounds((lo[0], lo[1], hi[0], hi[1]), crs_in)
-    return crs, transform_xy(fac_xy, crs_in, crs), transform_xy(dem_xy, crs_in, crs)
-
-
-def _resolve_type(facility_type: str | None, registry):
-    if facility_type is None:
-        return None
-    from geo.layers import get_type
-
-    return get_type(facility_type, registry)
-
-
-# --------------------------------------------------------------------------- coverage
-def _nearest_xy(fac_xy: np.ndarray, dem_xy: np.ndarray, crs: CRS):
-    if len(fac_xy) == 0 or len(dem_xy) == 0:
-        return np.full(len(dem_xy), -1, dtype=np.int64), np.full(len(dem_xy), np.inf)
-    # pykdtree: a KD-tree with OpenMP-parallel queries, ~2x scipy's cKDTree on this shape
-    grid_m, idx = KDTree(fac_xy).query(dem_xy, k=1)
-    idx = idx.astype(np.int64)
-    return idx, _ground_m(grid_m, dem_xy[:, 0], fac_xy[idx, 0], crs)
-
 
 def nearest_facility(
     facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame
@@ -124,9 +58,9 @@ def nearest_facility(
     for the UTM scale factor, so they are ground metres. Returns ``(-1, inf)`` for every
     row when there are no facilities.
     """
-    crs_in = _check_inputs(facilities, demand)
-    crs, fac_xy, dem_xy = _metric_points(facilities, demand, crs_in)
-    return _nearest_xy(fac_xy, dem_xy, crs)
+    crs_in = check_pair(facilities, demand)
+    crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
+    return nearest_xy(fac_xy, dem_xy, crs)
 
 
 def _route_distances(
@@ -154,7 +88,7 @@ def _route_distances(
         rows = np.flatnonzero(route_ids == rid)
         rows = rows[np.argsort(pos[rows], kind="stable")]
         xy, p = dem_xy[rows], pos[rows]
-        access_pos, leg = _project_onto_polyline(fac_xy, xy, p)
+        access_pos, leg = project_onto_polyline(fac_xy, xy, p)
         ok = leg <= max_offroute_m
         if not ok.any():
             continue
@@ -165,32 +99,23 @@ def _route_distances(
         best = np.argmin(total, axis=1)
         nearest[rows] = cand[best]
         dist[rows] = total[np.arange(len(rows)), best]
-        dist[rows] = _ground_m(dist[rows], xy[:, 0], xy[:, 0], crs)
+        dist[rows] = ground_m(dist[rows], xy[:, 0], xy[:, 0], crs)
     return nearest, dist
 
 
-def _project_onto_polyline(
-    pts: np.ndarray, line_xy: np.ndarray, line_pos: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Project points onto a polyline given by vertices and their along-line positions.
-
-    Returns the along-line position of each point's closest location on the line and the
-    distance to it. A one-vertex line is a point.
-    """
-    if len(line_xy) == 1:
-        return np.full(len(pts), line_pos[0]), np.hypot(*(pts - line_xy[0]).T)
-    a, b = line_xy[:-1], line_xy[1:]
-    ab = b - a
-    seg_len2 = np.einsum("ij,ij->i", ab, ab)
-    seg_len2 = np.where(seg_len2 == 0, 1e-12, seg_len2)
-    ap = pts[:, None, :] - a[None, :, :]
-    t = np.clip(np.einsum("psk,sk->ps", ap, ab) / seg_len2[None, :], 0.0, 1.0)
-    closest = a[None, :, :] + t[:, :, None] * ab[None, :, :]
-    d = np.hypot(*(pts[:, None, :] - closest).transpose(2, 0, 1))
-    s = np.argmin(d, axis=1)
-    rows = np.arange(len(pts))
-    pos = line_pos[s] + t[rows, s] * (line_pos[s + 1] - line_pos[s])
-    return pos, d[rows, s]
+def _select(facilities, demand, ftype, groups):
+    """Facilities of the type, demand of the groups it serves, and the facility ids."""
+    if ftype is not None and "type" in facilities.columns:
+        facilities = facilities[facilities["type"] == ftype.key]
+    if groups is None and ftype is not None:
+        groups = (ftype.demand_group,)
+    if groups is not None and "group" in demand.columns:
+        demand = demand[demand["group"].isin(list(groups))]
+    fac_ids = facilities["id"].astype(str).to_numpy()
+    if len(pd.unique(fac_ids)) != len(fac_ids):
+        dup = pd.Series(fac_ids)[pd.Series(fac_ids).duplicated()].iloc[0]
+        raise ValidationError(f"facility ids must be unique; {dup!r} appears more than once")
+    return facilities, demand, fac_ids
 
 
 def coverage(
@@ -265,8 +190,8 @@ def coverage(
     >>> res["distance_m"].round(1).tolist(), res["covered"].tolist()
     ([500.2, 2000.8], [True, False])
     """
-    crs_in = _check_inputs(facilities, demand)
-    ftype = _resolve_type(facility_type, registry)
+    crs_in = check_pair(facilities, demand)
+    ftype = resolve_type(facility_type, registry)
     if mode is None:
         mode = STRAIGHT
         if network is not None:
@@ -285,12 +210,7 @@ def coverage(
     if not (isinstance(detour_factor, int | float) and detour_factor >= 1.0):
         raise ValueError(f"detour_factor must be a number >= 1, got {detour_factor!r}")
 
-    if ftype is not None and "type" in facilities.columns:
-        facilities = facilities[facilities["type"] == ftype.key]
-    if groups is None and ftype is not None:
-        groups = (ftype.demand_group,)
-    if groups is not None and "group" in demand.columns:
-        demand = demand[demand["group"].isin(list(groups))]
+    facilities, demand, fac_ids = _select(facilities, demand, ftype, groups)
     if threshold_m is None:
         if ftype is None:
             raise ValueError("give threshold_m=, or facility_type= to use the type's default")
@@ -298,13 +218,9 @@ def coverage(
     if not (math.isfinite(threshold_m) and threshold_m > 0):
         raise ValueError(f"threshold_m must be a positive number of metres, got {threshold_m!r}")
 
-    crs, fac_xy, dem_xy = _metric_points(facilities, demand, crs_in)
+    crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
     route_rule = ftype is not None and ftype.rule == "route"
     offroute_m = float(ftype.max_offroute_m or threshold_m) if route_rule else np.inf
-    fac_ids = facilities["id"].astype(str).to_numpy()
-    if len(pd.unique(fac_ids)) != len(fac_ids):
-        dup = pd.Series(fac_ids)[pd.Series(fac_ids).duplicated()].iloc[0]
-        raise ValidationError(f"facility ids must be unique; {dup!r} appears more than once")
     nearest = np.full(len(demand), -1, dtype=np.int64)
     dist = np.full(len(demand), np.nan)
     on_route = np.zeros(len(demand), dtype=bool)
@@ -322,11 +238,13 @@ def coverage(
         )
     off = ~on_route
     if off.any():
-        n_o, d_o = _nearest_xy(fac_xy, dem_xy[off] if on_route.any() else dem_xy, crs)
+        n_o, d_o = nearest_xy(fac_xy, dem_xy[off] if on_route.any() else dem_xy, crs)
         if route_rule:  # points off any route: reached within the off-route limit
             n_o = np.where(d_o <= offroute_m, n_o, -1)
         nearest[off], dist[off] = n_o, d_o
-    dist = np.where(nearest >= 0, dist * detour_factor, np.nan)
+    dist[nearest < 0] = np.nan
+    if detour_factor != 1.0:
+        dist *= detour_factor
 
     out = demand.copy()
     # Categorical: a code per row into the facility ids (-1: none reachable). Building it is
@@ -355,12 +273,7 @@ def _network_coverage(facilities, demand, ftype, groups, mode, threshold_s, netw
     """The network branch of :func:`coverage`: travel time on a road network."""
     from geo.network import network_coverage
 
-    if ftype is not None and "type" in facilities.columns:
-        facilities = facilities[facilities["type"] == ftype.key]
-    if groups is None and ftype is not None:
-        groups = (ftype.demand_group,)
-    if groups is not None and "group" in demand.columns:
-        demand = demand[demand["group"].isin(list(groups))]
+    facilities, demand, fac_ids = _select(facilities, demand, ftype, groups)
     if threshold_s is None:
         if ftype is None or ftype.threshold_s is None:
             raise ValueError(
@@ -370,10 +283,6 @@ def _network_coverage(facilities, demand, ftype, groups, mode, threshold_s, netw
         threshold_s = float(ftype.threshold_s)
     if not (math.isfinite(threshold_s) and threshold_s > 0):
         raise ValueError(f"threshold_s must be a positive number of seconds, got {threshold_s!r}")
-    fac_ids = facilities["id"].astype(str).to_numpy()
-    if len(pd.unique(fac_ids)) != len(fac_ids):
-        dup = pd.Series(fac_ids)[pd.Series(fac_ids).duplicated()].iloc[0]
-        raise ValidationError(f"facility ids must be unique; {dup!r} appears more than once")
     res = network_coverage(facilities, demand, network, mode=mode, max_snap_m=max_snap_m)
     out = demand.copy()
     out["nearest_id"] = pd.Categorical.from_codes(res.nearest, categories=pd.Index(fac_ids))

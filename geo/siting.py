@@ -31,6 +31,14 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geo import _siting_solvers as _s
+from geo._metric import (
+    check_pair,
+    ground_m,
+    metric_points,
+    nearest_xy,
+    project_onto_polyline,
+    resolve_type,
+)
 from geo._siting_solvers import Solution
 from geo.crs import require_crs, transform_xy
 from geo.errors import ValidationError
@@ -501,13 +509,11 @@ def _route_lines(dem_xy, route_ids, pos):
 
 def _route_offsets(site_xy, lines) -> np.ndarray:
     """Metres from every site to every route line, (n_routes x n_sites)."""
-    from geo.coverage import _project_onto_polyline
-
     out = np.full((len(lines), len(site_xy)), np.inf)
     if len(site_xy) == 0:
         return out
     for k, (xy, pos) in enumerate(lines.values()):
-        _, dist = _project_onto_polyline(site_xy, xy, pos)
+        _, dist = project_onto_polyline(site_xy, xy, pos)
         out[k] = dist
     return out
 
@@ -565,11 +571,9 @@ def suggest_sites(
     time_limit_s : float, optional
         HiGHS time limit; a result stopped by it says ``proven_optimal=False``.
     """
-    from geo.coverage import _check_inputs, _metric_points, _resolve_type
-
-    crs_in = _check_inputs(facilities, demand)
+    crs_in = check_pair(facilities, demand)
     _check_method(method)
-    ftype = _resolve_type(facility_type, registry)
+    ftype = resolve_type(facility_type, registry)
     model = model or ("route" if ftype.rule == "route" else "mclp")
     if model not in MODELS:
         raise ValueError(f"model={model!r} is not known; use one of {MODELS}")
@@ -592,7 +596,7 @@ def suggest_sites(
     # one metric CRS for existing + candidates + demand
     both = pd.concat([existing.geometry, cand.geometry], ignore_index=True)
     both = gpd.GeoDataFrame({"id": np.arange(len(both)).astype(str)}, geometry=both, crs=crs_in)
-    crs, site_xy, dem_xy = _metric_points(both, dem, crs_in)
+    crs, site_xy, dem_xy = metric_points(both, dem, crs_in)
     ex_xy, cand_xy = site_xy[: len(existing)], site_xy[len(existing) :]
     cand_ll = transform_xy(cand_xy, crs, 4326)
 
@@ -834,9 +838,7 @@ def _suggest_capacitated(
 
 
 def _suggest_pmedian(existing, dem, ex_xy, cand_xy, dem_xy, w, crs, add, method, tl):
-    from geo.coverage import _ground_m, _nearest_xy
-
-    _, d0 = _nearest_xy(ex_xy, dem_xy, crs)
+    _, d0 = nearest_xy(ex_xy, dem_xy, crs)
     if not np.isfinite(d0).all():
         raise ValidationError("p-median needs at least one existing site of the type")
     # candidate pairs closer than each row's nearest existing site: the only useful ones
@@ -846,7 +848,7 @@ def _suggest_pmedian(existing, dem, ex_xy, cand_xy, dem_xy, w, crs, add, method,
     cols = np.fromiter((j for lst in lists for j in lst), dtype=np.int64, count=int(lens.sum()))
     rows = np.repeat(np.arange(len(dem_xy)), lens)
     grid = np.hypot(*(dem_xy[rows] - cand_xy[cols]).T)
-    d = _ground_m(grid, dem_xy[rows, 0], cand_xy[cols, 0], crs)
+    d = ground_m(grid, dem_xy[rows, 0], cand_xy[cols, 0], crs)
     cost = sp.csr_array((d, (rows, cols)), shape=(len(dem_xy), len(cand_xy)))
     sol = p_median(cost, w, add, existing_cost=d0, method=method, time_limit_s=tl)
     before = float(np.sum(w * d0))
@@ -940,9 +942,9 @@ def what_if(
         2SFCA accessibility and its Gini before/after, and the change per area.
     """
     from geo.access import accessibility, gini
-    from geo.coverage import _resolve_type, coverage
+    from geo.coverage import coverage
 
-    ftype = _resolve_type(facility_type, registry)
+    ftype = resolve_type(facility_type, registry)
     threshold_m = float(ftype.threshold_m if threshold_m is None else threshold_m)
     fac = facilities.copy()
     ids = fac["id"].astype(str)
