@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 from pykdtree.kdtree import KDTree
 from pyproj import CRS
 
@@ -127,3 +128,18 @@ def utm_scale_max(xy: np.ndarray, crs: CRS) -> float:
         return 1.0
     dx = float(np.max(np.abs(xy[:, 0] - _UTM_FALSE_EASTING)))
     return _UTM_K0 * (1.0 + dx * dx / (2.0 * _EARTH_RADIUS_M**2))
+
+
+def select_for_type(facilities, demand, ftype, groups):
+    """Facilities of the type, demand of the groups it serves, and the facility ids."""
+    if ftype is not None and "type" in facilities.columns:
+        facilities = facilities[facilities["type"] == ftype.key]
+    if groups is None and ftype is not None:
+        groups = (ftype.demand_group,)
+    if groups is not None and "group" in demand.columns:
+        demand = demand[demand["group"].isin(list(groups))]
+    fac_ids = facilities["id"].astype(str).to_numpy()
+    if len(pd.unique(fac_ids)) != len(fac_ids):
+        dup = pd.Series(fac_ids)[pd.Series(fac_ids).duplicated()].iloc[0]
+        raise ValidationError(f"facility ids must be unique; {dup!r} appears more than once")
+    return facilities, demand, fac_ids

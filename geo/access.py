@@ -35,7 +35,14 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from geo._metric import check_pair, ground_m, metric_points, resolve_type, utm_scale_max
+from geo._metric import (
+    check_pair,
+    ground_m,
+    metric_points,
+    resolve_type,
+    select_for_type,
+    utm_scale_max,
+)
 from geo.crs import same_crs
 from geo.errors import ValidationError
 
@@ -372,12 +379,7 @@ def accessibility(
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not known; use one of {METHODS}")
     ftype = resolve_type(facility_type, registry)
-    if ftype is not None and "type" in facilities.columns:
-        facilities = facilities[facilities["type"] == ftype.key]
-    if groups is None and ftype is not None:
-        groups = (ftype.demand_group,)
-    if groups is not None and "group" in demand.columns:
-        demand = demand[demand["group"].isin(list(groups))]
+    facilities, demand, _ = select_for_type(facilities, demand, ftype, groups)
     if threshold_m is None:
         if ftype is None:
             raise ValueError("give threshold_m=, or facility_type= to use the type's default")

@@ -34,6 +34,7 @@ from geo._metric import (
     nearest_xy,
     project_onto_polyline,
     resolve_type,
+    select_for_type,
 )
 from geo.crs import same_crs
 from geo.errors import ValidationError
@@ -101,21 +102,6 @@ def _route_distances(
         dist[rows] = total[np.arange(len(rows)), best]
         dist[rows] = ground_m(dist[rows], xy[:, 0], xy[:, 0], crs)
     return nearest, dist
-
-
-def _select(facilities, demand, ftype, groups):
-    """Facilities of the type, demand of the groups it serves, and the facility ids."""
-    if ftype is not None and "type" in facilities.columns:
-        facilities = facilities[facilities["type"] == ftype.key]
-    if groups is None and ftype is not None:
-        groups = (ftype.demand_group,)
-    if groups is not None and "group" in demand.columns:
-        demand = demand[demand["group"].isin(list(groups))]
-    fac_ids = facilities["id"].astype(str).to_numpy()
-    if len(pd.unique(fac_ids)) != len(fac_ids):
-        dup = pd.Series(fac_ids)[pd.Series(fac_ids).duplicated()].iloc[0]
-        raise ValidationError(f"facility ids must be unique; {dup!r} appears more than once")
-    return facilities, demand, fac_ids
 
 
 def coverage(
@@ -210,7 +196,7 @@ def coverage(
     if not (isinstance(detour_factor, int | float) and detour_factor >= 1.0):
         raise ValueError(f"detour_factor must be a number >= 1, got {detour_factor!r}")
 
-    facilities, demand, fac_ids = _select(facilities, demand, ftype, groups)
+    facilities, demand, fac_ids = select_for_type(facilities, demand, ftype, groups)
     if threshold_m is None:
         if ftype is None:
             raise ValueError("give threshold_m=, or facility_type= to use the type's default")
@@ -273,7 +259,7 @@ def _network_coverage(facilities, demand, ftype, groups, mode, threshold_s, netw
     """The network branch of :func:`coverage`: travel time on a road network."""
     from geo.network import network_coverage
 
-    facilities, demand, fac_ids = _select(facilities, demand, ftype, groups)
+    facilities, demand, fac_ids = select_for_type(facilities, demand, ftype, groups)
     if threshold_s is None:
         if ftype is None or ftype.threshold_s is None:
             raise ValueError(
