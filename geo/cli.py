@@ -180,33 +180,34 @@ def _load_network_for(demo, network_path):
     return net
 
 
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_DATUM = click.Choice(["wgs84", "gcj02", "bd09"])
+
+
+def _data_options(command):
+    """The options naming the input layers: a demo, or the user's own files."""
+    options = [
+        click.option("--demo", help="Use a shipped demo dataset, e.g. 'beilun'."),
+        click.option("--facilities", type=_FILE, help="Facility file (CSV, Excel, GeoJSON...)."),
+        click.option("--demand", multiple=True, type=_FILE, help="Demand file; repeat."),
+        click.option(
+            "--datum",
+            type=_DATUM,
+            default="wgs84",
+            show_default=True,
+            help="Datum of the facility, area and candidate files (AMap: gcj02, Baidu: bd09).",
+        ),
+        click.option("--demand-datum", type=_DATUM, default="wgs84", show_default=True),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command("coverage")
-@click.option("--demo", help="Use a shipped demo dataset, e.g. 'beilun'.")
-@click.option("--facilities", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_data_options
 @click.option(
-    "--demand",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Demand file; repeat for several.",
-)
-@click.option(
-    "--areas",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Areas to summarise by; repeat for several.",
-)
-@click.option(
-    "--datum",
-    type=click.Choice(["wgs84", "gcj02", "bd09"]),
-    default="wgs84",
-    show_default=True,
-    help="Datum of the facility and area files (AMap: gcj02, Baidu: bd09).",
-)
-@click.option(
-    "--demand-datum",
-    type=click.Choice(["wgs84", "gcj02", "bd09"]),
-    default="wgs84",
-    show_default=True,
+    "--areas", multiple=True, type=_FILE, help="Areas to summarise by; repeat for several."
 )
 @click.option(
     "--type",
@@ -293,14 +294,7 @@ def coverage_cmd(
 
 
 @main.command("suggest")
-@click.option("--demo", help="Use a shipped demo dataset, e.g. 'beilun'.")
-@click.option("--facilities", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--demand",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Demand file; repeat for several.",
-)
+@_data_options
 @click.option(
     "--boundary",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -315,13 +309,6 @@ def coverage_cmd(
     "--candidates",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Your own candidate sites (a facility-style file: id, name, lon, lat, type).",
-)
-@click.option(
-    "--datum",
-    type=click.Choice(["wgs84", "gcj02", "bd09"]),
-    default="wgs84",
-    show_default=True,
-    help="Datum of the facility and candidate files.",
 )
 @click.option("--type", "type_key", required=True, help="Facility type key.")
 @click.option("--add", type=int, default=5, show_default=True, help="Sites to add.")
@@ -351,6 +338,7 @@ def suggest_cmd(
     exclude,
     candidates,
     datum,
+    demand_datum,
     type_key,
     add,
     model,
@@ -372,7 +360,7 @@ def suggest_cmd(
             param_hint="--type",
         )
     try:
-        fac, dem, _ = _load_inputs(demo, facilities, demand, (), datum, "wgs84")
+        fac, dem, _ = _load_inputs(demo, facilities, demand, (), datum, demand_datum)
         bnd = None
         if demo:
             from geo.demo import load_demo
