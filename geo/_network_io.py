@@ -244,7 +244,7 @@ def save_network(net: RoadNetwork, path) -> None:
     os.close(fd)
     try:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -435,6 +435,7 @@ def fetch_network(
             name = Path(urllib.parse.urlparse(url).path).name or "extract.osm.pbf"
             src = download(url, Path(tmpdir) / name, progress=progress)
         else:
+            assert overpass_url is not None
             query = overpass_query(boundary)
             body = urllib.parse.urlencode({"data": query}).encode()
             src = download(

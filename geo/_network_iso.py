@@ -23,8 +23,6 @@ import numpy as np
 import shapely
 from scipy import ndimage
 
-_FAR = 1e12  # the field outside any buffer: "never"
-
 
 def _scaled(t: np.ndarray, f: np.ndarray) -> np.ndarray:
     """``f * t`` with ``0 * inf = 0`` (no travel needed at the node itself)."""
@@ -117,22 +115,30 @@ def polygons_from_samples(
     ny = int(np.ceil((y.max() + pad - y0) / cell_m)) + 1
     ix = np.rint((x - x0) / cell_m).astype(np.int64)
     iy = np.rint((y - y0) / cell_m).astype(np.int64)
-    grid = np.full(ny * nx, _FAR)
+    # "never" outside every buffer: a moderate value, so that the contour between a reached
+    # cell and an unreached one falls visibly between them, not (numerically) on the
+    # reached cell, where boundaries from neighbouring squares would touch
+    far = 2.0 * float(breaks_s.max()) + 1.0
+    grid = np.full(ny * nx, far)
     np.minimum.at(grid, iy * nx + ix, t)
-    grid = grid.reshape(ny, nx)
     field = ndimage.minimum_filter(
-        grid, footprint=_disc(buffer_m / cell_m), mode="constant", cval=_FAR
+        grid.reshape(ny, nx), footprint=_disc(buffer_m / cell_m), mode="constant", cval=far
     )
+    # contour in local coordinates (better conditioned), then shift
     gen = contourpy.contour_generator(
-        x0 + cell_m * np.arange(nx),
-        y0 + cell_m * np.arange(ny),
+        cell_m * np.arange(nx),
+        cell_m * np.arange(ny),
         field,
         fill_type=contourpy.FillType.OuterOffset,
     )
     for b in breaks_s:
-        pts, offs = gen.filled(-1.0, float(b))
-        out.append(_rings_to_polygon(pts, offs))
-    return out
+        pts, offs = gen.filled(-1.0, float(b))  # type: ignore[misc]
+        out.append(_rings_to_polygon([p + (x0, y0) for p in pts], offs))  # type: ignore[operator, arg-type]
+    polys = np.asarray(out, dtype=object)
+    bad = ~shapely.is_valid(polys)
+    if bad.any():  # rare: a ring touching itself at a saddle of the grid
+        polys[bad] = shapely.make_valid(polys[bad], method="structure")
+    return list(polys)
 
 
 __all__ = ["polygons_from_samples", "sample_times"]

@@ -111,7 +111,7 @@ class RoadNetwork:
         if name not in self.tags:
             return np.full(self.n_edges, None, dtype=object)
         codes, cats = self.tags[name]
-        return np.append(cats.astype(object), None)[codes]
+        return np.concatenate([cats.astype(object), np.array([None], dtype=object)])[codes]
 
     @property
     def edge_class(self) -> np.ndarray:
@@ -652,7 +652,7 @@ def node_travel_times(
     *,
     min_only: bool = True,
     limit_s: float = np.inf,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Time from every node to the given nodes, on the graph alone (no snapping).
 
     With ``min_only`` (one multi-source search): ``(time_s, source)`` per node, ``source``
@@ -774,7 +774,7 @@ def catchments(
     for search, chunk, t in bounded_times(
         network, fxy, mode, limit_s=limit_s, max_snap_m=max_snap_m
     ):
-        if j is None:
+        if j is None or f is None:
             j, f = search.locate(psnap.edge[on], psnap.frac[on])
         tt, _ = _point_times(search, t, j, f)
         tt = tt + psnap.dist_m[on] / access_ms
