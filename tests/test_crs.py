@@ -5,7 +5,7 @@ import geopandas as gpd
 import numpy as np
 import prcoords
 import pytest
-from pyproj import Geod
+from pyproj import Geod, Transformer
 from shapely.geometry import LineString, Point, Polygon
 
 from geo import crs as gc
@@ -134,3 +134,39 @@ def test_measuring_refuses_a_layer_without_crs():
         gc.metric_crs_for(layer)
     with pytest.raises(CRSError, match="demand is in .* but facilities is in"):
         gc.same_crs(("facilities", layer.set_crs(4326)), ("demand", layer.set_crs(32651)))
+
+
+@pytest.mark.parametrize(
+    ("geom", "what"),
+    [
+        (None, "row 1 is missing"),
+        (LineString([(0, 0), (1, 1)]), "row 1 is 'LineString'"),
+        (Point(), "row 1 is an empty point"),
+        (Point(np.nan, 1.0), "row 1 is a point with a NaN coordinate"),
+    ],
+)
+def test_points_xy_names_the_first_bad_row(geom, what):
+    layer = gpd.GeoSeries([Point(121.8, 29.9), geom, Point(1, 1)], crs=4326)
+    with pytest.raises(TypeError, match=what):
+        gc.points_xy(layer)
+
+
+def test_points_xy_reads_coordinates():
+    layer = gpd.GeoSeries([Point(121.8, 29.9), Point(-1.5, 2.25)], crs=4326)
+    np.testing.assert_array_equal(gc.points_xy(layer), [[121.8, 29.9], [-1.5, 2.25]])
+    assert gc.points_xy(layer.iloc[:0]).shape == (0, 2)
+
+
+@pytest.mark.parametrize("epsg", [32651, 32756])
+def test_transform_xy_matches_pyproj_across_a_utm_zone(epsg):
+    # the fast path (approximate tmerc near the central meridian) and the exact path
+    # (far from it) both agree with PROJ's default UTM to a millimetre
+    central = (epsg % 100) * 6 - 183
+    rng = np.random.default_rng(epsg)
+    for half_width in (3.5, 8.0):  # within the fast-path limit, and beyond it
+        lon = rng.uniform(central - half_width, central + half_width, 20_000)
+        lat = rng.uniform(-40.0, -20.0, 20_000) if epsg > 32700 else rng.uniform(20, 50, 20_000)
+        ours = gc.transform_xy(np.column_stack([lon, lat]), 4326, epsg)
+        ref_x, ref_y = Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
+        assert np.abs(ours[:, 0] - ref_x).max() < 1e-3
+        assert np.abs(ours[:, 1] - ref_y).max() < 1e-3
