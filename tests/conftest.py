@@ -99,7 +99,9 @@ def live_server(xss_demo):
 def browser():
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
-        pytest.skip("Debian's chromium is not installed (make install installs it)")
+        # make install (scripts/install-system-deps.sh) installs it: a missing browser is a
+        # broken set-up, and the browser tests must not pass by being skipped
+        pytest.fail("Debian's chromium is not installed; run `make install`")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
