@@ -200,9 +200,7 @@ def bench_weight() -> str:
         server.stop()
     total = sum(sizes.values())
     top = sorted(sizes.items(), key=lambda kv: -kv[1])[:4]
-    parts = ", ".join(
-        f"/{u.split('/', 3)[-1].split('?')[0]} {s / 1024:.0f} KB" for u, s in top
-    )
+    parts = ", ".join(f"/{u.split('/', 3)[-1].split('?')[0]} {s / 1024:.0f} KB" for u, s in top)
     return (
         f"finder page weight without tiles (Beilun demo, uncompressed): "
         f"{total / 1024:.0f} KB in {len(sizes)} requests (largest: {parts})"

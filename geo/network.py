@@ -719,6 +719,88 @@ def bounded_times(
         yield search, chunk, np.atleast_2d(t)
 
 
+def travel_time_from_network(
+    network: RoadNetwork,
+    facilities: gpd.GeoDataFrame,
+    mode: str | TravelMode = "ebike",
+    *,
+    limit_s: float = 3600.0,
+    max_snap_m: float | None = None,
+):
+    """A ``travel_time(lon, lat, fac_lon, fac_lat) -> seconds`` for :class:`geo.FacilityFinder`.
+
+    The public finder's riders use e-bikes, so the default mode is ``"ebike"``. The
+    facilities are snapped once (they split their segments, as in every search here); each
+    call snaps the WGS84 query point and runs ONE bounded Dijkstra (``limit=limit_s``) from
+    it over the arcs in the rider's direction (one-way streets bind), then reads the times
+    of the asked facilities, off-road legs (walked at ``access_speed_kmh``) included.
+
+    ``fac_lon``/``fac_lat`` must be coordinates of ``facilities`` (as WGS84 floats, which is
+    what the finder passes). NaN: the query point or the facility is off the network,
+    the facility is unreachable or farther than ``limit_s``, or not one of ``facilities``.
+    The callable only reads shared arrays, so threads may call it at once.
+    """
+    from geo._network_iso import _scaled
+
+    _check_points(facilities, "facilities")
+    mode = get_mode(mode)
+    access_ms = mode.settings.access_speed_kmh / 3.6
+    max_snap = mode.settings.max_snap_m if max_snap_m is None else float(max_snap_m)
+    wgs = facilities if facilities.crs.equals("EPSG:4326") else facilities.to_crs(4326)
+    lon = wgs.geometry.x.to_numpy(dtype="float64")
+    lat = wgs.geometry.y.to_numpy(dtype="float64")
+    fac_xy = transform_xy(np.column_stack([lon, lat]), "EPSG:4326", network.crs)
+    fsnap = snap_points(network, fac_xy, mode, max_snap_m=max_snap)
+    ids = wgs["id"] if "id" in wgs.columns else range(len(wgs))
+    _warn_off("facility", fsnap, ids, max_snap)
+    search = _build_search(network, mode, fsnap, access_ms, fac_xy)
+    fwd = search.csr.T.tocsr()  # arcs in the rider's direction (the search CSR is reversed)
+    fwd.sort_indices()
+    size = fwd.shape[0]
+    target = search.n + search.n_fac + np.arange(search.n_fac)  # the facilities themselves
+    where: dict[tuple[float, float], int] = {}
+    for i, key in enumerate(zip(lon.tolist(), lat.tolist(), strict=True)):
+        where.setdefault(key, i)
+
+    def travel_time(qlon: float, qlat: float, fac_lon, fac_lat) -> np.ndarray:
+        fac_lon = np.asarray(fac_lon, dtype="float64").ravel()
+        fac_lat = np.asarray(fac_lat, dtype="float64").ravel()
+        out = np.full(len(fac_lon), np.nan)
+        pos = np.array(
+            [where.get(k, -1) for k in zip(fac_lon.tolist(), fac_lat.tolist(), strict=True)],
+            dtype=np.int64,
+        )
+        known = np.flatnonzero(pos >= 0)
+        if len(known) == 0:
+            return out
+        qxy = transform_xy(np.array([[float(qlon), float(qlat)]]), "EPSG:4326", network.crs)
+        qsnap = snap_points(network, qxy, mode, max_snap_m=max_snap)
+        if qsnap.off_network[0]:
+            return out
+        j, f = search.locate(qsnap.edge, qsnap.frac)
+        leg = float(qsnap.dist_m[0]) / access_ms
+        # the query point as one extra node, with arcs to both ends of its segment
+        ends = np.array([search.u[j[0]], search.v[j[0]]], dtype=np.int64)
+        w = np.r_[_scaled(search.bwd[j], f), _scaled(search.fwd[j], 1.0 - f)]
+        ok = np.isfinite(w)
+        if not ok.any() or leg > limit_s:
+            return out
+        graph = sp.csr_matrix(
+            (
+                np.r_[fwd.data, w[ok]],
+                np.r_[fwd.indices, ends[ok]].astype(np.int32),
+                np.r_[fwd.indptr, fwd.indptr[-1] + int(ok.sum())],
+            ),
+            shape=(size + 1, size + 1),
+        )
+        t = dijkstra(graph, indices=size, limit=float(limit_s) - leg)
+        got = t[target[pos[known]]] + leg
+        out[known] = np.where(np.isfinite(got), got, np.nan)
+        return out
+
+    return travel_time
+
+
 def network_coverage(
     facilities: gpd.GeoDataFrame,
     demand: gpd.GeoDataFrame,
@@ -1042,4 +1124,5 @@ __all__ = [
     "service_areas",
     "snap_points",
     "subset_edges",
+    "travel_time_from_network",
 ]

@@ -36,6 +36,11 @@ DEFAULTS: dict[str, Any] = {
     "CSP": True,
     # travel_time(lon, lat, fac_lon, fac_lat) -> seconds, once a road network is loaded
     "TRAVEL_TIME": None,
+    # the road network behind TRAVEL_TIME (.osm.pbf, .osm, .graphml, .npz); empty: the
+    # demo's datasets/<demo>/roads.osm when there is one, else straight-line distance only
+    "NETWORK": "",
+    # the finder's travel mode on that network (riders use e-bikes)
+    "NETWORK_MODE": "ebike",
     "JSON_SORT_KEYS": False,
 }
 

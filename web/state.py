@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -24,9 +25,10 @@ from shapely.geometry import Point, mapping
 from geo import maps
 from geo.coverage import CoverageSummary, coverage, coverage_summary
 from geo.demand import apply_privacy_floor
-from geo.demo import Demo, load_demo
+from geo.demo import Demo, datasets_dir, load_demo
 from geo.finder import FacilityFinder, handoff_links
 from geo.layers import FacilityType, load_registry
+from geo.network import load_network, travel_time_from_network
 
 EXTENSION = "servicemap"
 NEW_ID_PREFIX = "NEW"
@@ -128,12 +130,35 @@ class AppData:
         if self._finder is None:
             with self._lock:
                 if self._finder is None:
+                    travel_time = self.config.get("TRAVEL_TIME")
+                    if travel_time is None:
+                        travel_time = self._network_travel_time()
                     self._finder = FacilityFinder(
                         self.demo.facilities,
-                        travel_time=self.config.get("TRAVEL_TIME"),
+                        travel_time=travel_time,
                         timezone=self.config.get("TIMEZONE", "Asia/Shanghai"),
                     )
         return self._finder
+
+    def network_path(self) -> Path | None:
+        """``NETWORK``, else the demo's ``datasets/<demo>/roads.osm`` (or ``.osm.pbf``,
+        ``.graphml``) when it exists, else None."""
+        if self.config.get("NETWORK"):
+            return Path(str(self.config["NETWORK"]))
+        for name in ("roads.osm.pbf", "roads.osm", "roads.graphml"):
+            p = datasets_dir() / self.demo.name / name
+            if p.is_file():
+                return p
+        return None
+
+    def _network_travel_time(self):
+        """The finder's travel time on the road network, when there is one (loaded once)."""
+        path = self.network_path()
+        if path is None:
+            return None
+        net = load_network(path)
+        mode = self.config.get("NETWORK_MODE") or "ebike"
+        return travel_time_from_network(net, self.demo.facilities, mode)
 
     def warm(self) -> AppData:
         """Load everything now (a server calls it at start so no request waits)."""
