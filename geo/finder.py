@@ -89,7 +89,7 @@ def open_now(
                 try:
                     oh = _parsed_hours(expr)
                     seen[expr] = None if oh.is_unknown(at) else bool(oh.is_open(at))
-                except (SyntaxError, ValueError, opening_hours.ParserError):
+                except (SyntaxError, ValueError, opening_hours.ParserError):  # type: ignore[attr-defined]
                     seen[expr] = None
         out.append(seen[expr])
     return out

@@ -26,7 +26,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import folium
@@ -292,7 +292,7 @@ def use_local_assets(m: folium.Map, *, base_url: str | None = None) -> folium.Ma
     ValueError
         When an element needs an asset with no local copy; the message names it.
     """
-    root = m.get_root()
+    root = cast(folium.Figure, m.get_root())
     for el in _elements(m):
         for attr in ("default_js", "default_css"):
             assets = getattr(el, attr, None)
@@ -350,7 +350,7 @@ def map_parts(m: folium.Map) -> MapParts:
     folium's own page sets ``user-scalable=no`` and full-window styles; a page that embeds
     the parts keeps its own viewport and layout.
     """
-    root = m.get_root()
+    root = cast(folium.Figure, m.get_root())
     root.render()
     js, css = [], []
     for child in root.header._children.values():

@@ -343,6 +343,7 @@ def candidate_sites(
 
     if (spacing_m is None) == (h3_resolution is None):
         raise ValueError("give exactly one of spacing_m= and h3_resolution=")
+    resolution = 0 if h3_resolution is None else int(h3_resolution)
     require_crs(boundary, "boundary")
     geom = boundary.to_crs(4326).geometry.union_all() if len(boundary) else None
     if geom is None or geom.is_empty:
@@ -366,7 +367,7 @@ def candidate_sites(
     else:
         import h3
 
-        cells = h3.geo_to_cells(geom.__geo_interface__, int(h3_resolution))
+        cells = h3.geo_to_cells(geom.__geo_interface__, resolution)
         ll = np.array([h3.cell_to_latlng(c) for c in sorted(cells)]).reshape(-1, 2)
         xy = ll[:, ::-1]
         xy = xy[shapely.contains_xy(geom, xy[:, 0], xy[:, 1])] if len(xy) else xy
@@ -577,15 +578,16 @@ def suggest_sites(
     model = model or ("route" if ftype.rule == "route" else "mclp")
     if model not in MODELS:
         raise ValueError(f"model={model!r} is not known; use one of {MODELS}")
-    threshold_m = float(ftype.threshold_m if threshold_m is None else threshold_m)
+    threshold = float(ftype.threshold_m if threshold_m is None else threshold_m)
     existing = facilities[facilities["type"] == ftype.key] if "type" in facilities else facilities
     dem = demand[demand["group"] == ftype.demand_group] if "group" in demand else demand
-    if model == "route":
-        detour_m = float(detour_m or ftype.max_offroute_m or threshold_m)
+    # the route model's reach: how far off the route a driver home may be
+    detour = float(detour_m or ftype.max_offroute_m or threshold)
+    n_add = 0 if add is None else int(add)
     if candidates is None:
         if boundary is None:
             raise ValueError("give candidates= or boundary= (candidate sites are made inside it)")
-        spacing = spacing_m or (detour_m / 10 if model == "route" else threshold_m / 4)
+        spacing = spacing_m or (detour / 10 if model == "route" else threshold / 4)
         candidates = candidate_sites(boundary, spacing_m=spacing, exclude=exclude, snap=snap)
     require_crs(candidates, "candidates")
     cand = candidates.to_crs(crs_in) if not candidates.crs.equals(crs_in) else candidates
@@ -604,15 +606,15 @@ def suggest_sites(
     extra: dict[str, Any] = {}
     if model == "route":
         sol, keep, measure, before_after = _suggest_route(
-            existing, dem, ex_xy, cand_xy, dem_xy, w, add, detour_m, method, time_limit_s
+            existing, dem, ex_xy, cand_xy, dem_xy, w, add, detour, method, time_limit_s
         )
         people_total = before_after.pop("total")
-        extra.update(detour_m=detour_m, **before_after.pop("extra"))
+        extra.update(detour_m=detour, **before_after.pop("extra"))
     else:
         from geo.access import _pairs_xy
 
-        before, cov0 = _covered_people(existing, dem, ftype.key, threshold_m, registry)
-        rows, cols, dist = _pairs_xy(cand_xy, dem_xy, crs, threshold_m)
+        before, cov0 = _covered_people(existing, dem, ftype.key, threshold, registry)
+        rows, cols, dist = _pairs_xy(cand_xy, dem_xy, crs, threshold)
         useful = np.zeros(len(cand_xy), bool)
         useful[cols[(~cov0[rows]) & (w[rows] > 0)]] = True
         if model in ("cmclp", "pmedian"):
@@ -622,7 +624,7 @@ def suggest_sites(
         remap[keep] = np.arange(len(keep))
         sel = remap[cols] >= 0
         rows, cols, dist = rows[sel], remap[cols[sel]], dist[sel]
-        measure = f"people within {threshold_m:g} m (straight line)"
+        measure = f"people within {threshold:g} m (straight line)"
         if len(keep) == 0:
             sol = Solution(np.empty(0, np.int64), before, before, True, 0.0, method, "trivial")
         elif model == "mclp":
@@ -630,7 +632,7 @@ def suggest_sites(
             sol = maximal_covering(
                 cover,
                 w,
-                min(int(add), len(keep)),
+                min(n_add, len(keep)),
                 covered=cov0,
                 method=method,
                 time_limit_s=time_limit_s,
@@ -657,15 +659,15 @@ def suggest_sites(
                 cols,
                 w,
                 crs,
-                threshold_m,
+                threshold,
                 keep,
-                int(add),
+                n_add,
                 site_capacity,
                 method,
                 time_limit_s,
             )
             extra.update(extra_c)
-            measure = f"people served within {threshold_m:g} m and within site capacities"
+            measure = f"people served within {threshold:g} m and within site capacities"
         else:  # pmedian
             sol, extra_p = _suggest_pmedian(
                 existing,
@@ -675,7 +677,7 @@ def suggest_sites(
                 dem_xy,
                 w,
                 crs,
-                int(add),
+                n_add,
                 method,
                 time_limit_s,
             )
@@ -700,7 +702,7 @@ def suggest_sites(
                 _with_sites(existing, _new_sites(ll[:k], ftype.key, cap)),
                 dem,
                 ftype.key,
-                threshold_m,
+                threshold,
                 registry,
             )[0]
             for k in range(len(chosen) + 1)
@@ -726,7 +728,7 @@ def suggest_sites(
         facility_type=ftype.key,
         model=model,
         method=method,
-        threshold_m=detour_m if model == "route" else threshold_m,
+        threshold_m=detour if model == "route" else threshold,
         sites=sites,
         people_total=people_total,
         people_before=float(served[0]),

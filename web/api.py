@@ -58,7 +58,7 @@ def _page_links(total: int, offset: int, limit: int) -> list[dict[str, str]]:
     for rel, off in (("next", offset + limit), ("prev", offset - limit)):
         if (rel == "next" and off < total) or (rel == "prev" and offset > 0):
             args["offset"] = [str(max(off, 0))]
-            links.append({"rel": rel, "href": url_for("api.facilities", **args)})
+            links.append({"rel": rel, "href": url_for("api.facilities", **args)})  # type: ignore[arg-type]
     return links
 
 

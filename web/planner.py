@@ -27,7 +27,9 @@ def _scenario_and_body(level: str | None = "subdistrict"):
     if not args.get("type"):
         scenario = d.default_scenario(d.types_present()[0])
     else:
-        scenario = scenario_from_request(d)
+        found = scenario_from_request(d)
+        assert found is not None  # required=True raises a 400 rather than return None
+        scenario = found
     lang = current_lang()
     summary = d.summary(scenario)
     body = d.summary_json(summary, scenario, area_level=level, lang=lang)
@@ -175,12 +177,12 @@ def export(fmt: str):
         return _attachment(payload, "application/geo+json", _filename(scenario, "geojson"))
     areas = _area_frame(body)
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
+        text = io.StringIO()
+        w = csv.writer(text)
         w.writerow(areas.columns)
         for row in areas.itertuples(index=False):
             w.writerow([_csv_cell(v) for v in row])
-        payload = ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel reads UTF-8
+        payload = ("\ufeff" + text.getvalue()).encode("utf-8")  # BOM: Excel reads UTF-8
         return _attachment(payload, "text/csv", _filename(scenario, "csv"))
     headline = pd.DataFrame(
         [
