@@ -31,6 +31,7 @@ lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: install
+	bash scripts/install-system-deps.sh wrk   # the load generator of benchmarks/bench_web.py
 	$(BIN)/python benchmarks/bench_coverage.py
 
 demo: install
