@@ -8,6 +8,8 @@ Arrays in, arrays out, apart from the input checks.
 
 from __future__ import annotations
 
+import math
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -143,3 +145,14 @@ def select_for_type(facilities, demand, ftype, groups):
         dup = pd.Series(fac_ids)[pd.Series(fac_ids).duplicated()].iloc[0]
         raise ValidationError(f"facility ids must be unique; {dup!r} appears more than once")
     return facilities, demand, fac_ids
+
+
+def threshold_for(ftype, threshold_m: float | None) -> float:
+    """The coverage threshold in metres: the one given, else the type's default."""
+    if threshold_m is None:
+        if ftype is None:
+            raise ValueError("give threshold_m=, or facility_type= to use the type's default")
+        threshold_m = float(ftype.threshold_m)
+    if not (math.isfinite(threshold_m) and threshold_m > 0):
+        raise ValueError(f"threshold_m must be a positive number of metres, got {threshold_m!r}")
+    return float(threshold_m)

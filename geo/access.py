@@ -41,6 +41,7 @@ from geo._metric import (
     metric_points,
     resolve_type,
     select_for_type,
+    threshold_for,
     utm_scale_max,
 )
 from geo.crs import same_crs
@@ -380,12 +381,7 @@ def accessibility(
         raise ValueError(f"method={method!r} is not known; use one of {METHODS}")
     ftype = resolve_type(facility_type, registry)
     facilities, demand, _ = select_for_type(facilities, demand, ftype, groups)
-    if threshold_m is None:
-        if ftype is None:
-            raise ValueError("give threshold_m=, or facility_type= to use the type's default")
-        threshold_m = float(ftype.threshold_m)
-    if not (math.isfinite(threshold_m) and threshold_m > 0):
-        raise ValueError(f"threshold_m must be a positive number, got {threshold_m!r}")
+    threshold_m = threshold_for(ftype, threshold_m)
     if "weight" not in demand.columns:
         raise ValidationError("demand has no 'weight' column; load it with load_demand()")
 

@@ -233,7 +233,7 @@ def _data_options(command):
 @click.option(
     "--network",
     "network_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_FILE,
     default=None,
     help="Road network (.osm.pbf, .osm, .graphml): measure travel time on it. A demo uses "
     "its roads.osm when present (`servicemap network fetch --demo NAME`).",
@@ -297,17 +297,17 @@ def coverage_cmd(
 @_data_options
 @click.option(
     "--boundary",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_FILE,
     help="Polygon file inside which candidate sites are made (a demo has its own).",
 )
 @click.option(
     "--exclude",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_FILE,
     help="Polygons where no site may go (water, parks, port land).",
 )
 @click.option(
     "--candidates",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_FILE,
     help="Your own candidate sites (a facility-style file: id, name, lon, lat, type).",
 )
 @click.option("--type", "type_key", required=True, help="Facility type key.")
@@ -453,7 +453,7 @@ def _boundary_for(demo, boundary):
 @click.option("--demo", help="Fetch for a demo's boundary and save as its roads.osm.")
 @click.option(
     "--boundary",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_FILE,
     help="Polygon file (GeoJSON, GeoPackage, ...) to clip the roads to.",
 )
 @click.option(

@@ -35,6 +35,7 @@ from geo._metric import (
     project_onto_polyline,
     resolve_type,
     select_for_type,
+    threshold_for,
 )
 from geo.crs import same_crs
 from geo.errors import ValidationError
@@ -197,12 +198,7 @@ def coverage(
         raise ValueError(f"detour_factor must be a number >= 1, got {detour_factor!r}")
 
     facilities, demand, fac_ids = select_for_type(facilities, demand, ftype, groups)
-    if threshold_m is None:
-        if ftype is None:
-            raise ValueError("give threshold_m=, or facility_type= to use the type's default")
-        threshold_m = float(ftype.threshold_m)
-    if not (math.isfinite(threshold_m) and threshold_m > 0):
-        raise ValueError(f"threshold_m must be a positive number of metres, got {threshold_m!r}")
+    threshold_m = threshold_for(ftype, threshold_m)
 
     crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
     route_rule = ftype is not None and ftype.rule == "route"

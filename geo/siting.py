@@ -38,6 +38,7 @@ from geo._metric import (
     nearest_xy,
     project_onto_polyline,
     resolve_type,
+    threshold_for,
 )
 from geo._siting_solvers import Solution
 from geo.crs import require_crs, transform_xy
@@ -578,7 +579,7 @@ def suggest_sites(
     model = model or ("route" if ftype.rule == "route" else "mclp")
     if model not in MODELS:
         raise ValueError(f"model={model!r} is not known; use one of {MODELS}")
-    threshold = float(ftype.threshold_m if threshold_m is None else threshold_m)
+    threshold = threshold_for(ftype, threshold_m)
     existing = facilities[facilities["type"] == ftype.key] if "type" in facilities else facilities
     dem = demand[demand["group"] == ftype.demand_group] if "group" in demand else demand
     # the route model's reach: how far off the route a driver home may be
@@ -947,7 +948,7 @@ def what_if(
     from geo.coverage import coverage
 
     ftype = resolve_type(facility_type, registry)
-    threshold_m = float(ftype.threshold_m if threshold_m is None else threshold_m)
+    threshold_m = threshold_for(ftype, threshold_m)
     fac = facilities.copy()
     ids = fac["id"].astype(str)
     unknown = [i for i in list(close or []) + list(move or {}) if i not in set(ids)]
