@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from geo import coverage, coverage_summary, load_demo
-from geo.cli import main
+from cli import main
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 import shapely
 from click.testing import CliRunner
 
-from geo.cli import main
+from cli import main
 from geo.network import load_network, network_to_gdfs
 
 TINY = Path(__file__).parent / "data" / "network" / "tiny.osm"

@@ -112,7 +112,7 @@ def run_notebook(notebook_env, tmp_path_factory):
 @pytest.fixture(scope="module")
 def cli_json(notebook_env):
     """``servicemap coverage ... --json`` as parsed JSON, for the given arguments."""
-    from geo.cli import main
+    from cli import main
 
     def call(*args: str) -> dict | list:
         result = CliRunner().invoke(main, ["coverage", *args, "--json"], catch_exceptions=False)

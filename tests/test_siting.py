@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from shapely.geometry import Point, box
 
 from geo import coverage, load_demo
-from geo.cli import main
+from cli import main
 from geo.siting import (
     candidate_sites,
     capacitated_covering,

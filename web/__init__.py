@@ -12,6 +12,7 @@ it (or by :meth:`web.state.AppData.warm`).
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlencode
 from collections.abc import Mapping
 from typing import Any
 
@@ -75,9 +76,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             "other_lang": "en" if lang == "zh" else "zh",
             "csp_nonce": getattr(g, "csp_nonce", ""),
             "asset_version": maps.asset_version,
+            "lang_url": _lang_url,
         }
 
     return app
+
+
+def _lang_url(lang: str) -> str:
+    """This page in another language: the same path and query, ``lang`` replaced.
+
+    Built from the request's path rather than ``url_for(endpoint, **args)``, so a query
+    argument named like a ``url_for`` option (``endpoint``, ``_method``) is just text.
+    """
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    return request.path + "?" + urlencode([*args, ("lang", lang)])
 
 
 def content_security_policy(nonce: str, tile_origins: list[str]) -> str:
