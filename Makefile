@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+PORT   ?= 8000
 
 .PHONY: install serve report test lint bench demo clean
 
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 serve: install
-	$(BIN)/servicemap serve --demo beilun --host 127.0.0.1 --port 8000
+	$(BIN)/servicemap serve --demo beilun --host 127.0.0.1 --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest

@@ -21,7 +21,10 @@ import geopandas as gpd
 import pandas as pd
 from tqdm import tqdm
 
+from cli.params import COUNT, DETOUR, METRES, PORT, SECONDS, SHARE, Group, Number
+from geo.crs import DATUMS
 from geo.errors import ServicemapError
+from geo.maps import TILE_SOURCES
 
 
 def _progress(iterable, desc: str, total: int | None = None):
@@ -58,7 +61,7 @@ def _load_inputs(demo, facilities, demand, areas, datum, demand_datum):
     return fac, dem, ars
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="servicemap")
 def main() -> None:
     """servicemap: are the places that look after working people where the workers are?"""
@@ -149,23 +152,11 @@ def _print_text(summary, top: int, registry) -> None:
             )
 
 
-def _demo_network_path(demo: str | None) -> Path | None:
-    """The road network shipped or fetched for a demo (``datasets/<demo>/roads.osm*``)."""
-    if not demo:
-        return None
-    from geo.demo import datasets_dir
-
-    for name in ("roads.osm.pbf", "roads.osm", "roads.graphml"):
-        p = datasets_dir() / demo / name
-        if p.is_file():
-            return p
-    return None
-
-
 def _load_network_for(demo, network_path):
+    from geo.demo import demo_network_path
     from geo.network import load_network
 
-    path = network_path or _demo_network_path(demo)
+    path = network_path or (demo_network_path(demo) if demo else None)
     if path is None:
         if demo:
             click.echo(
@@ -181,7 +172,7 @@ def _load_network_for(demo, network_path):
 
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-_DATUM = click.Choice(["wgs84", "gcj02", "bd09"])
+_DATUM = click.Choice(DATUMS)
 
 
 def _data_options(command):
@@ -217,18 +208,24 @@ def _data_options(command):
 )
 @click.option(
     "--threshold-m",
-    type=float,
+    type=METRES,
     default=None,
     help="Override the type's coverage threshold (metres).",
 )
 @click.option(
     "--detour",
-    type=float,
+    type=DETOUR,
     default=1.0,
     show_default=True,
     help="Multiply straight-line distances by this stated detour factor (no road network).",
 )
-@click.option("--top", type=int, default=5, show_default=True, help="Worst areas and gaps.")
+@click.option(
+    "--top",
+    type=Number(lo=0, integer=True),
+    default=5,
+    show_default=True,
+    help="Worst areas and gaps.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--network",
@@ -245,7 +242,7 @@ def _data_options(command):
     help="Travel mode on the network (default: each type's mode).",
 )
 @click.option(
-    "--threshold-s", type=float, default=None, help="Override the type's travel-time threshold."
+    "--threshold-s", type=SECONDS, default=None, help="Override the type's travel-time threshold."
 )
 def coverage_cmd(
     demo,
@@ -273,13 +270,10 @@ def coverage_cmd(
             f"{', '.join(map(repr, unknown))} not in the registry; known: {', '.join(registry)}",
             param_hint="--type",
         )
-    try:
-        fac, dem, ars = _load_inputs(demo, facilities, demand, areas, datum, demand_datum)
-        keys = list(type_keys) or [k for k in registry if (fac["type"] == k).any()]
-        network = _load_network_for(demo, network_path)
-        summaries = _summaries(fac, dem, ars, keys, detour, threshold_m, network, mode, threshold_s)
-    except ServicemapError as exc:
-        raise click.ClickException(str(exc)) from exc
+    fac, dem, ars = _load_inputs(demo, facilities, demand, areas, datum, demand_datum)
+    keys = list(type_keys) or [k for k in registry if (fac["type"] == k).any()]
+    network = _load_network_for(demo, network_path)
+    summaries = _summaries(fac, dem, ars, keys, detour, threshold_m, network, mode, threshold_s)
     if as_json:
         payload = [s.to_dict(top=top) for s in summaries]
         for item in payload:
@@ -311,16 +305,16 @@ def coverage_cmd(
     help="Your own candidate sites (a facility-style file: id, name, lon, lat, type).",
 )
 @click.option("--type", "type_key", required=True, help="Facility type key.")
-@click.option("--add", type=int, default=5, show_default=True, help="Sites to add.")
+@click.option("--add", type=COUNT, default=5, show_default=True, help="Sites to add.")
 @click.option(
     "--model",
     type=click.Choice(["mclp", "cmclp", "lscp", "pmedian", "route"]),
     default=None,
     help="Default: route for driver homes, else mclp (most people newly covered).",
 )
-@click.option("--target", type=float, default=None, help="lscp: target covered share (0.95).")
-@click.option("--threshold-m", type=float, default=None, help="Override the type's threshold.")
-@click.option("--spacing-m", type=float, default=None, help="Candidate grid spacing (metres).")
+@click.option("--target", type=SHARE, default=None, help="lscp: target covered share (0.95).")
+@click.option("--threshold-m", type=METRES, default=None, help="Override the type's threshold.")
+@click.option("--spacing-m", type=METRES, default=None, help="Candidate grid spacing (metres).")
 @click.option(
     "--method",
     type=click.Choice(["exact", "fast"]),
@@ -328,7 +322,7 @@ def coverage_cmd(
     show_default=True,
     help="exact: HiGHS, proven optimum; fast: greedy + swaps.",
 )
-@click.option("--time-limit", type=float, default=60.0, show_default=True, help="Seconds.")
+@click.option("--time-limit", type=SECONDS, default=60.0, show_default=True, help="Seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def suggest_cmd(
     demo,
@@ -497,8 +491,6 @@ def network_fetch_cmd(demo, boundary, url, overpass, overpass_url, out) -> None:
             overpass_url=(overpass_url or OVERPASS_URL) if not url else None,
             progress=progress,
         )
-    except (ServicemapError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
     finally:
         bar.close()
     click.echo(
@@ -516,10 +508,7 @@ def network_info_cmd(path, as_json) -> None:
 
     from geo.network import MODE_NAMES, edge_times, load_network
 
-    try:
-        net = load_network(path)
-    except ServicemapError as exc:
-        raise click.ClickException(str(exc)) from exc
+    net = load_network(path)
     km = {}
     for m in MODE_NAMES:
         fwd, bwd = edge_times(net, m)
@@ -542,11 +531,11 @@ def network_info_cmd(path, as_json) -> None:
 @main.command("serve")
 @click.option("--demo", default="beilun", show_default=True, help="Shipped demo to serve.")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn workers.")
+@click.option("--port", default=8000, show_default=True, type=PORT)
+@click.option("--workers", default=2, show_default=True, type=COUNT, help="gunicorn workers.")
 @click.option(
     "--tiles",
-    type=click.Choice(["osm", "amap", "tianditu", "none"]),
+    type=click.Choice(list(TILE_SOURCES)),
     default=None,
     help="Base map (default: SERVICEMAP_TILES, else osm).",
 )
@@ -561,11 +550,15 @@ def serve_cmd(demo: str, host: str, port: int, workers: int, tiles: str | None, 
     if tiles:
         os.environ["SERVICEMAP_TILES"] = tiles
     app = create_app()
+    data = app.extensions["servicemap"]
     for _ in _progress([demo], f"loading demo {demo!r}"):
-        app.extensions["servicemap"].warm()  # loaded once, before the workers fork
+        # files are read once, before the workers fork; the analysis (KD-tree queries,
+        # OpenMP threads that do not survive fork) runs in each worker after it
+        data.preload()
     url = f"http://{host}:{port}/"
     click.echo(f"servicemap: finder {url}  planner {url}planner/  API {url}api/openapi.json")
     if dev:
+        data.warm()
         app.run(host=host, port=port, debug=True, use_reloader=False)
         return
     from gunicorn.app.base import BaseApplication
@@ -576,6 +569,7 @@ def serve_cmd(demo: str, host: str, port: int, workers: int, tiles: str | None, 
             self.cfg.set("workers", workers)
             self.cfg.set("preload_app", True)
             self.cfg.set("accesslog", None)
+            self.cfg.set("post_worker_init", lambda worker: data.warm())
 
         def load(self):
             return app

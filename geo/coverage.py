@@ -329,12 +329,23 @@ class CoverageSummary:
     def people_uncovered(self) -> float:
         return self.people_total - self.people_covered
 
-    def to_dict(self, *, top: int = 5) -> dict[str, Any]:
-        """A JSON-ready dict: the headline figures, the ``top`` worst areas and gaps."""
-        worst = self.by_area.head(top)
-        gaps = self.gaps.head(top)
+    def to_dict(self, *, top: int | None = 5) -> dict[str, Any]:
+        """A JSON-ready dict: the headline figures, then the areas (worst first), the
+        facilities' loads and the gap cells, each cut to ``top`` rows (``None``: all).
+
+        The one serialisation of a summary: the CLI's ``--json``, the web API and the
+        notebooks all print this.
+        """
+
+        def num(x: float, nd: int = 1) -> float | None:
+            x = float(x)
+            return round(x, nd) if math.isfinite(x) else None
+
+        worst = self.by_area if top is None else self.by_area.head(top)
+        loads = self.loads if top is None else self.loads.head(top)
+        gaps = self.gaps if top is None else self.gaps.head(top)
         centroids = gaps.geometry.representative_point() if len(gaps) else gaps.geometry
-        return {
+        out: dict[str, Any] = {
             "facility_type": self.facility_type,
             "mode": self.mode,
             "method": self.method,
@@ -344,32 +355,44 @@ class CoverageSummary:
             "people_total": round(self.people_total, 1),
             "people_covered": round(self.people_covered, 1),
             "people_uncovered": round(self.people_uncovered, 1),
-            "covered_share": None
-            if math.isnan(self.covered_share)
-            else round(self.covered_share, 4),
-            "worst_areas": [
+            "covered_share": num(self.covered_share, 4),
+            "areas": [
                 {
-                    "area_id": r.area_id,
-                    "name": r.name,
-                    "level": r.level,
-                    "people": round(float(r.people), 1),
-                    "uncovered": round(float(r.uncovered), 1),
-                    "covered_share": None
-                    if math.isnan(r.covered_share)
-                    else round(float(r.covered_share), 4),
+                    "area_id": str(r.area_id),
+                    "name": str(r.name),
+                    "level": str(r.level),
+                    "people": num(r.people),
+                    "covered": num(r.covered),
+                    "uncovered": num(r.uncovered),
+                    "covered_share": num(r.covered_share, 4),
                 }
                 for r in worst.itertuples(index=False)
             ],
+            "loads": [
+                {
+                    "id": str(r.id),
+                    "people_nearest": num(r.people_nearest),
+                    "people_covered": num(r.people_covered),
+                    "capacity": num(r.capacity),
+                    "load_ratio": num(r.load_ratio, 3),
+                }
+                for r in loads.itertuples(index=False)
+            ],
             "gaps": [
                 {
-                    "h3": h,
+                    "h3": str(h),
                     "lon": round(float(p.x), 6),
                     "lat": round(float(p.y), 6),
-                    "people": round(float(w), 1),
+                    "people": num(w),
                 }
                 for h, w, p in zip(gaps["h3"], gaps["people"], centroids, strict=True)
             ],
         }
+        if "privacy" in self.extra:
+            out["privacy"] = {
+                k: (num(v) if isinstance(v, float) else v) for k, v in self.extra["privacy"].items()
+            }
+        return out
 
     # ------------------------------------------------------------ in a notebook
     def _title(self, *, english_only: bool = False) -> str:

@@ -18,6 +18,8 @@ shown on its own.
 
 from __future__ import annotations
 
+import functools
+
 import logging
 import math
 import os
@@ -610,8 +612,12 @@ def load_demand(
 # H3 aggregation and the privacy floor
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _hexagon(cell: str) -> Polygon:
-    """The hexagon of an H3 cell as a lon/lat Polygon (h3 gives (lat, lng) pairs)."""
+    """The hexagon of an H3 cell as a lon/lat Polygon (h3 gives (lat, lng) pairs).
+
+    Cached: a server draws the same cells for every what-if (shapely geometries are
+    immutable, so sharing them is safe)."""
     return Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(cell)])
 
 

@@ -240,3 +240,16 @@ def load_demo(name: str = "beilun") -> Demo:
 
 
 __all__ = ["DATASETS_ENV", "Demo", "available_demos", "datasets_dir", "load_demo"]
+
+
+NETWORK_FILES = ("roads.osm.pbf", "roads.osm", "roads.graphml")
+
+
+def demo_network_path(name: str) -> Path | None:
+    """The road network shipped or fetched for a demo (``datasets/<name>/roads.osm*``), or
+    None when it has none (the demo is then measured in straight lines)."""
+    for file in NETWORK_FILES:
+        p = datasets_dir() / name / file
+        if p.is_file():
+            return p
+    return None

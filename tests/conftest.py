@@ -117,11 +117,17 @@ class Watch:
     external: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    tiles_blocked: int = 0
 
     def assert_clean(self) -> None:
         assert self.external == [], f"requests left localhost: {self.external}"
         assert self.dialogs == [], f"a dialog opened (script ran): {self.dialogs}"
-        assert self.console_errors == [], f"console errors: {self.console_errors}"
+        # each blocked tile logs one "Failed to load resource" (the page must cope)
+        errors = list(self.console_errors)
+        for _ in range(self.tiles_blocked):
+            if "Failed to load resource: net::ERR_FAILED" in errors:
+                errors.remove("Failed to load resource: net::ERR_FAILED")
+        assert errors == [], f"console errors: {errors}"
 
 
 def _local(url: str) -> bool:
@@ -131,8 +137,12 @@ def _local(url: str) -> bool:
     return parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
-def open_page(browser, *, width: int = 1280, height: int = 860, **context_args):
-    """A new page whose off-localhost requests are blocked and recorded."""
+def open_page(
+    browser, *, width: int = 1280, height: int = 860, tile_hosts: tuple[str, ...] = (), **context_args
+):
+    """A new page whose off-localhost requests are blocked and recorded (requests for
+    base-map tiles from ``tile_hosts`` are blocked too, but expected: the page must work
+    without them)."""
     watch = Watch()
     context = browser.new_context(
         viewport={"width": width, "height": height}, locale="zh-CN", **context_args
@@ -142,7 +152,10 @@ def open_page(browser, *, width: int = 1280, height: int = 860, **context_args):
         if _local(r.request.url):
             r.continue_()
         else:
-            watch.external.append(r.request.url)
+            if urlsplit(r.request.url).hostname in tile_hosts:
+                watch.tiles_blocked += 1
+            else:
+                watch.external.append(r.request.url)
             r.abort()
 
     context.route("**/*", route)
@@ -170,3 +183,98 @@ def page(browser):
     yield pg
     context.close()
     watch.assert_clean()
+
+
+# --------------------------------------------------------------------------- served app
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_command(port: int) -> list[str]:
+    """The command ``make serve`` runs, on ``port`` (read from ``make -n``, so it is the
+    Makefile's own line, options included)."""
+    import shlex
+    import subprocess
+
+    out = subprocess.run(
+        ["make", "-s", "-n", "serve", f"PORT={port}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = [ln for ln in out.splitlines() if "servicemap serve" in ln]
+    assert lines, f"`make -n serve` shows no `servicemap serve` line:\n{out}"
+    return shlex.split(lines[-1])
+
+
+@dataclass
+class Served:
+    url: str
+    proc: object
+    log: object
+
+    def output(self) -> str:
+        self.log.flush()  # type: ignore[attr-defined]
+        return __import__("pathlib").Path(self.log.name).read_text(errors="replace")  # type: ignore[attr-defined]
+
+
+def start_served(env_extra: dict[str, str] | None = None, timeout_s: float = 90.0) -> Served:
+    """Start the app exactly as ``make serve`` does (gunicorn, preload, forked workers) on a
+    free port of 127.0.0.1, and wait until a worker answers."""
+    import os
+    import subprocess
+    import tempfile
+    import time
+    import urllib.request
+
+    port = free_port()
+    cmd = serve_command(port)
+    log = tempfile.NamedTemporaryFile("w+", prefix="served-", suffix=".log", delete=False)  # noqa: SIM115
+    env = {**os.environ, **(env_extra or {})}
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    served = Served(url, proc, log)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"`{' '.join(cmd)}` exited:\n{served.output()}")
+        try:
+            with urllib.request.urlopen(url + "/api/types", timeout=2) as r:
+                if r.status == 200:
+                    return served
+        except OSError:
+            time.sleep(0.3)
+    stop_served(served)
+    raise AssertionError(f"`{' '.join(cmd)}` did not answer in {timeout_s} s:\n{served.output()}")
+
+
+def stop_served(served: Served) -> None:
+    import os
+    import signal
+    import subprocess
+
+    try:
+        os.killpg(served.proc.pid, signal.SIGTERM)  # type: ignore[attr-defined]
+        served.proc.wait(timeout=15)  # type: ignore[attr-defined]
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(served.proc.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+    served.log.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def served():
+    """The app as `make serve` serves it, on a free local port."""
+    s = start_served()
+    yield s
+    stop_served(s)

@@ -5,8 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from geo import coverage, coverage_summary, load_demo
 from cli import main
+from geo import coverage, coverage_summary, load_demo
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +29,8 @@ def test_coverage_json_for_one_type_matches_the_api(runner):
     assert out["covered_share"] == round(s.covered_share, 4)
     assert out["people_uncovered"] == round(s.people_uncovered, 1)
     assert out["facilities"] == 44
-    assert [a["area_id"] for a in out["worst_areas"]] == s.by_area["area_id"].head(5).tolist()
-    assert out["worst_areas"][0]["uncovered"] >= out["worst_areas"][-1]["uncovered"]
+    assert [a["area_id"] for a in out["areas"]] == s.by_area["area_id"].head(5).tolist()
+    assert out["areas"][0]["uncovered"] >= out["areas"][-1]["uncovered"]
     assert len(out["gaps"]) == 5
 
 
@@ -118,7 +118,7 @@ def test_bad_input_is_a_clear_error(runner, tmp_path):
     dem = tmp_path / "riders.csv"
     dem.write_text("id,lon,lat,weight,group\nR1,121.8,29.9,10,outdoor\n", encoding="utf-8")
     result = runner.invoke(main, ["coverage", "--facilities", str(fac), "--demand", str(dem)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "stations.csv" in result.output
     assert "row 2" in result.output
     assert "'abc'" in result.output

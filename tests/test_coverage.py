@@ -230,5 +230,5 @@ def test_summary_by_area_and_gaps():
     assert s.gaps["people"].sum() == pytest.approx(s.people_uncovered)
     assert s.gaps["people"].is_monotonic_decreasing
     d = s.to_dict(top=3)
-    assert d["worst_areas"][0]["name"] == "east"
+    assert d["areas"][0]["name"] == "east"
     assert len(d["gaps"]) == 3

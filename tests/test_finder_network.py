@@ -28,7 +28,7 @@ from geo.network import (
     snap_points,
     travel_time_from_network,
 )
-from web.config import from_environment
+from web import create_app
 
 MODE = "ebike"
 
@@ -235,7 +235,7 @@ def test_api_nearest_shows_network_time(helsinki, helsinki_path, tiny_demo):
         {"TESTING": True, "TILES": "none", "DEMO": demo, "NETWORK": str(helsinki_path)}
     )
     data = app.extensions["servicemap"]
-    assert data._finder is None  # nothing loaded until asked
+    assert "finder" not in vars(data)  # nothing loaded until asked
     client = app.test_client()
     fac = demo.facilities
     tt = travel_time_from_network(helsinki, fac, "ebike")  # e-bike is the default
@@ -254,16 +254,16 @@ def test_api_nearest_shows_network_time(helsinki, helsinki_path, tiny_demo):
 
 
 def test_demo_roads_file_is_picked_up(helsinki_path, tiny_demo, tmp_path, monkeypatch):
-    import web.state
+    import geo.demo
     from web import create_app
 
     demo, dem_ll = tiny_demo
     (tmp_path / demo.name).mkdir()
     shutil.copyfile(helsinki_path, tmp_path / demo.name / "roads.osm.pbf")
-    monkeypatch.setattr(web.state, "datasets_dir", lambda: tmp_path)
+    monkeypatch.setattr(geo.demo, "datasets_dir", lambda: tmp_path)
     app = create_app({"TESTING": True, "TILES": "none", "DEMO": demo})
     data = app.extensions["servicemap"]
-    assert data.network_path() == tmp_path / demo.name / "roads.osm.pbf"
+    assert data.network_path == tmp_path / demo.name / "roads.osm.pbf"
     assert data.finder.travel_time is not None
     lon, lat = map(float, dem_ll[0])
     body = app.test_client().get(f"/api/nearest?lon={lon!r}&lat={lat!r}&k=2").get_json()
@@ -276,13 +276,15 @@ def test_no_network_no_time(tiny_demo):
     demo, dem_ll = tiny_demo
     app = create_app({"TESTING": True, "TILES": "none", "DEMO": demo})
     data = app.extensions["servicemap"]
-    assert data.network_path() is None and data.finder.travel_time is None
+    assert data.network_path is None and data.finder.travel_time is None
     lon, lat = map(float, dem_ll[0])
     body = app.test_client().get(f"/api/nearest?lon={lon!r}&lat={lat!r}&k=2").get_json()
     assert body["travel_time"] is False
     assert all("time_s" not in f["properties"] for f in body["features"])
 
 
-def test_network_setting_from_the_environment():
-    env = {"SERVICEMAP_NETWORK": "/data/roads.osm.pbf", "SERVICEMAP_NETWORK_MODE": "bike"}
-    assert from_environment(env) == {"NETWORK": "/data/roads.osm.pbf", "NETWORK_MODE": "bike"}
+def test_network_setting_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SERVICEMAP_NETWORK", "/data/roads.osm.pbf")
+    monkeypatch.setenv("SERVICEMAP_NETWORK_MODE", "bike")
+    app = create_app()
+    assert (app.config["NETWORK"], app.config["NETWORK_MODE"]) == ("/data/roads.osm.pbf", "bike")

@@ -11,19 +11,26 @@ CDN = re.compile(r"(https?:)?//[^\"' ]*(cdn|jsdelivr|cdnjs|bootstrapcdn|code\.jq
 
 
 def test_nothing_is_loaded_when_the_app_is_created(app):
-    assert app.extensions["servicemap"]._demo is None
+    data = app.extensions["servicemap"]
+    assert not {"demo", "registry", "network", "finder"} & set(vars(data))
 
 
-def test_config_order_defaults_env_then_test_override(monkeypatch):
+def test_config_from_the_environment_only_without_a_test_config(monkeypatch):
     monkeypatch.setenv("SERVICEMAP_PRIVACY_K", "25")
     monkeypatch.setenv("SERVICEMAP_TILES", "none")
-    app = create_app({"TESTING": True})
+    monkeypatch.setenv("SERVICEMAP_NETWORK", "/data/roads.osm.pbf")
+    app = create_app()
     assert app.config["PRIVACY_K"] == 25 and app.config["TILES"] == "none"
+    assert app.config["NETWORK"] == "/data/roads.osm.pbf"
+    # a test's app sees the defaults and its own settings, never the shell's
     app = create_app({"TESTING": True, "PRIVACY_K": 5})
-    assert app.config["PRIVACY_K"] == 5
+    assert app.config["PRIVACY_K"] == 5 and app.config["TILES"] == "osm"
+    assert app.config["NETWORK"] == ""
     monkeypatch.setenv("SERVICEMAP_PRIVACY_K", "many")
-    with pytest.raises(ValueError, match="SERVICEMAP_PRIVACY_K='many'"):
-        create_app({"TESTING": True})
+    with pytest.raises(ValueError, match="SERVICEMAP_PRIVACY_K='many': use a whole number"):
+        create_app()
+    with pytest.raises(ValueError, match="PRIVACY_K='x'"):
+        create_app({"PRIVACY_K": "x"})
 
 
 def test_tianditu_without_a_key_fails_at_start():

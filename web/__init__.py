@@ -2,7 +2,7 @@
 
     from web import create_app
     app = create_app()                       # defaults, instance config, SERVICEMAP_* env
-    app = create_app({"TESTING": True, "TILES": "none"})
+    app = create_app({"TESTING": True, "TILES": "none"})   # defaults and these only
 
 Run it with ``servicemap serve --demo beilun`` or ``gunicorn -w 2 'web:create_app()'``.
 Nothing is loaded when the app is created: the data is read on the first request that needs
@@ -12,27 +12,31 @@ it (or by :meth:`web.state.AppData.warm`).
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlencode
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask, g, request
 
 from geo import maps
-from web.config import DEFAULTS, from_environment
+from web import config
 from web.state import EXTENSION, AppData
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: defaults, ``instance/config.py``, ``SERVICEMAP_*``, then ``test_config``."""
+    """Build the app: defaults, then ``instance/config.py`` and ``SERVICEMAP_*`` variables,
+    or, given ``test_config``, the defaults and that mapping only."""
+    import os
+
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(DEFAULTS)
+    app.config.from_mapping(config.DEFAULTS)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
-        app.config.update(from_environment())
+        app.config.from_prefixed_env(config.ENV_PREFIX.rstrip("_"))
+        config.check(app.config, os.environ)
     else:
-        app.config.update(from_environment())
         app.config.update(test_config)
+        config.check(app.config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
 

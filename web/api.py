@@ -8,23 +8,20 @@ coordinates a request gives (default: ``datum``).
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from geo import maps
+from geo import maps, siting
 from geo.finder import local_now, point_from_wgs84, point_to_wgs84
+from geo.layers import AMENITIES
 from web import params
-from web.errors import NotAvailable, NotFound, ParameterError
+from web.errors import NotFound, ParameterError
 from web.i18n import LANGS, current_lang
-from web.state import EXTENSION, AppData, Scenario, facilities_with_changes
+from web.state import NETWORK, AppData, Scenario, facilities_with_changes
+from web.views import data
 
 bp = Blueprint("api", __name__)
-
-
-def data() -> AppData:
-    return current_app.extensions[EXTENSION]
 
 
 def _lang() -> str:
@@ -34,8 +31,8 @@ def _lang() -> str:
 def _facility_filters(d: AppData) -> dict[str, Any]:
     args = request.args
     return {
-        "types": params.choices(args, "type", d.types_present()) if "type" in args else None,
-        "amenities": params.choices(args, "amenity", _KNOWN_AMENITIES + d.amenities())
+        "types": params.choices(args, "type", d.types_present) if "type" in args else None,
+        "amenities": params.choices(args, "amenity", [*AMENITIES, *d.amenities])
         if "amenity" in args
         else None,
         "q": (args.get("q") or "").strip()[:100] or None,
@@ -43,9 +40,6 @@ def _facility_filters(d: AppData) -> dict[str, Any]:
         if "open_now" in args and params.flag(args, "open_now")
         else None,
     }
-
-
-_KNOWN_AMENITIES = ["water", "microwave", "charging", "toilet", "rest"]
 
 
 def _with_open_state(feature: dict, state: bool | None, **extra) -> dict:
@@ -232,16 +226,40 @@ def search():
     )
 
 
-def scenario_from_request(d: AppData, *, required: bool = True) -> Scenario | None:
-    """The coverage scenario named by ``type``, ``threshold_m``, ``off``, ``add`` (in ``datum``)."""
-    args = request.args
-    key = params.choice(args, "type", d.types_present())
+def scenario_from_request(d: AppData, args=None, *, required: bool = True) -> Scenario | None:
+    """The coverage scenario named by ``type``, ``threshold_m`` (or ``threshold_s`` on a
+    road network), ``off`` and ``add`` (in ``datum``) in ``args`` (default: the request's
+    query). The threshold defaults to the type's own."""
+    args = request.args if args is None else args
+    key = params.choice(args, "type", d.types_present)
     if key is None:
         if required:
-            raise ParameterError("type", f"is required; one of {d.types_present()!r}")
+            raise ParameterError("type", f"is required; one of {d.types_present!r}")
         return None
     base = d.default_scenario(key)
-    threshold = params.number(args, "threshold_m", default=base.threshold_m, lo=1, hi=100_000)
+    if d.measure == NETWORK:
+        if args.get("threshold_m"):
+            raise ParameterError(
+                "threshold_m", "distances are travel times on the road network: give threshold_s"
+            )
+        base = Scenario(
+            key,
+            threshold_s=params.number(
+                args, "threshold_s", default=base.threshold_s, lo=1, hi=86_400
+            ),
+        )
+    else:
+        if args.get("threshold_s"):
+            raise ParameterError(
+                "threshold_s",
+                "no road network is loaded (straight-line distance): give threshold_m",
+            )
+        base = Scenario(
+            key,
+            threshold_m=params.number(
+                args, "threshold_m", default=base.threshold_m, lo=1, hi=100_000
+            ),
+        )
     off = params.listing(args, "off")
     unknown = [i for i in off if i not in d.finder.position]
     if unknown:
@@ -250,7 +268,8 @@ def scenario_from_request(d: AppData, *, required: bool = True) -> Scenario | No
     add = [point_to_wgs84(lon, lat, datum) for lon, lat in params.points(args, "add")]
     return Scenario(
         key,
-        float(threshold),  # type: ignore[arg-type]
+        base.threshold_m,
+        base.threshold_s,
         tuple(sorted(set(off))),
         tuple((round(x, 7), round(y, 7)) for x, y in add),
     )
@@ -268,13 +287,15 @@ def coverage_view():
     )
     scenario = scenario_from_request(d, required=False)
     if scenario is None:
-        out = []
-        for key in d.types_present():
-            sc = d.default_scenario(key)
-            body = d.summary_json(d.summary(sc), sc, area_level=level, lang=lang)
-            out.append(body)
-        return jsonify({"types": out})
-    return jsonify(d.summary_json(d.summary(scenario), scenario, area_level=level, lang=lang))
+        return jsonify(
+            {
+                "types": [
+                    d.coverage_json(d.default_scenario(key), area_level=level, lang=lang)
+                    for key in d.types_present
+                ]
+            }
+        )
+    return jsonify(d.coverage_json(scenario, area_level=level, lang=lang))
 
 
 @bp.get("/gaps")
@@ -282,27 +303,20 @@ def gaps():
     """Uncovered people on the H3 grid, privacy floor applied, as GeoJSON."""
     d = data()
     scenario = scenario_from_request(d)
-    datum = params.datum(request.args)
-    body = d.gaps_geojson(d.summary(scenario), datum)
-    body["facility_type"] = scenario.facility_type
-    return jsonify(body)
+    assert scenario is not None
+    return jsonify(d.gaps_geojson(scenario, params.datum(request.args)))
 
 
-@bp.route("/suggest", methods=["GET"])
+@bp.get("/suggest")
 def suggest():
-    """Suggested new sites for a type (``geo.siting.suggest_sites``), as GeoJSON points.
+    """Suggested new sites for a type (:func:`geo.siting.suggest_sites`), as GeoJSON points.
 
     The scenario's switched-off and added sites are taken into account; ``k`` sites are
-    suggested. 501 while the siting module is not installed.
+    suggested. What each site adds is published by the privacy rule, like every figure.
     """
-    if importlib.util.find_spec("geo.siting") is None:
-        raise NotAvailable(
-            "site suggestions need the siting module (geo.siting), which is not installed yet"
-        )
-    from geo import siting
-
     d = data()
     scenario = scenario_from_request(d)
+    assert scenario is not None
     k = params.integer(request.args, "k", default=3, lo=1, hi=20)
     datum = params.datum(request.args)
     result = siting.suggest_sites(
@@ -320,12 +334,23 @@ def suggest():
             "type": "Feature",
             "id": str(i),
             "geometry": {"type": "Point", "coordinates": [round(g.x, 7), round(g.y, 7)]},
-            "properties": {"id": str(i), "people_added": round(float(a), 1)},
+            "properties": {"id": str(i), "rank": n + 1},
         }
-        for i, a, g in zip(sites["id"], sites["people_added"], sites.geometry, strict=True)
+        for n, (i, g) in enumerate(zip(sites["id"], sites.geometry, strict=True))
     ]
-    summary = result.to_dict()
-    summary.pop("sites", None)
+    # the people each site adds are exact figures: the public sees the scenario's figures
+    # with the sites added through /api/coverage?add=..., published by the privacy rule
     return jsonify(
-        {"type": "FeatureCollection", "datum": datum, "suggestion": summary, "features": features}
+        {
+            "type": "FeatureCollection",
+            "datum": datum,
+            "suggestion": {
+                "facility_type": scenario.facility_type,
+                "model": result.model,
+                "method": result.method,
+                "measure": result.measure,
+                "proven_optimal": result.proven_optimal,
+            },
+            "features": features,
+        }
     )

@@ -1,14 +1,17 @@
 """Configuration: defaults, then ``instance/config.py``, then ``SERVICEMAP_*`` variables.
 
 Every key of :data:`DEFAULTS` can be set from the environment as ``SERVICEMAP_<KEY>``
-(``SERVICEMAP_TILES=amap``, ``SERVICEMAP_PRIVACY_K=20``); values are parsed to the type of
-the default. ``create_app(test_config)`` applies its mapping last.
+(``SERVICEMAP_TILES=amap``, ``SERVICEMAP_PRIVACY_K=20``), read by Flask's
+``Config.from_prefixed_env`` (values parsed as JSON where they parse, else strings);
+:func:`check` then refuses a value of the wrong kind, naming the variable.
+``create_app(test_config)`` uses the defaults and ``test_config`` only: a test never sees
+the shell's variables.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 ENV_PREFIX = "SERVICEMAP_"
@@ -16,6 +19,9 @@ ENV_PREFIX = "SERVICEMAP_"
 DEFAULTS: dict[str, Any] = {
     # the data served: a shipped demo's name, or a geo.Demo (tests, scripts)
     "DEMO": "beilun",
+    # the facility-type registry (a district's copy of geo/data/facility_types.toml);
+    # empty: the shipped one
+    "REGISTRY": "",
     # base map: osm | amap (GCJ-02) | tianditu (needs TILES_KEY) | none; or TILES_URL
     # with TILES_DATUM for your own tile server
     "TILES": "osm",
@@ -41,34 +47,37 @@ DEFAULTS: dict[str, Any] = {
     "NETWORK": "",
     # the finder's travel mode on that network (riders use e-bikes)
     "NETWORK_MODE": "ebike",
-    "JSON_SORT_KEYS": False,
 }
 
 
-def _parse(raw: str, default: Any, key: str) -> Any:
-    if isinstance(default, bool):
-        low = raw.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off", ""):
-            return False
-        raise ValueError(f"{ENV_PREFIX}{key}={raw!r}: use true or false")
-    if isinstance(default, int):
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{ENV_PREFIX}{key}={raw!r}: use a whole number") from None
-    if isinstance(default, float):
-        return float(raw)
-    return raw
+def check(config: MutableMapping[str, Any], environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a setting of the wrong kind (``SERVICEMAP_PRIVACY_K=many``), naming it.
 
-
-def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The ``SERVICEMAP_*`` settings found in ``environ`` (default ``os.environ``)."""
-    environ = os.environ if environ is None else environ
-    out: dict[str, Any] = {}
+    A whole number given for a float setting is taken as a float.
+    """
     for key, default in DEFAULTS.items():
-        name = ENV_PREFIX + key
-        if name in environ and not callable(default):
-            out[key] = _parse(environ[name], default, key)
-    return out
+        value = config.get(key, default)
+        where = f"{ENV_PREFIX}{key}" if environ is not None and ENV_PREFIX + key in environ else key
+        if (
+            default is None
+            or isinstance(value, type(default))
+            and not (isinstance(value, bool) and not isinstance(default, bool))
+        ):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{where}={value!r}: use a finite number")
+            continue
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            config[key] = float(value)
+            continue
+        if isinstance(default, bool):
+            hint = "use true or false"
+        elif isinstance(default, int):
+            hint = "use a whole number"
+        elif isinstance(default, float):
+            hint = "use a number"
+        else:
+            if key == "DEMO" and not isinstance(value, str):
+                continue  # a geo.Demo object, from a test or a script
+            hint = "use text"
+        shown = environ.get(ENV_PREFIX + key) if where.startswith(ENV_PREFIX) else value
+        raise ValueError(f"{where}={shown!r}: {hint}")

@@ -16,7 +16,7 @@ def _p(name: str, where: str, schema: dict, description: str, required: bool = F
 
 
 def spec(data) -> dict[str, Any]:
-    types = data.types_present()
+    types = data.types_present
     datum = _p(
         "datum",
         "query",

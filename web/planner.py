@@ -8,7 +8,8 @@ import json
 from datetime import datetime
 
 import pandas as pd
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request
+from werkzeug.datastructures import MultiDict
 
 from geo.finder import local_now, point_from_wgs84
 from web.api import scenario_from_request
@@ -24,33 +25,37 @@ EXPORTS = ("geojson", "csv", "xlsx")
 def _scenario_and_body(level: str | None = "subdistrict"):
     d = data()
     args = request.args
+    if args.get("threshold_for") and args.get("threshold_for") != args.get("type"):
+        # the form was switched to another type: take that type's own threshold
+        args = MultiDict(
+            [(k, v) for k, v in args.items(multi=True) if not k.startswith("threshold")]
+        )
     if not args.get("type"):
-        scenario = d.default_scenario(d.types_present()[0])
+        scenario = d.default_scenario(d.types_present[0])
     else:
-        found = scenario_from_request(d)
+        found = scenario_from_request(d, args)
         assert found is not None  # required=True raises a 400 rather than return None
         scenario = found
-    lang = current_lang()
-    summary = d.summary(scenario)
-    body = d.summary_json(summary, scenario, area_level=level, lang=lang)
-    return d, scenario, summary, body
+    body = d.coverage_json(scenario, area_level=level, lang=current_lang())
+    return d, scenario, body
 
 
 @bp.get("/")
 def dashboard():
-    d, scenario, summary, body = _scenario_and_body()
-    gaps = d.gaps_geojson(summary, d.datum)
+    d, scenario, body = _scenario_and_body()
+    gaps = d.gaps_geojson(scenario, d.datum)
     cfg = page_config(
         d,
         scenario={
             "type": scenario.facility_type,
             "threshold_m": scenario.threshold_m,
+            "threshold_s": scenario.threshold_s,
             "off": list(scenario.off),
             # new sites in the map's datum, as the page draws and sends them
             "add": [list(point_from_wgs84(x, y, d.datum)) for x, y in scenario.add],
         },
+        measure=d.measure,
         privacy_k=gaps["privacy_k"],
-        siting=_siting_available(),
     )
     return render_template(
         "planner.html",
@@ -64,37 +69,31 @@ def dashboard():
     )
 
 
-def _siting_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("geo.siting") is not None
-
-
 @bp.get("/report")
 def report():
-    d, scenario, summary, body = _scenario_and_body(level=None)
-    cells = d.gap_cells(summary)
+    d, scenario, body = _scenario_and_body(level=None)
+    cells = d.gap_cells(scenario)
     top = [
         {"h3": str(h), "people": round(float(w), 1), "lon": p.x, "lat": p.y}
         for h, w, p in zip(
             cells["h3"][:10],
-            cells["weight"][:10],
+            cells["people"][:10],
             cells.geometry[:10].representative_point(),
             strict=True,
         )
     ]
-    headlines = []
-    for key in d.types_present():
-        sc = d.default_scenario(key)
-        headlines.append(d.summary_json(d.summary(sc), sc, area_level=None, lang=current_lang()))
+    headlines = [
+        d.coverage_json(d.default_scenario(key), area_level=None, lang=current_lang())
+        for key in d.types_present
+    ]
     return render_template(
         "report.html",
         body=body,
         scenario=scenario,
         headlines=headlines,
         top_gaps=top,
-        withheld=round(float(cells.attrs.get("withheld_people", 0.0)), 1),
-        privacy_k=d.config.get("PRIVACY_K", 10),
+        withheld=round(float(body["privacy"]["withheld_people"]), 1),
+        privacy_k=d.privacy_k,
         generated=local_now(d.finder.timezone).strftime("%Y-%m-%d %H:%M"),
         type_css=type_css(d),
     )
@@ -103,7 +102,8 @@ def report():
 def _filename(scenario, ext: str) -> str:
     stamp = datetime.now().strftime("%Y%m%d")
     tag = "-whatif" if scenario.changed else ""
-    return f"servicemap-{scenario.facility_type}-{int(scenario.threshold_m)}m{tag}-{stamp}.{ext}"
+    limit = f"{scenario.threshold_m:g}m" if scenario.threshold_m else f"{scenario.threshold_s:g}s"
+    return f"servicemap-{scenario.facility_type}-{limit}{tag}-{stamp}.{ext}"
 
 
 def _attachment(payload: bytes, mimetype: str, name: str) -> Response:
@@ -139,9 +139,9 @@ def _csv_cell(value):
 def export(fmt: str):
     if fmt not in EXPORTS:
         raise ParameterError("format", f"{fmt!r} is not one of {list(EXPORTS)!r}")
-    d, scenario, summary, body = _scenario_and_body(level=None)
+    d, scenario, body = _scenario_and_body(level=None)
     if fmt == "geojson":
-        gaps = d.gaps_geojson(summary, "wgs84")
+        gaps = d.gaps_geojson(scenario, "wgs84")
         fac = d.features("wgs84", current_lang())
         off = set(scenario.off)
         facilities = [
@@ -192,8 +192,8 @@ def export(fmt: str):
         ],
         columns=["field", "value"],
     )
-    cells = d.gap_cells(summary)
-    gaps = pd.DataFrame({"h3": cells["h3"], "people": cells["weight"].round(1)})
+    cells = d.gap_cells(scenario)
+    gaps = pd.DataFrame({"h3": cells["h3"], "people": cells["people"].round(1)})
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as xl:
         # openpyxl stores a string starting with "=" as a formula: defuse like the CSV
@@ -206,9 +206,3 @@ def export(fmt: str):
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         _filename(scenario, "xlsx"),
     )
-
-
-def export_links(query: dict) -> dict[str, str]:
-    out = {fmt: url_for("planner.export", fmt=fmt, **query) for fmt in EXPORTS}
-    out["report"] = url_for("planner.report", **query)
-    return out

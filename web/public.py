@@ -18,7 +18,7 @@ def finder():
     d = data()
     cfg = page_config(
         d,
-        amenities=d.amenities(),
+        amenities=d.amenities,
         k=int(current_app.config["NEAREST_K"]),
         travel_time=d.finder.travel_time is not None,
     )

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,31 +25,40 @@ from shapely.geometry import Point, mapping
 
 from geo import maps
 from geo.coverage import CoverageSummary, coverage, coverage_summary
-from geo.demand import apply_privacy_floor
-from geo.demo import Demo, datasets_dir, load_demo
+from geo.demo import Demo, demo_network_path, load_demo
 from geo.finder import FacilityFinder, handoff_links
 from geo.layers import FacilityType, load_registry
 from geo.network import load_network, travel_time_from_network
+from geo.privacy import gap_layout, publish_summary
 
 EXTENSION = "servicemap"
 NEW_ID_PREFIX = "NEW"
+STRAIGHT, NETWORK = "straight", "network"
 
 
 @dataclass(frozen=True)
 class Scenario:
     """A coverage question: one facility type, a threshold, and what-if changes.
 
-    ``off`` are facility ids switched off; ``add`` are new sites as WGS84 (lon, lat).
+    ``threshold_m`` is used when distances are straight lines, ``threshold_s`` when a road
+    network is loaded (travel time by the type's mode); the other is None. ``off`` are
+    facility ids switched off; ``add`` are new sites as WGS84 (lon, lat).
     """
 
     facility_type: str
-    threshold_m: float
+    threshold_m: float | None = None
+    threshold_s: float | None = None
     off: tuple[str, ...] = ()
     add: tuple[tuple[float, float], ...] = ()
 
     @property
     def changed(self) -> bool:
         return bool(self.off or self.add)
+
+    @property
+    def baseline(self) -> Scenario:
+        """The same type and threshold without the what-if changes."""
+        return replace(self, off=(), add=())
 
 
 def _clean(value: Any) -> Any:
@@ -88,18 +98,22 @@ class AppData:
     Parameters
     ----------
     config : mapping
-        The app's config (``DEMO``, ``TILES*``, ``TIMEZONE``, ``PRIVACY_K``, ...).
+        The app's config (``DEMO``, ``REGISTRY``, ``NETWORK``, ``TILES*``, ``TIMEZONE``,
+        ``PRIVACY_K``, ...).
+
+    Every figure about people that leaves here goes through :func:`geo.privacy.
+    publish_summary` (:meth:`published`): the app has no signed-in planners yet, so every
+    visitor is on the public side.
     """
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
         self._lock = threading.RLock()
-        self._demo: Demo | None = None
-        self._finder: FacilityFinder | None = None
-        self._registry: dict[str, FacilityType] | None = None
         self._features: dict[tuple[str, str], list[dict]] = {}
         self._map_parts: dict[tuple[str, str], maps.MapParts] = {}
-        self._summaries: OrderedDict[Scenario, CoverageSummary] = OrderedDict()
+        self._layouts: dict[str, gpd.GeoDataFrame] = {}
+        self._pending: dict[tuple[str, Scenario], threading.Lock] = {}
+        self._summaries: OrderedDict[tuple[str, Scenario], CoverageSummary] = OrderedDict()
         self.tiles = maps.tile_source(
             config.get("TILES") or "osm",
             url=config.get("TILES_URL") or None,
@@ -110,61 +124,63 @@ class AppData:
         self.tiles.urls(config.get("TILES_KEY") or None)
 
     # ------------------------------------------------------------------ loading
-    @property
+    @cached_property
     def demo(self) -> Demo:
-        if self._demo is None:
-            with self._lock:
-                if self._demo is None:
-                    src = self.config.get("DEMO") or "beilun"
-                    self._demo = src if isinstance(src, Demo) else load_demo(str(src))
-        return self._demo
+        src = self.config.get("DEMO") or "beilun"
+        return src if isinstance(src, Demo) else load_demo(str(src))
 
-    @property
+    @cached_property
     def registry(self) -> dict[str, FacilityType]:
-        if self._registry is None:
-            self._registry = load_registry()
-        return self._registry
+        return load_registry(self.config.get("REGISTRY") or None)
 
-    @property
-    def finder(self) -> FacilityFinder:
-        if self._finder is None:
-            with self._lock:
-                if self._finder is None:
-                    travel_time = self.config.get("TRAVEL_TIME")
-                    if travel_time is None:
-                        travel_time = self._network_travel_time()
-                    self._finder = FacilityFinder(
-                        self.demo.facilities,
-                        travel_time=travel_time,
-                        timezone=self.config.get("TIMEZONE", "Asia/Shanghai"),
-                    )
-        return self._finder
-
+    @cached_property
     def network_path(self) -> Path | None:
-        """``NETWORK``, else the demo's ``datasets/<demo>/roads.osm`` (or ``.osm.pbf``,
-        ``.graphml``) when it exists, else None."""
+        """``NETWORK``, else the demo's ``datasets/<demo>/roads.osm*``, else None."""
         if self.config.get("NETWORK"):
             return Path(str(self.config["NETWORK"]))
-        for name in ("roads.osm.pbf", "roads.osm", "roads.graphml"):
-            p = datasets_dir() / self.demo.name / name
-            if p.is_file():
-                return p
-        return None
+        return demo_network_path(self.demo.name)
 
-    def _network_travel_time(self):
-        """The finder's travel time on the road network, when there is one (loaded once)."""
-        path = self.network_path()
-        if path is None:
-            return None
-        net = load_network(path)
-        mode = self.config.get("NETWORK_MODE") or "ebike"
-        return travel_time_from_network(net, self.demo.facilities, mode)
+    @cached_property
+    def network(self):
+        """The road network every page measures on (None: straight lines)."""
+        return None if self.network_path is None else load_network(self.network_path)
+
+    @property
+    def measure(self) -> str:
+        """How distances are measured: ``"network"`` when a road network is loaded."""
+        return STRAIGHT if self.network is None else NETWORK
+
+    @cached_property
+    def finder(self) -> FacilityFinder:
+        travel_time = self.config.get("TRAVEL_TIME")
+        if travel_time is None and self.network is not None:
+            mode = self.config.get("NETWORK_MODE") or "ebike"
+            travel_time = travel_time_from_network(self.network, self.demo.facilities, mode)
+        return FacilityFinder(
+            self.demo.facilities,
+            travel_time=travel_time,
+            timezone=self.config.get("TIMEZONE", "Asia/Shanghai"),
+        )
+
+    def preload(self) -> AppData:
+        """Read the data now, computing nothing (safe before a server forks its workers).
+
+        Only files are read here. Analysis runs the KD-tree's OpenMP thread pool, which
+        does not survive ``fork``: a worker forked after the parent had used it hangs on
+        its first query. So a pre-forking server calls this in the parent and
+        :meth:`warm` in each worker after the fork.
+        """
+        self.demo  # noqa: B018
+        self.registry  # noqa: B018
+        self.network  # noqa: B018
+        return self
 
     def warm(self) -> AppData:
-        """Load everything now (a server calls it at start so no request waits)."""
+        """Load and compute everything now (in each worker, so no request waits)."""
+        self.preload()
         self.finder  # noqa: B018
-        for key in self.types_present():
-            self.summary(self.default_scenario(key))
+        for key in self.types_present:
+            self.published(self.default_scenario(key))
         for datum in {"wgs84", self.datum}:
             self.features(datum)
         return self
@@ -174,21 +190,21 @@ class AppData:
         """The datum everything is drawn in: the tiles'."""
         return self.tiles.datum
 
+    @property
+    def privacy_k(self) -> float:
+        return float(self.config.get("PRIVACY_K", 10))
+
     # ------------------------------------------------------------------ facilities
+    @cached_property
     def types_present(self) -> list[str]:
         """Registry keys in registry order, then any other type found in the data."""
-        if getattr(self, "_types_present", None) is None:
-            self._types_present = self._find_types()
-        return self._types_present
-
-    def _find_types(self) -> list[str]:
         present = pd.unique(self.demo.facilities["type"].astype(str)).tolist()
         ordered = [k for k in self.registry if k in present]
         return ordered + [k for k in present if k not in self.registry]
 
     def type_info(self, lang: str) -> dict[str, dict[str, Any]]:
         out = {}
-        for key in self.types_present():
+        for key in self.types_present:
             t = self.registry.get(key)
             out[key] = {
                 "key": key,
@@ -198,17 +214,14 @@ class AppData:
                 "color": t.color if t else "#666666",
                 "threshold_m": t.threshold_m if t else None,
                 "thresholds_m": list(t.thresholds_m) if t else [],
+                "threshold_s": t.threshold_s if t else None,
                 "mode": t.mode if t else None,
             }
         return out
 
+    @cached_property
     def amenities(self) -> list[str]:
         """Amenities present in the data, most common first."""
-        if getattr(self, "_amenities", None) is None:
-            self._amenities = self._find_amenities()
-        return self._amenities
-
-    def _find_amenities(self) -> list[str]:
         counts: dict[str, int] = {}
         for items in self.demo.facilities["amenities"]:
             for a in items if isinstance(items, list) else []:
@@ -256,51 +269,93 @@ class AppData:
 
     # ------------------------------------------------------------------ coverage
     def default_scenario(self, facility_type: str) -> Scenario:
+        """The type's own threshold, in the unit of the way distances are measured."""
         t = self.registry.get(facility_type)
-        threshold = float(t.threshold_m) if t else 1000.0
-        return Scenario(facility_type, threshold)
+        if self.measure == NETWORK:
+            return Scenario(facility_type, threshold_s=float(t.threshold_s or 900) if t else 900.0)
+        return Scenario(facility_type, threshold_m=float(t.threshold_m) if t else 1000.0)
 
-    def summary(self, scenario: Scenario) -> CoverageSummary:
-        """The coverage summary of a scenario (cached: the last 64 asked)."""
+    def _cached(self, kind: str, scenario: Scenario, compute) -> CoverageSummary:
+        """``compute()`` once per scenario: the last 128 kept; concurrent requests for the
+        same scenario (the planner asks for its figures and its gaps at once) wait for the
+        first instead of computing it again."""
+        key = (kind, scenario)
         with self._lock:
-            hit = self._summaries.get(scenario)
+            hit = self._summaries.get(key)
             if hit is not None:
-                self._summaries.move_to_end(scenario)
+                self._summaries.move_to_end(key)
                 return hit
-        demo = self.demo
-        fac = facilities_with_changes(demo.facilities, scenario)
-        res = coverage(
-            fac,
-            demo.demand,
-            facility_type=scenario.facility_type,
-            threshold_m=scenario.threshold_m,
-            registry=self.registry,
-        )
-        out = coverage_summary(
-            res,
-            demo.areas,
-            facilities=fac,
-            gap_resolution=int(self.config.get("GAP_RESOLUTION", 8)),
-        )
-        with self._lock:
-            self._summaries[scenario] = out
-            while len(self._summaries) > 64:
-                self._summaries.popitem(last=False)
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:
+            with self._lock:
+                hit = self._summaries.get(key)
+            if hit is not None:
+                return hit
+            out = compute()
+            with self._lock:
+                self._summaries[key] = out
+                self._pending.pop(key, None)
+                while len(self._summaries) > 128:
+                    self._summaries.popitem(last=False)
         return out
 
-    def gap_cells(self, summary: CoverageSummary) -> gpd.GeoDataFrame:
-        """The summary's gap cells with the privacy floor applied (``weight`` = people)."""
-        gaps = summary.gaps
-        frame = gaps.rename(columns={"people": "weight"})
-        if "n" not in frame.columns:
-            frame["n"] = 1
-        frame = frame[["h3", "weight", "n", frame.geometry.name]]
-        k = float(self.config.get("PRIVACY_K", 10))
-        out = apply_privacy_floor(frame, k=k)
-        return out.sort_values("weight", ascending=False).reset_index(drop=True)
+    def summary(self, scenario: Scenario) -> CoverageSummary:
+        """The exact coverage summary of a scenario (planner side only; cached)."""
 
-    def gaps_geojson(self, summary: CoverageSummary, datum: str) -> dict[str, Any]:
-        cells = self.gap_cells(summary)
+        def compute() -> CoverageSummary:
+            demo = self.demo
+            fac = facilities_with_changes(demo.facilities, scenario)
+            res = coverage(
+                fac,
+                demo.demand,
+                facility_type=scenario.facility_type,
+                threshold_m=scenario.threshold_m,
+                threshold_s=scenario.threshold_s,
+                network=self.network,
+                registry=self.registry,
+            )
+            return coverage_summary(
+                res, demo.areas, facilities=fac, gap_resolution=self.gap_resolution
+            )
+
+        return self._cached("exact", scenario, compute)
+
+    @property
+    def gap_resolution(self) -> int:
+        return int(self.config.get("GAP_RESOLUTION", 8))
+
+    def gap_layout(self, facility_type: str) -> gpd.GeoDataFrame:
+        """The fixed cells a type's gaps are shown in (:func:`geo.privacy.gap_layout`)."""
+        if facility_type not in self._layouts:
+            t = self.registry.get(facility_type)
+            dem = self.demo.demand
+            if t is not None and "group" in dem.columns:
+                dem = dem[dem["group"] == t.demand_group]
+            layout = gap_layout(dem, resolution=self.gap_resolution, k=self.privacy_k)
+            with self._lock:
+                self._layouts[facility_type] = layout
+        return self._layouts[facility_type]
+
+    def published(self, scenario: Scenario) -> CoverageSummary:
+        """The scenario's summary as it may be shown publicly (:mod:`geo.privacy`)."""
+
+        def compute() -> CoverageSummary:
+            return publish_summary(
+                self.summary(scenario),
+                baseline=self.summary(scenario.baseline),
+                k=self.privacy_k,
+                layout=self.gap_layout(scenario.facility_type),
+            )
+
+        return self._cached("published", scenario, compute)
+
+    def gap_cells(self, scenario: Scenario) -> gpd.GeoDataFrame:
+        """The scenario's shown gap cells (``h3``, ``people``, ``resolution``, hexagon)."""
+        return self.published(scenario).gaps
+
+    def gaps_geojson(self, scenario: Scenario, datum: str) -> dict[str, Any]:
+        pub = self.published(scenario)
+        cells = pub.gaps
         shown = maps.to_display(cells, datum)
         features = [
             {
@@ -316,81 +371,57 @@ class AppData:
                 },
             }
             for h, w, r, geom in zip(
-                shown["h3"], shown["weight"], shown["resolution"], shown.geometry, strict=True
+                shown["h3"], shown["people"], shown["resolution"], shown.geometry, strict=True
             )
         ]
+        privacy = pub.extra["privacy"]
         return {
             "type": "FeatureCollection",
+            "facility_type": scenario.facility_type,
             "datum": datum,
-            "privacy_k": float(self.config.get("PRIVACY_K", 10)),
-            "withheld_people": round(float(cells.attrs.get("withheld_people", 0.0)), 1),
+            "privacy_k": privacy["k"],
+            "withheld_people": round(float(privacy["withheld_people"]), 1),
             "features": features,
         }
 
-    def summary_json(
-        self, summary: CoverageSummary, scenario: Scenario, *, area_level: str | None, lang: str
+    def coverage_json(
+        self, scenario: Scenario, *, area_level: str | None, lang: str
     ) -> dict[str, Any]:
-        """The JSON of ``/api/coverage`` for one type."""
+        """The JSON of ``/api/coverage`` for one type: the published summary's
+        :meth:`~geo.coverage.CoverageSummary.to_dict`, with labels and names added."""
         t = self.registry.get(scenario.facility_type)
-        by_area = summary.by_area
-        if area_level:
-            by_area = by_area[by_area["level"] == area_level]
+        body = self.published(scenario).to_dict(top=None)
+        areas = self.demo.areas
         names_en = {}
-        if "name_en" in self.demo.areas.columns:
-            names_en = dict(
-                zip(self.demo.areas["id"].astype(str), self.demo.areas["name_en"], strict=True)
+        if "name_en" in areas.columns:
+            names_en = dict(zip(areas["id"].astype(str), areas["name_en"], strict=True))
+        body["areas"] = [
+            {**a, "name_en": _clean(names_en.get(a["area_id"]))}
+            for a in body["areas"]
+            if not area_level or a["level"] == area_level
+        ]
+        names = dict(
+            zip(
+                self.demo.facilities["id"].astype(str),
+                self.demo.facilities["name"].astype(str),
+                strict=True,
             )
-        fac = self.demo.facilities.set_index(self.demo.facilities["id"].astype(str))
-        loads = []
-        for r in summary.loads.itertuples(index=False):
-            fid = str(r.id)
-            name = str(fac.at[fid, "name"]) if fid in fac.index else fid
-            loads.append(
-                {
-                    "id": fid,
-                    "name": name,
-                    "new": fid not in fac.index,
-                    "people_nearest": round(float(r.people_nearest), 1),
-                    "people_covered": round(float(r.people_covered), 1),
-                    "capacity": _clean(float(r.capacity)),
-                    "load_ratio": _clean(
-                        round(float(r.load_ratio), 3) if math.isfinite(r.load_ratio) else None
-                    ),
-                }
-            )
-        share = summary.covered_share
+        )
+        body["loads"] = [
+            {"id": r["id"], "name": names.get(r["id"], r["id"]), "new": r["id"] not in names, **r}
+            for r in body["loads"]
+        ]
+        label = (t.label_en if lang == "en" else t.label_zh) if t else scenario.facility_type
         return {
-            "facility_type": scenario.facility_type,
-            "label": (t.label_en if lang == "en" else t.label_zh) if t else scenario.facility_type,
-            "threshold_m": scenario.threshold_m,
-            "mode": summary.mode,
-            "method": summary.method,
-            "facilities": summary.n_facilities,
-            "people_total": round(summary.people_total, 1),
-            "people_covered": round(summary.people_covered, 1),
-            "people_uncovered": round(summary.people_uncovered, 1),
-            "covered_share": None if math.isnan(share) else round(share, 4),
+            "facility_type": body.pop("facility_type"),
+            "label": label,
+            **body,
+            "measure": self.measure,
             "scenario": {
                 "off": list(scenario.off),
                 "add": [list(p) for p in scenario.add],
                 "changed": scenario.changed,
             },
-            "areas": [
-                {
-                    "area_id": str(r.area_id),
-                    "name": str(r.name),
-                    "name_en": _clean(names_en.get(str(r.area_id))),
-                    "level": str(r.level),
-                    "people": round(float(r.people), 1),
-                    "covered": round(float(r.covered), 1),
-                    "uncovered": round(float(r.uncovered), 1),
-                    "covered_share": _clean(
-                        round(float(r.covered_share), 4) if math.isfinite(r.covered_share) else None
-                    ),
-                }
-                for r in by_area.itertuples(index=False)
-            ],
-            "loads": loads,
         }
 
     # ------------------------------------------------------------------ maps
@@ -411,7 +442,3 @@ class AppData:
             with self._lock:
                 self._map_parts[key] = parts
         return self._map_parts[key]
-
-
-def scenario_types(data: AppData, requested: Sequence[str] | None) -> list[str]:
-    return list(requested) if requested else data.types_present()

@@ -19,6 +19,7 @@
     return {
       type: sc.type,
       threshold_m: sc.threshold_m,
+      threshold_s: sc.threshold_s,
       off: Array.from(state.off).sort(),
       add: state.add.map(function (p) { return p[0].toFixed(6) + "," + p[1].toFixed(6); }).join(";"),
       datum: cfg.datum,
@@ -254,6 +255,24 @@
   });
   Array.prototype.forEach.call(document.querySelectorAll("#sm-loads input.sm-in-service"), function (box) {
     box.addEventListener("change", function () { toggle(box.value); });
+  });
+
+  // Switching the type offers that type's own thresholds, its default chosen: a driver
+  // home is not measured with a rest station's 1 km.
+  var typeSel = document.getElementById("sm-type");
+  var thSel = document.getElementById("sm-threshold");
+  typeSel.addEventListener("change", function () {
+    var info = cfg.types[typeSel.value];
+    var hidden = document.querySelector("input[name=threshold_for]");
+    if (!info || !thSel || thSel.getAttribute("data-unit") !== "m") return;
+    thSel.textContent = "";
+    var values = info.thresholds_m.length ? info.thresholds_m.slice() : [info.threshold_m];
+    if (values.indexOf(info.threshold_m) < 0) values.push(info.threshold_m);
+    values.forEach(function (v) {
+      thSel.appendChild(el("option", { value: String(Math.round(v)), text: Math.round(v) + " m",
+        selected: v === info.threshold_m }));
+    });
+    if (hidden) hidden.value = typeSel.value;
   });
 
   window.smPlanner = { update: update, lastUpdateMs: null, updates: 0, state: state };
