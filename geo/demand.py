@@ -19,7 +19,6 @@ shown on its own.
 from __future__ import annotations
 
 import functools
-
 import logging
 import math
 import os

@@ -138,7 +138,12 @@ def _local(url: str) -> bool:
 
 
 def open_page(
-    browser, *, width: int = 1280, height: int = 860, tile_hosts: tuple[str, ...] = (), **context_args
+    browser,
+    *,
+    width: int = 1280,
+    height: int = 860,
+    tile_hosts: tuple[str, ...] = (),
+    **context_args,
 ):
     """A new page whose off-localhost requests are blocked and recorded (requests for
     base-map tiles from ``tile_hosts`` are blocked too, but expected: the page must work

@@ -159,7 +159,7 @@ def nearest():
     state = d.finder.open_state()
     out = []
     for i, p in enumerate(pos.tolist()):
-        extra = {"distance_m": round(float(dist[i]), 1)}
+        extra: dict[str, float | None] = {"distance_m": round(float(dist[i]), 1)}
         if time_s is not None:
             t = float(time_s[i])
             extra["time_s"] = round(t, 1) if t == t else None

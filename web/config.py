@@ -79,5 +79,6 @@ def check(config: MutableMapping[str, Any], environ: Mapping[str, str] | None = 
             if key == "DEMO" and not isinstance(value, str):
                 continue  # a geo.Demo object, from a test or a script
             hint = "use text"
-        shown = environ.get(ENV_PREFIX + key) if where.startswith(ENV_PREFIX) else value
+        from_env = environ is not None and where.startswith(ENV_PREFIX)
+        shown = environ[ENV_PREFIX + key] if environ is not None and from_env else value
         raise ValueError(f"{where}={shown!r}: {hint}")

@@ -29,12 +29,6 @@ class NotFound(ServicemapError, LookupError):
     status = 404
 
 
-class NotAvailable(ServicemapError):
-    """A feature that needs a module not installed yet (HTTP 501)."""
-
-    status = 501
-
-
 def _body(status: int, message: str, **extra):
     return {"error": {"status": status, "message": message, **extra}}
 
@@ -48,7 +42,7 @@ def register(app: Flask) -> None:
         extra = {}
         if isinstance(exc, ParameterError):
             extra = {"parameter": exc.parameter, "reason": exc.reason}
-        if status >= 500 and status != 501:
+        if status >= 500:
             app.logger.exception("servicemap error")
         return jsonify(_body(status, str(exc), **extra)), status
 

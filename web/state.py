@@ -21,7 +21,7 @@ import geopandas as gpd
 import h3
 import numpy as np
 import pandas as pd
-from shapely.geometry import Point, mapping
+from shapely.geometry import Point
 
 from geo import maps
 from geo.coverage import CoverageSummary, coverage, coverage_summary
@@ -355,33 +355,29 @@ class AppData:
 
     def gaps_geojson(self, scenario: Scenario, datum: str) -> dict[str, Any]:
         pub = self.published(scenario)
-        cells = pub.gaps
-        shown = maps.to_display(cells, datum)
-        features = [
+        shown = maps.to_display(pub.gaps, datum)
+        cells = gpd.GeoDataFrame(
             {
-                "type": "Feature",
-                "id": str(h),
-                "geometry": mapping(geom),
-                "properties": {
-                    "h3": str(h),
-                    "people": round(float(w), 1),
-                    "resolution": int(r),
-                    # people per km2: a merged (coarser) cell is as dark as its density
-                    "density_km2": round(float(w) / h3.cell_area(str(h), unit="km^2"), 1),
-                },
-            }
-            for h, w, r, geom in zip(
-                shown["h3"], shown["people"], shown["resolution"], shown.geometry, strict=True
-            )
-        ]
+                "id": shown["h3"].astype(str),
+                "h3": shown["h3"].astype(str),
+                "people": shown["people"].round(1),
+                "resolution": shown["resolution"].astype(int),
+                # people per km2: a merged (coarser) cell is as dark as its density
+                "density_km2": [
+                    round(float(w) / h3.cell_area(str(c), unit="km^2"), 1)
+                    for c, w in zip(shown["h3"], shown["people"], strict=True)
+                ],
+            },
+            geometry=shown.geometry.to_numpy(),
+            crs=shown.crs,
+        ).set_index("id")
         privacy = pub.extra["privacy"]
         return {
-            "type": "FeatureCollection",
+            **cells.to_geo_dict(na="drop", show_bbox=False, drop_id=False),
             "facility_type": scenario.facility_type,
             "datum": datum,
             "privacy_k": privacy["k"],
             "withheld_people": round(float(privacy["withheld_people"]), 1),
-            "features": features,
         }
 
     def coverage_json(
