@@ -471,7 +471,7 @@ def _boundary_for(demo, boundary):
 )
 def network_fetch_cmd(demo, boundary, url, overpass, overpass_url, out) -> None:
     """Download a district's roads (needs internet), clip them and save them as OSM XML."""
-    from geo._network_io import OVERPASS_URL, fetch_network
+    from geo.network.io import OVERPASS_URL, fetch_network
 
     if bool(url) == bool(overpass or overpass_url):
         raise click.UsageError("give either --url EXTRACT or --overpass")

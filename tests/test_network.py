@@ -18,7 +18,6 @@ import pytest
 import shapely
 
 from geo import coverage
-from geo._network_io import read_osm_pbf
 from geo.network import (
     catchments,
     edge_times,
@@ -33,6 +32,7 @@ from geo.network import (
     service_areas,
     snap_points,
 )
+from geo.network.io import read_osm_pbf
 
 DATA = Path(__file__).parent / "data" / "network"
 TINY = DATA / "tiny.osm"
@@ -119,7 +119,7 @@ def test_cache_round_trip_and_reuse(tmp_path, monkeypatch):
     def boom(*a, **k):  # a second load must not parse the extract again
         raise AssertionError("parsed the source again instead of using the cache")
 
-    monkeypatch.setattr("geo._network_io.read_osm_pbf", boom)
+    monkeypatch.setattr("geo.network.io.read_osm_pbf", boom)
     second = load_network(src)
     for name in (
         "node_lon",
@@ -463,7 +463,7 @@ def test_service_areas_contain_reachable_nodes_and_only_nearby_road(helsinki):
     areas = service_areas(helsinki, fac, breaks_s=breaks, mode="walk")
     assert len(areas) == 6 and areas.crs.to_epsg() == 4326
     buffer_m, cell_m = areas.attrs["buffer_m"], areas.attrs["cell_m"]
-    tol = buffer_m + 2.5 * cell_m  # stated in geo/_network_iso.py
+    tol = buffer_m + 2.5 * cell_m  # stated in geo/network/isochrones.py
     polys = np.asarray(areas.to_crs(helsinki.crs).geometry.values)
     g = network_to_networkx(helsinki, "walk")
     rev = g.reverse()
@@ -510,3 +510,26 @@ def test_service_areas_are_not_hulls_and_count_people(helsinki):
     # not a convex hull: buffered streets leave city blocks out
     hull = shapely.convex_hull(m[1])
     assert m[1].area < 0.9 * hull.area
+
+
+def test_package_modules_form_a_chain_without_private_imports():
+    """geo/network/: no import cycle, no private name imported from another module."""
+    import ast
+    from pathlib import Path
+
+    import geo.network
+
+    root = Path(geo.network.__file__).parent
+    order = ["graph", "modes", "snap", "search", "isochrones", "io"]
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("geo."):
+                names = [a.name for a in node.names]
+                assert not [n for n in names if n.startswith("_")], (path.name, names)
+                assert not node.module.startswith("geo._network"), (path.name, node.module)
+                if node.module.startswith("geo.network.") and path.stem != "__init__":
+                    other = node.module.rsplit(".", 1)[1]
+                    # only modules earlier in the chain (io sits beside the searches)
+                    assert order.index(other) < order.index(path.stem), (path.name, other)
+                    assert not (path.stem == "io" and other in ("snap", "search", "isochrones"))

@@ -21,11 +21,11 @@ import numpy as np
 from geo.errors import ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from geo.network import RoadNetwork
+    from geo.network.graph import RoadNetwork
 
 MODES_ENV = "SERVICEMAP_TRAVEL_MODES"
 MODE_NAMES = ("walk", "bike", "ebike", "car", "truck")
-_DEFAULT_FILE = Path(__file__).parent / "data" / "travel_modes.toml"
+_DEFAULT_FILE = Path(__file__).parent.parent / "data" / "travel_modes.toml"
 _ONEWAY_FWD = frozenset({"yes", "true", "1"})
 _ONEWAY_BWD = frozenset({"-1", "reverse"})
 
@@ -263,6 +263,48 @@ def edge_times(net: RoadNetwork, mode: str | TravelMode) -> tuple[np.ndarray, np
     return fwd, bwd
 
 
+def mode_times(net: RoadNetwork, mode: TravelMode) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`edge_times` of ``mode``, computed once per network and mode (cached)."""
+    return net.cached(("times", mode.fingerprint), lambda: edge_times(net, mode))
+
+
+def scaled_time(t: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``f * t`` with ``0 * inf = 0``: the time over a fraction ``f`` of a segment.
+
+    No travel is needed at a node itself, even over a segment the mode may not use.
+
+    Examples
+    --------
+    >>> scaled_time(np.array([10.0, np.inf, np.inf]), np.array([0.5, 0.0, 0.5])).tolist()
+    [5.0, 0.0, inf]
+    """
+    with np.errstate(invalid="ignore"):
+        return np.where(f == 0.0, 0.0, t * f)
+
+
+def network_to_networkx(network: RoadNetwork, mode: str | TravelMode = "walk"):
+    """A ``networkx.DiGraph`` of the network in one mode (arcs in the worker's direction).
+
+    Arc attributes ``time_s`` and ``length_m``; parallel arcs keep the fastest. Node
+    attributes ``x``/``y`` in ``network.crs``. For checks and peer comparisons.
+    """
+    import networkx as nx
+
+    fwd, bwd = mode_times(network, get_mode(mode))
+    g = nx.DiGraph()
+    g.add_nodes_from(
+        (i, {"x": float(x), "y": float(y)})
+        for i, (x, y) in enumerate(zip(network.node_x, network.node_y, strict=True))
+    )
+    for a, b, t, length in (
+        *zip(network.edge_u, network.edge_v, fwd, network.edge_length_m, strict=True),
+        *zip(network.edge_v, network.edge_u, bwd, network.edge_length_m, strict=True),
+    ):
+        if np.isfinite(t) and (not g.has_edge(a, b) or g[a][b]["time_s"] > t):
+            g.add_edge(int(a), int(b), time_s=float(t), length_m=float(length))
+    return g
+
+
 __all__ = [
     "MODE_NAMES",
     "NetworkSettings",
@@ -270,4 +312,7 @@ __all__ = [
     "edge_times",
     "get_mode",
     "load_travel_modes",
+    "mode_times",
+    "network_to_networkx",
+    "scaled_time",
 ]

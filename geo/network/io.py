@@ -1,6 +1,6 @@
 """Reading and writing road networks: OSM PBF / XML, osmnx GraphML, the .npz cache, fetch.
 
-Every reader ends in :func:`geo.network.network_from_segments`: node ids and coordinates,
+Every reader ends in :func:`geo.network.graph.network_from_segments`: node ids and coordinates,
 segments between consecutive nodes of each way, and the way's tags on each segment.
 """
 
@@ -24,9 +24,9 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from geo._network_modes import load_travel_modes
 from geo.errors import ValidationError
-from geo.network import RoadNetwork, _boundary_geometry, clip_network, network_from_segments
+from geo.network.graph import RoadNetwork, boundary_geometry, clip_network, network_from_segments
+from geo.network.modes import load_travel_modes
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def read_osm_pbf(path: Path, boundary=None) -> RoadNetwork:
 
     bbox = None
     if boundary is not None:
-        bbox = list(shapely.bounds(_boundary_geometry(boundary)))
+        bbox = list(shapely.bounds(boundary_geometry(boundary)))
     with warnings.catch_warnings():
         # pyrosm and its pandas calls warn about their own internals (deprecations)
         warnings.simplefilter("ignore")
@@ -214,7 +214,10 @@ def read_graphml(path: Path) -> RoadNetwork:
 
 # --------------------------------------------------------------------------- npz cache
 def save_network(net: RoadNetwork, path) -> None:
-    """Write ``net`` as an uncompressed ``.npz`` (atomically: temp file, then rename)."""
+    """Write a prepared network to ``path`` (``.npz``), readable by :func:`load_network`.
+
+    Uncompressed, and atomically (temp file, then rename).
+    """
     path = Path(path)
     arrays = {
         "node_lon": net.node_lon,
@@ -287,7 +290,7 @@ def cache_key(path: Path, boundary=None) -> str:
     settings, _ = load_travel_modes()
     h = hashlib.sha256(file_sha256(path).encode())
     if boundary is not None:
-        h.update(shapely.to_wkb(shapely.normalize(_boundary_geometry(boundary))))
+        h.update(shapely.to_wkb(shapely.normalize(boundary_geometry(boundary))))
     h.update(f"v{FORMAT_VERSION}|{sorted(settings.exclude_highway)}|{KEEP_TAGS}".encode())
     return h.hexdigest()[:16]
 
@@ -323,6 +326,19 @@ def _read_source(path: Path, boundary) -> RoadNetwork:
 
 
 def load_network(path, *, boundary=None, cache: bool = True) -> RoadNetwork:
+    """Load a road network: ``.osm.pbf``, ``.osm`` (XML), ``.graphml`` or a saved ``.npz``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The OpenStreetMap extract or graph file.
+    boundary : shapely geometry or GeoDataFrame, optional
+        Keep only the roads touching it (WGS84, or a layer with a CRS).
+    cache : bool
+        Reuse / write the prepared network next to the source (``<name>.<key>.net.npz``,
+        key: SHA-256 of the file and the boundary), or in ``~/.cache/servicemap`` when
+        that folder is not writable.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise ValidationError(f"road network file {str(path)!r} does not exist")
@@ -375,7 +391,7 @@ def write_osm_xml(net: RoadNetwork, path) -> None:
 # --------------------------------------------------------------------------- fetch
 def overpass_query(boundary) -> str:
     """The Overpass QL query for every highway in the boundary's bounding box."""
-    minx, miny, maxx, maxy = shapely.bounds(_boundary_geometry(boundary))
+    minx, miny, maxx, maxy = shapely.bounds(boundary_geometry(boundary))
     return (
         "[out:xml][timeout:300];\n"
         f'(way["highway"]({miny:.6f},{minx:.6f},{maxy:.6f},{maxx:.6f}););\n'
@@ -442,15 +458,9 @@ def fetch_network(
                 overpass_url, Path(tmpdir) / "overpass.osm", data=body, progress=progress
             )
         net = _read_source(src, boundary)
-    net = _renamed(net, str(out))
+    net = net.with_source(str(out))
     write_osm_xml(net, out)
     return net
-
-
-def _renamed(net: RoadNetwork, source: str) -> RoadNetwork:
-    from dataclasses import replace
-
-    return replace(net, source=source, _cache={})
 
 
 __all__ = [
