@@ -29,9 +29,11 @@ from geo.network.graph import (
 from geo.network.io import fetch_network, load_network, save_network
 from geo.network.isochrones import service_areas
 from geo.network.modes import (
-    MODE_NAMES,
+    DEFAULT_MODES_PATH,
+    STRAIGHT,
     NetworkSettings,
     TravelMode,
+    TravelModes,
     edge_times,
     get_mode,
     load_travel_modes,
@@ -49,13 +51,15 @@ from geo.network.search import (
 from geo.network.snap import Snap, project_to_segments, snap_points
 
 __all__ = [
-    "MODE_NAMES",
+    "DEFAULT_MODES_PATH",
+    "STRAIGHT",
     "NetworkResult",
     "NetworkSettings",
     "NetworkTravelTimes",
     "RoadNetwork",
     "Snap",
     "TravelMode",
+    "TravelModes",
     "bounded_times",
     "catchments",
     "clip_network",
