@@ -13,6 +13,7 @@ import numpy as np
 import shapely
 from scipy.spatial import cKDTree
 
+from geo._metric import project_to_segments
 from geo.network.graph import RoadNetwork
 from geo.network.modes import TravelMode, get_mode, mode_times
 
@@ -22,27 +23,6 @@ _AT_NODE_M = 1e-6
 
 
 # --------------------------------------------------------------------------- geometry
-def project_to_segments(px, py, ax, ay, bx, by) -> tuple[np.ndarray, np.ndarray]:
-    """Project points onto segments A-B: the fraction ``f`` along A->B and the distance.
-
-    ``f`` is clamped to [0, 1]; a zero-length segment gives ``f = 0``.
-
-    Examples
-    --------
-    >>> f, d = project_to_segments([3.0, -2.0], [4.0, 1.0], [0.0, 0.0], [0.0, 0.0],
-    ...                            [10.0, 10.0], [0.0, 0.0])
-    >>> f.tolist(), d.tolist()
-    ([0.3, 0.0], [4.0, 2.23606797749979])
-    """
-    px, py, ax, ay, bx, by = (np.asarray(a, dtype="float64") for a in (px, py, ax, ay, bx, by))
-    dx, dy = bx - ax, by - ay
-    len2 = dx * dx + dy * dy
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f = np.where(len2 > 0, ((px - ax) * dx + (py - ay) * dy) / len2, 0.0)
-    f = np.clip(f, 0.0, 1.0)
-    return f, np.hypot(ax + f * dx - px, ay + f * dy - py)
-
-
 @dataclass(frozen=True)
 class Snap:
     """Where points join the network.
