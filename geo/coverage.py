@@ -1,12 +1,12 @@
 """Who is covered by what: nearest facility, distance and coverage for every demand row.
 
-Straight-line distances are measured with a KD-tree (``pykdtree``, OpenMP-parallel) in the
-UTM zone of the data, corrected for the UTM scale factor so they match geodesic
-distances to a few parts per million over a district. Facility types whose rule is
-``"route"`` (driver homes) measure distance *along* the freight route instead of a radius:
-a route sample is covered when a facility lies within ``max_offroute_m`` of its route and
-the distance along the route to that facility's access point, plus the off-route leg, is
-within the threshold.
+Straight-line distances are WGS84 geodesics, correct at any extent (one street or the
+whole of China) and independent of it: candidates from a KD-tree on 3-D unit vectors
+(``pykdtree``, OpenMP-parallel), refined on the ellipsoid (:mod:`geo._metric`).
+Facility types whose rule is ``"route"`` (driver homes) measure distance *along* the
+freight route instead of a radius: a route sample is covered when a facility lies within
+``max_offroute_m`` of its route and the distance along the route to that facility's
+access point, plus the off-route leg, is within the threshold.
 
 Network modes (walk, bike, ...) are computed on a road graph; until one is loaded the
 straight-line distance can be stretched by a stated ``detour_factor``.
@@ -30,15 +30,17 @@ from pyproj import CRS
 from geo._metric import (
     check_pair,
     ground_m,
-    metric_points,
-    nearest_xy,
+    nearest_geodesic,
+    pairs_within,
     project_onto_polyline,
     resolve_type,
     select_for_type,
     threshold_for,
+    wgs84_points,
 )
-from geo.crs import same_crs
+from geo.crs import metric_crs_from_bounds, same_crs, transform_xy
 from geo.errors import ValidationError
+from geo.network.modes import STRAIGHT, load_travel_modes
 
 if TYPE_CHECKING:
     import folium
@@ -46,8 +48,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STRAIGHT = "straight"
-NETWORK_MODES = ("walk", "bike", "ebike", "car", "truck")
 RESULT_COLUMNS = ("nearest_id", "distance_m", "covered")
 
 
@@ -56,22 +56,20 @@ def nearest_facility(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest facility (positional index) and straight-line metres for every demand row.
 
-    One KD-tree over the facilities in the UTM zone of the data; distances are corrected
-    for the UTM scale factor, so they are ground metres. Returns ``(-1, inf)`` for every
-    row when there are no facilities.
+    The WGS84 geodesic nearest and its geodesic metres, at any extent
+    (:func:`geo._metric.nearest_geodesic`). Returns ``(-1, inf)`` for every row when
+    there are no facilities.
     """
     crs_in = check_pair(facilities, demand)
-    crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
-    return nearest_xy(fac_xy, dem_xy, crs)
+    return nearest_geodesic(*wgs84_points(facilities, demand, crs_in))
 
 
 def _route_distances(
-    fac_xy: np.ndarray,
-    dem_xy: np.ndarray,
+    fac_ll: np.ndarray,
+    dem_ll: np.ndarray,
     route_ids: np.ndarray,
     pos: np.ndarray,
     *,
-    crs: CRS,
     max_offroute_m: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distance along each freight route to the nearest reachable facility.
@@ -79,18 +77,32 @@ def _route_distances(
     The route is rebuilt from its samples (ordered by ``route_pos_m``); a facility within
     ``max_offroute_m`` of the route is reached at its projection onto the route, and the
     distance for a sample is ``|pos - access_pos| + offroute leg``. Samples with no
-    reachable facility get ``(-1, nan)``.
+    reachable facility get ``(-1, nan)``. Each route is drawn in the UTM zone of its own
+    samples, with only the facilities that can be near it, so a far-away point moves
+    nothing.
     """
-    n = len(dem_xy)
+    n = len(dem_ll)
     nearest = np.full(n, -1, dtype=np.int64)
     dist = np.full(n, np.nan)
-    if len(fac_xy) == 0:
+    if len(fac_ll) == 0:
         return nearest, dist
     for rid in pd.unique(route_ids):
         rows = np.flatnonzero(route_ids == rid)
         rows = rows[np.argsort(pos[rows], kind="stable")]
-        xy, p = dem_xy[rows], pos[rows]
-        access_pos, leg = project_onto_polyline(fac_xy, xy, p)
+        ll, p = dem_ll[rows], pos[rows]
+        # a facility within max_offroute_m of a piece of the route is within that plus
+        # half the piece's length of one of its ends
+        gap = float(np.max(np.diff(p), initial=0.0))
+        _, near, _ = pairs_within(fac_ll, ll, max_offroute_m + gap / 2 + 1.0)
+        near = np.unique(near)
+        if len(near) == 0:
+            continue
+        lo, hi = ll.min(axis=0), ll.max(axis=0)
+        crs = metric_crs_from_bounds((lo[0], lo[1], hi[0], hi[1]), "EPSG:4326")
+        xy = transform_xy(ll, "EPSG:4326", crs)
+        fxy = transform_xy(fac_ll[near], "EPSG:4326", crs)
+        access_pos, leg = project_onto_polyline(fxy, xy, p)
+        leg = ground_m(leg, fxy[:, 0], fxy[:, 0], crs)
         ok = leg <= max_offroute_m
         if not ok.any():
             continue
@@ -99,9 +111,8 @@ def _route_distances(
         # and a district a handful of driver homes, so this table stays small.
         total = np.abs(p[:, None] - access_pos[cand][None, :]) + leg[cand][None, :]
         best = np.argmin(total, axis=1)
-        nearest[rows] = cand[best]
+        nearest[rows] = near[cand[best]]
         dist[rows] = total[np.arange(len(rows)), best]
-        dist[rows] = ground_m(dist[rows], xy[:, 0], xy[:, 0], crs)
     return nearest, dist
 
 
@@ -118,6 +129,7 @@ def coverage(
     threshold_s: float | None = None,
     network=None,
     max_snap_m: float | None = None,
+    modes=None,
 ) -> gpd.GeoDataFrame:
     """Nearest facility, distance and coverage for every demand row.
 
@@ -132,9 +144,9 @@ def coverage(
         Registry key. Keeps only facilities of that type and demand of the group the type
         serves, and supplies the default threshold and rule.
     mode : str, optional
-        ``"straight"``, or a network mode (``walk``, ``bike``, ``ebike``, ``car``,
-        ``truck``), which needs ``network``. Default: the type's mode when a network is
-        given (``walk`` without a type), else ``"straight"``.
+        ``"straight"``, or a network mode of ``modes`` (shipped: ``walk``, ``bike``,
+        ``ebike``, ``car``, ``truck``), which needs ``network``. Default: the type's mode
+        when a network is given (``walk`` without a type), else ``"straight"``.
     threshold_m : float, optional
         Distance that counts as covered; defaults to the type's ``threshold_m``.
     detour_factor : float
@@ -156,6 +168,9 @@ def coverage(
     max_snap_m : float, optional
         Network modes: farthest a point may be from a usable road (default from
         ``travel_modes.toml``).
+    modes : path or geo.network.TravelModes, optional
+        The travel-mode file naming the network modes and their speeds (default: the
+        shipped ``travel_modes.toml``).
 
     Returns
     -------
@@ -179,28 +194,40 @@ def coverage(
     """
     crs_in = check_pair(facilities, demand)
     ftype = resolve_type(facility_type, registry)
+    travel_modes = load_travel_modes(modes)
+    network_modes = travel_modes.names
     if mode is None:
         mode = STRAIGHT
         if network is not None:
-            mode = ftype.mode if ftype is not None and ftype.mode in NETWORK_MODES else "walk"
-    if network is not None and mode in NETWORK_MODES:
+            mode = ftype.mode if ftype is not None and ftype.mode in network_modes else "walk"
+    if network is not None and mode in network_modes:
         return _network_coverage(
-            facilities, demand, ftype, groups, mode, threshold_s, network, max_snap_m
+            facilities,
+            demand,
+            ftype,
+            groups,
+            travel_modes.get(mode),
+            threshold_s,
+            network,
+            max_snap_m,
         )
     if mode != STRAIGHT:
-        if mode in NETWORK_MODES:
+        if mode in network_modes:
             raise ValidationError(
                 f"mode={mode!r} needs a road network, and none is loaded; use "
                 f"mode='straight' (optionally with detour_factor=1.3) until one is"
             )
-        raise ValueError(f"mode={mode!r} is not known; use 'straight' or one of {NETWORK_MODES}")
+        raise ValidationError(
+            f"mode={mode!r} is not known; use {STRAIGHT!r} or one of "
+            f"{', '.join(map(repr, network_modes))} (the travel-mode file's modes)"
+        )
     if not (isinstance(detour_factor, int | float) and detour_factor >= 1.0):
         raise ValueError(f"detour_factor must be a number >= 1, got {detour_factor!r}")
 
     facilities, demand, fac_ids = select_for_type(facilities, demand, ftype, groups)
     threshold_m = threshold_for(ftype, threshold_m)
 
-    crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
+    fac_ll, dem_ll = wgs84_points(facilities, demand, crs_in)
     route_rule = ftype is not None and ftype.rule == "route"
     offroute_m = float(ftype.max_offroute_m or threshold_m) if route_rule else np.inf
     nearest = np.full(len(demand), -1, dtype=np.int64)
@@ -211,16 +238,15 @@ def coverage(
         on_route = (rid.notna() & (rid.astype(str) != "")).to_numpy()
     if on_route.any():
         nearest[on_route], dist[on_route] = _route_distances(
-            fac_xy,
-            dem_xy[on_route],
+            fac_ll,
+            dem_ll[on_route],
             demand["route_id"].astype(str).to_numpy()[on_route],
             demand["route_pos_m"].to_numpy(dtype="float64")[on_route],
-            crs=crs,
             max_offroute_m=offroute_m,
         )
     off = ~on_route
     if off.any():
-        n_o, d_o = nearest_xy(fac_xy, dem_xy[off] if on_route.any() else dem_xy, crs)
+        n_o, d_o = nearest_geodesic(fac_ll, dem_ll[off] if on_route.any() else dem_ll)
         if route_rule:  # points off any route: reached within the off-route limit
             n_o = np.where(d_o <= offroute_m, n_o, -1)
         nearest[off], dist[off] = n_o, d_o
@@ -266,6 +292,7 @@ def _network_coverage(facilities, demand, ftype, groups, mode, threshold_s, netw
     if not (math.isfinite(threshold_s) and threshold_s > 0):
         raise ValueError(f"threshold_s must be a positive number of seconds, got {threshold_s!r}")
     res = network_coverage(facilities, demand, network, mode=mode, max_snap_m=max_snap_m)
+    mode = mode.name
     out = demand.copy()
     out["nearest_id"] = pd.Categorical.from_codes(res.nearest, categories=pd.Index(fac_ids))
     out["distance_m"] = res.distance_m

@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     # the road network behind TRAVEL_TIME (.osm.pbf, .osm, .graphml, .npz); empty: the
     # demo's datasets/<demo>/roads.osm when there is one, else straight-line distance only
     "NETWORK": "",
+    # a district's travel_modes.toml (speeds, access rules, added modes); empty: the shipped
+    "TRAVEL_MODES": "",
     # the finder's travel mode on that network (riders use e-bikes)
     "NETWORK_MODE": "ebike",
 }

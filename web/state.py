@@ -28,7 +28,7 @@ from geo.coverage import CoverageSummary, coverage, coverage_summary
 from geo.demo import Demo, demo_network_path, load_demo
 from geo.finder import FacilityFinder, handoff_links
 from geo.layers import FacilityType, load_registry
-from geo.network import load_network, travel_time_from_network
+from geo.network import NetworkTravelTimes, TravelModes, load_network, load_travel_modes
 from geo.privacy import gap_layout, publish_summary
 
 EXTENSION = "servicemap"
@@ -130,8 +130,14 @@ class AppData:
         return src if isinstance(src, Demo) else load_demo(str(src))
 
     @cached_property
+    def modes(self) -> TravelModes:
+        """The travel modes (``TRAVEL_MODES``: a district's travel_modes.toml; the shipped one
+        by default)."""
+        return load_travel_modes(self.config.get("TRAVEL_MODES") or None)
+
+    @cached_property
     def registry(self) -> dict[str, FacilityType]:
-        return load_registry(self.config.get("REGISTRY") or None)
+        return load_registry(self.config.get("REGISTRY") or None, modes=self.modes)
 
     @cached_property
     def network_path(self) -> Path | None:
@@ -143,7 +149,9 @@ class AppData:
     @cached_property
     def network(self):
         """The road network every page measures on (None: straight lines)."""
-        return None if self.network_path is None else load_network(self.network_path)
+        if self.network_path is None:
+            return None
+        return load_network(self.network_path, modes=self.modes)
 
     @property
     def measure(self) -> str:
@@ -155,7 +163,9 @@ class AppData:
         travel_time = self.config.get("TRAVEL_TIME")
         if travel_time is None and self.network is not None:
             mode = self.config.get("NETWORK_MODE") or "ebike"
-            travel_time = travel_time_from_network(self.network, self.demo.facilities, mode)
+            travel_time = NetworkTravelTimes(
+                self.network, self.demo.facilities, self.modes.get(mode)
+            )
         return FacilityFinder(
             self.demo.facilities,
             travel_time=travel_time,
@@ -313,6 +323,7 @@ class AppData:
                 threshold_s=scenario.threshold_s,
                 network=self.network,
                 registry=self.registry,
+                modes=self.modes,
             )
             return coverage_summary(
                 res, demo.areas, facilities=fac, gap_resolution=self.gap_resolution
