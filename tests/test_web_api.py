@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import math
-import time
 
 import pytest
 from pyproj import Geod
@@ -137,9 +136,7 @@ def test_coverage_matches_the_library(api, demo):
 
 def test_what_if_is_computed_on_the_changed_facility_set(api, demo):
     fac = demo.facilities
-    t0 = time.perf_counter()
     body = api.get("/api/coverage?type=outdoor_station&off=OS001,OS002&add=121.70,29.93").get_json()
-    assert time.perf_counter() - t0 < 1.0
     import geopandas as gpd
     import pandas as pd
     from shapely.geometry import Point
