@@ -24,17 +24,26 @@ from geo.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from geo.demand import apply_privacy_floor, demand_summary, load_demand, to_h3
+from geo.demand import (
+    apply_privacy_floor,
+    demand_groups,
+    demand_summary,
+    demand_to_geoparquet,
+    load_demand,
+    to_h3,
+)
 from geo.demo import Demo, available_demos, load_demo
-from geo.errors import CRSError, RegistryError, ServicemapError, ValidationError
+from geo.errors import CRSError, FileNotFound, RegistryError, ServicemapError, ValidationError
 from geo.finder import FacilityFinder, handoff_links, open_now
 from geo.layers import (
     FacilityType,
     facilities_to_file,
     get_type,
     load_areas,
+    load_boundary,
     load_facilities,
     load_registry,
+    registry_path_from_env,
     validate_facilities,
 )
 from geo.network import (
@@ -65,6 +74,7 @@ __all__ = [
     "EquitySummary",
     "FacilityFinder",
     "FacilityType",
+    "FileNotFound",
     "RegistryError",
     "RoadNetwork",
     "ServicemapError",
@@ -83,7 +93,9 @@ __all__ = [
     "catchments",
     "coverage",
     "coverage_summary",
+    "demand_groups",
     "demand_summary",
+    "demand_to_geoparquet",
     "distance_pairs",
     "equity",
     "facilities_to_file",
@@ -94,6 +106,7 @@ __all__ = [
     "gini",
     "handoff_links",
     "load_areas",
+    "load_boundary",
     "load_demand",
     "load_demo",
     "load_facilities",
@@ -107,6 +120,7 @@ __all__ = [
     "network_to_gdfs",
     "open_now",
     "p_median",
+    "registry_path_from_env",
     "service_areas",
     "set_covering",
     "suggest_sites",

@@ -350,6 +350,8 @@ def read_file(
     source = os.fspath(path)
     if ext in (".csv", ".txt"):
         raw = _read_csv(file, source, layer)
+    elif ext == ".parquet":
+        raw = _read_parquet(file, source, datum)
     elif ext in TABULAR_SUFFIXES:
         raw = _read_excel(file, source, layer)
     else:
@@ -705,8 +707,7 @@ def _read_excel(file: Path, source: str, layer: str | None) -> Raw:
                 "to choose one"
             )
         warnings.warn(
-            f"{source}: the first sheet {names[0]!r} has no data rows; reading sheet "
-            f"{others[0]!r}",
+            f"{source}: the first sheet {names[0]!r} has no data rows; reading sheet {others[0]!r}",
             UserWarning,
             stacklevel=4,
         )
@@ -931,6 +932,32 @@ def shapefile_encoding(file: Path, ext: str, source: str) -> str | None:
     return "GBK"
 
 
+def _read_parquet(file: Path, source: str, datum: str) -> Raw:
+    """GeoParquet (geometry with its CRS), or plain Parquet read like a table."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(file).metadata or {}
+        if b"geo" in meta:
+            gdf = gpd.read_parquet(file)
+        else:
+            table = pq.read_table(file)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise ValidationError(f"{source}: not a readable Parquet file ({exc})") from exc
+    if b"geo" not in meta:
+        frame = table.to_pandas(types_mapper=pd.ArrowDtype)
+        _check_header(source, [str(c) for c in frame.columns])
+        numbers = np.arange(1, len(frame) + 1)
+        return Raw(source, frame, RowLabels("record", numbers), numbers, None)
+    if gdf.crs is None:
+        raise CRSError(f"{source}: the GeoParquet file has no CRS; servicemap will not guess")
+    frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).reset_index(drop=True)
+    numbers = np.arange(1, len(frame) + 1)
+    return Raw(
+        source, frame, RowLabels("feature", numbers), numbers, to_4326(gdf.geometry, source, datum)
+    )
+
+
 def _choose_layer(file: Path, source: str, layer: str | None) -> str | None:
     import pyogrio
 
@@ -957,9 +984,7 @@ def _read_vector(file: Path, ext: str, source: str, datum: str, layer: str | Non
     encoding = shapefile_encoding(file, ext, source) if ext in (".shp", ".zip") else None
     try:
         chosen = _choose_layer(file, source, layer)
-        gdf = pyogrio.read_dataframe(
-            file, layer=chosen, encoding=encoding, datetime_as_string=True
-        )
+        gdf = pyogrio.read_dataframe(file, layer=chosen, encoding=encoding, datetime_as_string=True)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise ValidationError(f"{source}: cannot read the file ({exc})") from exc
     if gdf.crs is None:
@@ -1041,7 +1066,84 @@ def check_lonlat(
                 i, fields[0], values[0][i], "is out of range -180..180 for a longitude" + hint
             )
         ok[i] = False
+    for i in np.flatnonzero(ok & (lon == 0) & (lat == 0)).tolist():
+        problems.add(
+            i,
+            fields,
+            "point (0, 0) is a blank coordinate exported as zero (it lies in the Gulf of "
+            "Guinea); fill in the real longitude and latitude, or delete the row",
+        )
+        ok[i] = False
     return ok
+
+
+def resolve_datum(raw: Raw, datum: str | None, fields: Sequence[Any], problems: Problems) -> str:
+    """The datum to read coordinates in: ``datum=``, or the one the headers name.
+
+    A header such as ``经度（GCJ-02）`` names the datum of its column. With ``datum=None``
+    the header's datum is used (with a warning saying so); a ``datum=`` that disagrees
+    with a header, or headers that disagree, are problems.
+    """
+    notes = {str(f): raw.datum_note[str(f)] for f in fields if str(f) in raw.datum_note}
+    named = sorted(set(notes.values()))
+    chosen = datum or "wgs84"
+    if len(named) > 1:
+        problems.add(
+            None,
+            tuple(notes),
+            f"the headers name different datums ({', '.join(named)}); the longitude and "
+            "latitude of a point are in one datum: fix the headers",
+        )
+    elif named and datum is None:
+        chosen = named[0]
+        if chosen != "wgs84":
+            warnings.warn(
+                f"{raw.source}: the header {next(iter(notes))!r} names the datum "
+                f"{chosen!r}: the coordinates are read as {chosen} and converted to WGS84 "
+                f"(pass datum={chosen!r} to say so and silence this warning)",
+                UserWarning,
+                stacklevel=3,
+            )
+    elif named and named[0] != datum:
+        problems.add(
+            None,
+            tuple(notes),
+            f"the header names the datum {named[0]!r} but datum={datum!r} was given; "
+            "correct the header or the datum= argument",
+        )
+    return chosen
+
+
+def warn_outside(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    boundary: Any,
+    labels: Sequence[str],
+    source: str,
+    *,
+    stacklevel: int = 3,
+) -> None:
+    """Warn, naming the rows, about points (WGS84) outside the district ``boundary``."""
+    if boundary is None or not len(lon):
+        return
+    import shapely
+
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    inside = np.ones(len(lon), dtype=bool)
+    inside[finite] = shapely.contains_xy(
+        boundary, lon[finite], lat[finite]
+    ) | shapely.intersects_xy(boundary, lon[finite], lat[finite])
+    out = np.flatnonzero(finite & ~inside)
+    if not len(out):
+        return
+    shown = ", ".join(f"{labels[i]} ({lon[i]:.6f}, {lat[i]:.6f})" for i in out[:20].tolist())
+    more = f" and {len(out) - 20} more" if len(out) > 20 else ""
+    warnings.warn(
+        f"{source}: {len(out)} point(s) outside the district boundary: {shown}{more}; "
+        "check the coordinates and their datum (they are loaded as given)",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def check_ids(values: Iterable[Any], field: Any, problems: Problems) -> list[str]:

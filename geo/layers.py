@@ -1,8 +1,8 @@
 """Facility types, the facility schema, and loading + validation of facility and area layers.
 
 The facility-type registry is a TOML file (``geo/data/facility_types.toml`` by default,
-or the file named by the ``SERVICEMAP_REGISTRY`` environment variable), one table per
-type; :func:`load_registry` reads and checks it into :class:`FacilityType` entries.
+or a district's own file passed as ``registry=``), one table per type;
+:func:`load_registry` reads and checks it into :class:`FacilityType` entries.
 
 :func:`load_facilities` reads CSV (UTF-8 or GBK/GB18030), Excel ``.xlsx``, GeoJSON,
 GeoPackage, (zipped) Shapefile and FlatGeobuf files into a GeoDataFrame with the columns of
@@ -38,7 +38,7 @@ from pyproj import CRS
 
 from geo import _io
 from geo.crs import check_datum, geometry_to_wgs84, metric_crs_for, to_wgs84
-from geo.errors import CRSError, RegistryError
+from geo.errors import CRSError, FileNotFound, RegistryError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +118,26 @@ class FacilityType:
     sources: dict[str, str] = field(default_factory=dict, hash=False)
 
 
-def _registry_path(path: str | os.PathLike[str] | None) -> tuple[Path, str]:
-    """The registry file to read and how it was chosen (for messages)."""
-    if path is not None:
-        return Path(path), "path"
-    env = os.environ.get(REGISTRY_ENV)
-    if env:
-        return Path(env), f"${REGISTRY_ENV}"
-    return DEFAULT_REGISTRY_PATH, "default"
+def _registry_path(path: str | os.PathLike[str] | None) -> Path:
+    """The registry file to read: ``path``, or the shipped one."""
+    return DEFAULT_REGISTRY_PATH if path is None else Path(path)
+
+
+def registry_path_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The registry file named by ``$SERVICEMAP_REGISTRY``, or None when it is not set.
+
+    For the edges of the program (the CLI, the web app's configuration): ``geo`` itself
+    never reads the environment; its functions take ``registry=``.
+
+    Examples
+    --------
+    >>> registry_path_from_env({"SERVICEMAP_REGISTRY": "district.toml"})
+    PosixPath('district.toml')
+    >>> registry_path_from_env({}) is None
+    True
+    """
+    value = (os.environ if environ is None else environ).get(REGISTRY_ENV)
+    return Path(value) if value else None
 
 
 def _positive_number(value: Any) -> bool:
@@ -246,10 +258,10 @@ def load_registry(path: str | os.PathLike[str] | None = None) -> dict[str, Facil
     Parameters
     ----------
     path : path-like, optional
-        A TOML file with one table per type. Default: the file named by the
-        ``SERVICEMAP_REGISTRY`` environment variable if it is set, else the registry
-        shipped with servicemap (:data:`DEFAULT_REGISTRY_PATH`). The file replaces the
-        shipped one; it is not merged with it.
+        A TOML file with one table per type. Default: the registry shipped with
+        servicemap (:data:`DEFAULT_REGISTRY_PATH`). The file replaces the shipped one; it
+        is not merged with it. (The CLI and the web app take a district's file from
+        ``$SERVICEMAP_REGISTRY``, see :func:`registry_path_from_env`.)
 
     Returns
     -------
@@ -258,8 +270,8 @@ def load_registry(path: str | os.PathLike[str] | None = None) -> dict[str, Facil
 
     Raises
     ------
-    FileNotFoundError
-        If the file does not exist.
+    geo.errors.FileNotFound
+        If the file does not exist (also a ``FileNotFoundError``).
     RegistryError
         If the file is not valid TOML or a type is malformed; the message names the
         file, the type key and the field, and shows the value.
@@ -270,11 +282,10 @@ def load_registry(path: str | os.PathLike[str] | None = None) -> dict[str, Facil
     >>> list(registry)
     ['outdoor_station', 'mother_room', 'bookshelf', 'driver_home']
     """
-    file, how = _registry_path(path)
+    file = _registry_path(path)
     where = str(file)
     if not file.is_file():
-        via = f" (from ${REGISTRY_ENV})" if how.startswith("$") else ""
-        raise FileNotFoundError(f"facility-type registry {where!r}{via} does not exist")
+        raise FileNotFound(f"facility-type registry {where!r} does not exist")
     try:
         with file.open("rb") as fh:
             data = tomllib.load(fh)
@@ -304,18 +315,13 @@ def _cached_registry(path: str, mtime_ns: int) -> dict[str, FacilityType]:
 
 
 def default_registry() -> dict[str, FacilityType]:
-    """The registry in effect: ``$SERVICEMAP_REGISTRY`` or the shipped file, cached.
+    """The registry shipped with servicemap, read once and cached.
 
-    The cache is keyed on the file and its modification time, so setting the environment
-    variable or editing the file takes effect on the next call. A new dict is returned
-    each time (the entries are frozen), so callers may modify it freely.
+    A new dict is returned each time (the entries are frozen), so callers may modify it
+    freely. A district's own registry is passed as ``registry=`` (an object or a path).
     """
-    file, _ = _registry_path(None)
-    try:
-        mtime = file.stat().st_mtime_ns
-    except OSError:
-        return load_registry(None)  # raises FileNotFoundError naming the file
-    return dict(_cached_registry(str(file), mtime))
+    file = DEFAULT_REGISTRY_PATH
+    return dict(_cached_registry(str(file), file.stat().st_mtime_ns))
 
 
 def _type_index(registry: Mapping[str, FacilityType]) -> dict[str, str]:
@@ -467,7 +473,11 @@ _AREA_LEVEL_WORDS: dict[str, str] = {
 _AMENITY_SPLIT = re.compile(r"[;；,，、|]")
 _DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 
-SUPPORTED_FACILITY_FORMATS: tuple[str, ...] = _io.TABULAR_SUFFIXES + _io.VECTOR_SUFFIXES
+SUPPORTED_FACILITY_FORMATS: tuple[str, ...] = (
+    *_io.TABULAR_SUFFIXES,
+    *_io.VECTOR_SUFFIXES,
+    ".parquet",
+)
 SUPPORTED_AREA_FORMATS: tuple[str, ...] = _io.VECTOR_SUFFIXES
 
 
@@ -876,12 +886,14 @@ def validate_facilities(
 def load_facilities(
     path: str | os.PathLike[str],
     *,
-    datum: str = "wgs84",
+    datum: str | None = None,
     type: str | None = None,
     registry: Mapping[str, FacilityType] | str | os.PathLike[str] | None = None,
     bounds: Sequence[float] | None = None,
     area: Any = None,
     area_name: str | None = None,
+    boundary: Any = None,
+    layer: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Load and validate a facility layer.
 
@@ -892,9 +904,11 @@ def load_facilities(
         ``.geojson``/``.json``, ``.gpkg`` (first layer), ``.zip`` (zipped shapefile),
         ``.shp`` or ``.fgb`` file. Tabular files hold longitude/latitude columns; headers may be
         English or Chinese (``lon``/``经度``, ``lat``/``纬度``, ``name``/``名称``, ...).
-    datum : {"wgs84", "gcj02", "bd09"}
+    datum : {"wgs84", "gcj02", "bd09"}, optional
         Datum of the coordinates in the file (AMap/Tencent: ``"gcj02"``, Baidu:
-        ``"bd09"``); converted to WGS84 on load.
+        ``"bd09"``); converted to WGS84 on load. Default: the datum a coordinate header
+        names (``经度（GCJ-02）``, with a warning), else WGS84. A ``datum`` that disagrees
+        with the header is an error.
     type : str, optional
         Type key (or Chinese/English label) for every row; needed when the file has
         no type column, and overrides it (with a warning) when it has one.
@@ -906,6 +920,12 @@ def load_facilities(
         Plausible area as a polygon, instead of ``bounds``.
     area_name : str, optional
         Name of the area for messages, e.g. ``"Beilun District"``.
+    boundary : path, GeoDataFrame or Polygon, optional
+        The district's boundary (see :func:`load_boundary`): points outside it are
+        loaded, with a warning naming their rows.
+    layer : str, optional
+        The layer of a multi-layer file (GeoPackage) or the sheet of a workbook; a file
+        with several layers is refused without it (the message lists them).
 
     Returns
     -------
@@ -931,11 +951,12 @@ def load_facilities(
     UserWarning
         For unknown amenities (kept as given) and for ``type`` overriding a column.
     """
-    datum = check_datum(datum)
+    datum = None if datum is None else check_datum(datum)
     registry = _resolve_registry(registry)
     type_key = get_type(type, registry).key if type is not None else None
     region = _area_geometry(bounds, area)
-    raw = _io.read_file(path, SUPPORTED_FACILITY_FORMATS, datum=datum)
+    district = boundary_geometry(boundary)
+    raw = _io.read_file(path, SUPPORTED_FACILITY_FORMATS, datum=datum or "wgs84", layer=layer)
     problems = raw.problems()
     columns = _io.match_columns(raw.frame.columns, _FACILITY_ALIASES, problems)
     coord_fields: tuple[Any, Any]
@@ -943,11 +964,13 @@ def load_facilities(
         for fld in ("lon", "lat"):
             if fld not in columns:
                 problems.no_column(fld, _FACILITY_ALIASES[fld], raw.frame.columns)
+        datum = _io.resolve_datum(raw, datum, [columns.get("lon"), columns.get("lat")], problems)
         problems.raise_if_any()
         coord_fields = (columns["lon"], columns["lat"])
         lon, lat = _io.parse_lonlat(raw, *coord_fields, problems, "facility")
         coord_values = (list(raw.frame[coord_fields[0]]), list(raw.frame[coord_fields[1]]))
     else:
+        datum = datum or "wgs84"
         problems.raise_if_any()
         lon, lat = _points_from_geometry(raw.geometry, problems)
         coord_fields = ("geometry", "geometry")
@@ -974,6 +997,9 @@ def load_facilities(
     )
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
+    _io.warn_outside(
+        out.geometry.x.to_numpy(), out.geometry.y.to_numpy(), district, raw.labels, raw.source
+    )
     log.info("%s: loaded %d facilities", raw.source, len(out))
     return out
 
@@ -1048,7 +1074,11 @@ def facilities_to_file(
 
 
 def load_areas(
-    path: str | os.PathLike[str], *, datum: str = "wgs84", level: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    datum: str = "wgs84",
+    level: str | None = None,
+    layer: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Load an area layer (sub-districts, industrial communities, ...).
 
@@ -1061,6 +1091,8 @@ def load_areas(
     level : str, optional
         Level of every area (``"subdistrict"``, ``"industrial_community"``, ...), for a
         file without a level column; overrides the column when given.
+    layer : str, optional
+        The layer of a multi-layer file (needed when it has several).
 
     Returns
     -------
@@ -1080,7 +1112,7 @@ def load_areas(
         When an invalid polygon is repaired with :func:`shapely.make_valid`.
     """
     datum = check_datum(datum)
-    raw = _io.read_file(path, SUPPORTED_AREA_FORMATS, datum=datum)
+    raw = _io.read_file(path, SUPPORTED_AREA_FORMATS, datum=datum, layer=layer)
     problems = raw.problems()
     columns = _io.match_columns(raw.frame.columns, _AREA_ALIASES, problems)
     assert raw.geometry is not None
@@ -1152,6 +1184,98 @@ def load_areas(
     )
 
 
+def load_boundary(
+    source: Any, *, datum: str = "wgs84", layer: str | None = None
+) -> gpd.GeoDataFrame:
+    """A district boundary (or any polygons: a mask, an exclusion zone) in EPSG:4326.
+
+    The one way to read a boundary: from a file, or a frame or polygon already in memory,
+    with its CRS set or converted and its datum shifted to WGS84.
+
+    Parameters
+    ----------
+    source : path, GeoDataFrame, GeoSeries or shapely Polygon/MultiPolygon
+        A vector file of polygons (GeoJSON, GeoPackage, shapefile, ...), or polygons in
+        memory; a frame must carry a CRS; a bare shapely geometry is taken as WGS84.
+    datum : {"wgs84", "gcj02", "bd09"}
+        Datum of longitude/latitude coordinates (AMap boundaries: ``"gcj02"``).
+    layer : str, optional
+        The layer of a multi-layer file.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The polygons, attributes kept, EPSG:4326, on a RangeIndex.
+
+    Raises
+    ------
+    geo.errors.FileNotFound
+        If the file does not exist.
+    ValidationError
+        If there are no polygons, or a geometry is not a polygon.
+    CRSError
+        If a frame or file has no CRS.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> load_boundary(box(121.7, 29.8, 122.0, 30.0)).crs.to_epsg()
+    4326
+    """
+    datum = check_datum(datum)
+    if isinstance(source, str | os.PathLike):
+        raw = _io.read_file(source, _io.VECTOR_SUFFIXES, datum=datum, layer=layer)
+        assert raw.geometry is not None
+        name, frame, geoms = raw.source, raw.frame, raw.geometry
+    elif isinstance(source, gpd.GeoDataFrame | gpd.GeoSeries):
+        if source.crs is None:
+            raise CRSError(
+                "boundary has no CRS; servicemap will not guess: set one, e.g. "
+                "boundary.set_crs('EPSG:4326')"
+            )
+        name = "boundary"
+        geoms = _io.to_4326(gpd.GeoSeries(source.geometry), name, datum)
+        frame = (
+            pd.DataFrame(source.drop(columns=source.geometry.name)).reset_index(drop=True)
+            if isinstance(source, gpd.GeoDataFrame)
+            else pd.DataFrame(index=pd.RangeIndex(len(source)))
+        )
+    elif isinstance(source, shapely.Geometry):
+        name, frame, geoms = "boundary", pd.DataFrame(index=[0]), gpd.GeoSeries([source], crs=4326)
+    else:
+        raise TypeError(
+            "boundary must be a file path, a GeoDataFrame/GeoSeries or a shapely polygon, "
+            f"got {type(source).__name__}"
+        )
+    kinds = geoms.geom_type.to_numpy()
+    bad = [
+        i
+        for i, (g, k) in enumerate(zip(geoms.values, kinds, strict=True))
+        if g is None or g.is_empty or k not in ("Polygon", "MultiPolygon")
+    ]
+    if not len(geoms) or bad:
+        where = f" (rows {', '.join(str(i + 1) for i in bad[:10])})" if bad else ""
+        raise ValidationError(
+            f"{name}: a boundary must be one or more non-empty polygons{where}; "
+            "pass the district polygon"
+        )
+    geometry = geometry_to_wgs84(gpd.GeoSeries(geoms.values, crs=4326), datum)
+    return gpd.GeoDataFrame(
+        frame.reset_index(drop=True),
+        geometry=gpd.GeoSeries(geometry.values, crs="EPSG:4326"),
+        crs="EPSG:4326",
+    )
+
+
+def boundary_geometry(boundary: Any) -> shapely.Geometry | None:
+    """A ``boundary=`` argument as one prepared (Multi)Polygon in WGS84, or None."""
+    if boundary is None:
+        return None
+    geom = load_boundary(boundary).geometry.union_all()
+    shapely.prepare(geom)
+    return geom
+
+
 __all__ = [
     "AMENITIES",
     "DEFAULT_REGISTRY_PATH",
@@ -1163,8 +1287,11 @@ __all__ = [
     "default_registry",
     "facilities_to_file",
     "get_type",
+    "boundary_geometry",
     "load_areas",
+    "load_boundary",
     "load_facilities",
     "load_registry",
+    "registry_path_from_env",
     "validate_facilities",
 ]
