@@ -484,6 +484,7 @@ def _find_header(records: Sequence[Sequence[Any]], source: str) -> int:
 # ---------------------------------------------------------------------------------------
 
 _HEAD_LINES = 20  # lines searched for the header (below title rows)
+_HEAD_CHARS = 65_536  # of each of them (a long cell below the header is read by the parser)
 
 
 def _to_utf8(source: str, data: bytes) -> bytes:
@@ -527,7 +528,10 @@ def _read_csv(file: Path, source: str, layer: str | None) -> Raw:
             "Excel and save it as .xlsx or as 'CSV UTF-8'"
         )
     data = _to_utf8(source, data)
-    lines = [ln.rstrip(b"\r").decode("utf-8", "replace") for ln in data.split(b"\n", 64)[:64]]
+    lines = [
+        ln[:_HEAD_CHARS].rstrip(b"\r").decode("utf-8", "replace")
+        for ln in data.split(b"\n", 64)[:64]
+    ]
     lines = [ln for ln in lines[:_HEAD_LINES]]
     delimiter = max((",", "\t", ";"), key=lambda d: max((ln.count(d) for ln in lines), default=0))
     if _quoted_newlines(data):
@@ -605,7 +609,7 @@ def _csv_arrow(
     numbers = nonempty[~blank] + 1  # 1-based line numbers = rows as a spreadsheet counts
     frame = table.to_pandas(types_mapper=pd.ArrowDtype, self_destruct=True)
     frame.columns = pd.Index(header, dtype=object)
-    return Raw(source, frame, RowLabels("row", numbers), numbers - 1)
+    return Raw(source, frame, RowLabels("row", numbers), numbers - 1, None, datum_notes(header))
 
 
 def _csv_python(data: bytes, source: str, delimiter: str) -> Raw:
@@ -668,7 +672,7 @@ def _csv_python(data: bytes, source: str, delimiter: str) -> Raw:
 def _table(source: str, header: list[str], rows: list[list[Any]], at: list[int]) -> Raw:
     frame = pd.DataFrame(rows, columns=pd.Index(header, dtype=object), dtype=object)
     numbers = np.asarray(at, dtype=np.int64)
-    return Raw(source, frame, RowLabels("row", numbers), numbers - 1)
+    return Raw(source, frame, RowLabels("row", numbers), numbers - 1, None, datum_notes(header))
 
 
 # ---------------------------------------------------------------------------------------
@@ -913,6 +917,9 @@ def shapefile_encoding(file: Path, ext: str, source: str) -> str | None:
             log.info("%s: .cpg says %r; reading the attributes as GBK", source, cpg.strip())
             return _CPG_GBK[label]
         return None
+    if dbf is not None and len(dbf) > 32:
+        header_len = int.from_bytes(dbf[8:10], "little")
+        dbf = dbf[header_len:].rstrip(b"\x1a")  # the records: text and numbers as text
     if dbf is None or dbf.isascii():
         return None
     try:
