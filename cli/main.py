@@ -55,9 +55,11 @@ def _layer_in(path, layer):
     suffix = Path(path).suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
-            from python_calamine import CalamineWorkbook
+            import openpyxl
 
-            names = CalamineWorkbook.from_path(str(path)).sheet_names
+            book = openpyxl.load_workbook(path, read_only=True)
+            names = list(book.sheetnames)
+            book.close()
         elif suffix in (".gpkg", ".geojson", ".json", ".fgb", ".zip", ".shp"):
             import pyogrio
 

@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import html
 import io
+import itertools
 import logging
 import math
 import os
@@ -127,6 +128,9 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray
     number (see :func:`parse_number`).
     """
     dtype = values.dtype
+    fast = _arrow_numbers(values)
+    if fast is not None:
+        return fast
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         numbers = values.to_numpy(dtype="float64", na_value=np.nan, copy=True)
         blank = np.isnan(numbers)
@@ -143,6 +147,26 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray
     bad = ~blank & ~np.isfinite(numbers)
     numbers[bad] = np.nan
     return numbers, blank, bad
+
+
+def _arrow_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`parse_numbers` for a text column every cell of which is a plain number
+    (pyarrow's cast, vectorised); None when any cell needs the careful path."""
+    if not isinstance(values.dtype, pd.ArrowDtype):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_string(values.dtype.pyarrow_dtype):
+        return None
+    try:
+        numbers = pc.cast(values.array._pa_array, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    numbers = np.array(numbers, dtype="float64")
+    bad = ~np.isfinite(numbers)  # 'nan', 'inf' are text, not numbers of anything
+    numbers[bad] = np.nan
+    return numbers, np.zeros(len(numbers), dtype=bool), bad
 
 
 # ---------------------------------------------------------------------------------------
@@ -528,15 +552,20 @@ def _read_csv(file: Path, source: str, layer: str | None) -> Raw:
             "Excel and save it as .xlsx or as 'CSV UTF-8'"
         )
     data = _to_utf8(source, data)
+    if b"\r" in data:  # old Mac line ends: one line end, as the parsers below count them
+        data = re.sub(rb"\r(?!\n)", b"\n", data)
     lines = [
-        ln[:_HEAD_CHARS].rstrip(b"\r").decode("utf-8", "replace")
+        ln[:_HEAD_CHARS].replace(b"\r", b"").decode("utf-8", "replace")
         for ln in data.split(b"\n", 64)[:64]
     ]
     lines = [ln for ln in lines[:_HEAD_LINES]]
     delimiter = max((",", "\t", ";"), key=lambda d: max((ln.count(d) for ln in lines), default=0))
     if _quoted_newlines(data):
         return _csv_python(data, source, delimiter)
-    records = list(csv.reader(lines, delimiter=delimiter))
+    try:
+        records = list(csv.reader(lines, delimiter=delimiter))
+    except csv.Error as exc:
+        raise ValidationError(f"{source}: not a readable CSV file ({exc})") from exc
     header_at = _find_header(records, source)
     if header_at < 0:
         raise ValidationError(f"{source}: the file is empty; expected a header row and data rows")
@@ -681,12 +710,17 @@ def _table(source: str, header: list[str], rows: list[list[Any]], at: list[int])
 
 
 def _read_excel(file: Path, source: str, layer: str | None) -> Raw:
-    from python_calamine import CalamineWorkbook
+    import openpyxl
 
+    handle = file.open("rb")  # a handle: openpyxl goes by the name's suffix otherwise
     try:
-        book = CalamineWorkbook.from_path(os.fspath(file))
-        names = list(book.sheet_names)
-    except Exception as exc:  # calamine raises its own types, not exported as a base
+        with warnings.catch_warnings():
+            # openpyxl warns about styles/extensions it ignores; they do not matter here
+            warnings.simplefilter("ignore", UserWarning)
+            book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        names = list(book.sheetnames)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+        handle.close()
         raise ValidationError(
             f"{source}: not a readable .xlsx workbook ({exc}); open it in Excel and save "
             "it again as .xlsx"
@@ -718,11 +752,12 @@ def _read_excel(file: Path, source: str, layer: str | None) -> Raw:
         return _read_sheet(file, source, book, others[0])
     finally:
         book.close()
+        handle.close()
 
 
 def _sheet_has_rows(book: Any, name: str) -> bool:
     count = 0
-    for row in book.get_sheet_by_name(name).iter_rows():
+    for row in book[name].iter_rows(values_only=True):
         count += any(not is_blank(v) for v in row)
         if count >= 2:
             return True
@@ -730,28 +765,35 @@ def _sheet_has_rows(book: Any, name: str) -> bool:
 
 
 def _read_sheet(file: Path, source: str, book: Any, name: str, empty_ok: bool = False) -> Any:
-    """A sheet as records (None for an empty sheet when ``empty_ok``)."""
-    sheet = book.get_sheet_by_name(name)
-    values = sheet.to_python(skip_empty_area=False)
-    if not any(not is_blank(v) for row in values for v in row):
+    """A sheet as records, streamed row by row (None for an empty sheet when ``empty_ok``)."""
+    rows_in = book[name].iter_rows(values_only=True)
+    head: list[tuple] = []
+    for row in rows_in:
+        head.append(row)
+        if len(head) >= _HEAD_LINES:
+            break
+    if not any(not is_blank(v) for row in head for v in row):
         if empty_ok:
             return None
         raise ValidationError(
             f"{source}: sheet {name!r} is empty; expected a header row and data rows"
         )
-    header_at = _find_header(values[:_HEAD_LINES], source)
-    _check_merged(source, name, sheet.merged_cell_ranges or [], header_at)
-    header = [cell_text(v) for v in values[header_at]]
+    header_at = _find_header(head, source)
+    formulas, merged = _scan_sheet(file, name)
+    _check_merged(source, name, merged, header_at)
+    header = [cell_text(v) for v in head[header_at]]
     while header and not header[-1]:
         header.pop()
     _check_header(source, header)
-    _check_formulas(file, source, name, header, header_at)
+    _check_formulas(source, name, formulas, header)
     rows, at = [], []
     width = len(header)
-    for number, row in enumerate(values[header_at + 1 :], start=header_at + 2):
-        if all(is_blank(v) for v in row):
-            continue
+    number = header_at + 1
+    for row in itertools.chain(head[header_at + 1 :], rows_in):
+        number += 1
         cells = [cell_text(v) for v in row[:width]]
+        if not any(cells) and all(is_blank(v) for v in row):
+            continue
         rows.append(cells + [""] * (width - len(cells)))
         at.append(number)
     return _table(source, header, rows, at)
@@ -782,20 +824,44 @@ _FORMULA_NO_VALUE = re.compile(
 )
 
 
-def _check_formulas(file: Path, source: str, sheet: str, header: list[str], header_at: int):
-    """Formula cells with no saved value read as blank: refuse them, naming the cells."""
+_MERGE = re.compile(rb'<mergeCell ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+
+
+def _col_number(letters: str) -> int:
+    """A spreadsheet column letter as a 0-based position (A -> 0, AA -> 26)."""
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+def _scan_sheet(file: Path, sheet: str) -> tuple[list[tuple[int, str]], list[Any]]:
+    """One streaming pass over a sheet's XML: formula cells with no saved value (row,
+    column letter) and merged ranges (((row0, col0), (row1, col1)), 0-based)."""
     member = _sheet_member(file, sheet)
     if member is None:
-        return
+        return [], []
     found: list[tuple[int, str]] = []
+    merged: list[Any] = []
     with zipfile.ZipFile(file) as zf, zf.open(member) as fh:
         tail = b""
         while chunk := fh.read(1 << 22):
             block = tail + chunk
             if b"<f" in block:
                 found += [(int(m[2]), m[1].decode()) for m in _FORMULA_NO_VALUE.finditer(block)]
+            if b"<mergeCell " in block:
+                for m in _MERGE.finditer(block):
+                    c0, r0 = m[1].decode(), int(m[2])
+                    c1, r1 = (m[3] or m[1]).decode(), int(m[4] or m[2])
+                    merged.append(((r0 - 1, _col_number(c0)), (r1 - 1, _col_number(c1))))
             tail = block[-512:]
-    found = sorted(set(found))
+    return sorted(set(found)), sorted(set(merged))
+
+
+def _check_formulas(
+    source: str, sheet: str, found: Sequence[tuple[int, str]], header: list[str]
+) -> None:
+    """Formula cells with no saved value read as blank: refuse them, naming the cells."""
     if not found:
         return
     letters = {_col_letter(i): h for i, h in enumerate(header)}
@@ -1153,9 +1219,16 @@ def warn_outside(
     )
 
 
-def check_ids(values: Iterable[Any], field: Any, problems: Problems) -> list[str]:
+def check_ids(values: Iterable[Any], field: Any, problems: Problems) -> np.ndarray:
     """The ids of an id column as text; blank and repeated ids are problems."""
-    ids = pd.Series([cell_text(v) for v in values], dtype=object)
+    text = _arrow_text(values)
+    if text is not None:  # a file read by the fast path: vectorised
+        codes, uniques = pd.factorize(pd.Series(text, dtype=pd.ArrowDtype(text.type)))
+        ids = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
+        repeated_mask = np.bincount(codes, minlength=len(uniques))[codes] > 1
+    else:
+        ids = pd.Series([cell_text(v) for v in values], dtype=object)
+        repeated_mask = ids.duplicated(keep=False).to_numpy()
     for i in np.flatnonzero(ids.eq("").to_numpy()).tolist():
         problems.value(
             i,
@@ -1164,7 +1237,25 @@ def check_ids(values: Iterable[Any], field: Any, problems: Problems) -> list[str
             "is blank; every row needs an id when the file has an id column "
             "(or delete the column to number the rows automatically)",
         )
-    repeated = ids[ids.duplicated(keep=False) & ids.ne("")]
-    for text, rows in repeated.groupby(repeated, sort=False).groups.items():
-        problems.add(rows, field, f"duplicate id {text!r}; ids must be unique")
-    return ids.tolist()
+    if repeated_mask.any():
+        repeated = ids[repeated_mask & ids.ne("").to_numpy()]
+        for value, rows in repeated.groupby(repeated, sort=False).groups.items():
+            problems.add(rows, field, f"duplicate id {value!r}; ids must be unique")
+    return ids.to_numpy()
+
+
+def _arrow_text(values: Any) -> Any:
+    """A column of text read by the fast path, trimmed, as a pyarrow array (else None)."""
+    if not isinstance(values, pd.Series) or not isinstance(values.dtype, pd.ArrowDtype):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_string(values.dtype.pyarrow_dtype):
+        return None
+    arr = values.array._pa_array
+    return (
+        pc.utf8_trim_whitespace(arr).combine_chunks()
+        if arr.num_chunks
+        else pa.array([], pa.string())
+    )
