@@ -605,6 +605,150 @@ def _outside_km(lon: np.ndarray, lat: np.ndarray, region: shapely.Geometry) -> n
     return np.asarray(shapely.distance(pts.values, reg_m)) / 1000.0
 
 
+@dataclass
+class _Rows:
+    """The records being validated and how to reach their fields."""
+
+    raw: _io.Raw
+    problems: _io.Problems
+    columns: Mapping[str, Any]
+    index: pd.Index
+
+    @property
+    def n(self) -> int:
+        return len(self.raw.frame)
+
+    def col(self, fld: str) -> list[Any]:
+        name = self.columns.get(fld)
+        return list(self.raw.frame[name]) if name is not None else [""] * self.n
+
+    def fname(self, fld: str) -> Any:
+        return self.columns.get(fld, fld)
+
+    def checked(self, fld: str, parse: Callable[[Any], Any]) -> list[Any]:
+        """``parse`` applied to every value of ``fld``; failures are problems (None)."""
+        out = []
+        for i, value in enumerate(self.col(fld)):
+            try:
+                out.append(parse(value))
+            except _Bad as bad:
+                self.problems.value(i, self.fname(fld), value, str(bad))
+                out.append(None)
+        return out
+
+    def text(self, fld: str) -> pd.Series:
+        return pd.Series([_io.cell_text(v) for v in self.col(fld)], index=self.index, dtype=str)
+
+
+def _check_region(
+    rows: _Rows,
+    ok: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    wgs: tuple[np.ndarray, np.ndarray],
+    coord_fields: tuple[Any, Any],
+    coord_values: tuple[Sequence[Any], Sequence[Any]],
+    datum: str,
+    region: shapely.Geometry,
+    area_name: str | None,
+) -> None:
+    """Points outside the plausible area are problems (swapped columns named)."""
+    km = np.zeros(rows.n)
+    km[ok] = _outside_km(wgs[0][ok], wgs[1][ok], region)
+    name = area_name or "the expected area"
+    for i in np.flatnonzero(ok & (km > 0)).tolist():
+        swap_in = bool(shapely.contains_xy(region, *to_wgs84([lat[i]], [lon[i]], datum))[0])
+        hint = (
+            "; with longitude and latitude swapped it would be inside (columns swapped?)"
+            if swap_in
+            else "; check the coordinates and their datum (datum='gcj02' for AMap, "
+            "'bd09' for Baidu)"
+        )
+        rows.problems.add(
+            i,
+            coord_fields,
+            f"point ({_io.show(coord_values[0][i])}, {_io.show(coord_values[1][i])}) is "
+            f"{km[i]:.1f} km outside {name}{hint}",
+        )
+
+
+def _types(
+    rows: _Rows,
+    registry: Mapping[str, FacilityType],
+    type_override: str | None,
+    notes: list[str],
+) -> list[str]:
+    """The type key of every row: the override, or the type column matched to the registry."""
+    index_of = _type_index(registry)
+    if type_override is not None:
+        given = [_io.cell_text(v) for v in rows.col("type")] if "type" in rows.columns else []
+        differ = sorted(
+            {v for v in given if v and index_of.get(v.casefold(), index_of.get(v)) != type_override}
+        )
+        if differ:
+            notes.append(
+                f"{rows.raw.source}: type={type_override!r} overrides the values of column "
+                f"{rows.fname('type')!r} ({', '.join(map(repr, differ[:5]))})"
+            )
+        return [type_override] * rows.n
+    if "type" not in rows.columns:
+        rows.problems.no_column(
+            "type",
+            _FACILITY_ALIASES["type"],
+            rows.raw.frame.columns,
+            f"; add one holding a type key, or pass type=..., one of {', '.join(registry)}",
+        )
+        return [""] * rows.n
+    types = []
+    for i, value in enumerate(rows.col("type")):
+        text = _io.cell_text(value)
+        key = index_of.get(text.casefold(), index_of.get(text))
+        if key is None:
+            what = (
+                "is blank; fill in the type, or pass type=... for a one-type file"
+                if not text
+                else "is not a known facility type"
+            )
+            rows.problems.value(
+                i,
+                rows.fname("type"),
+                value if text else text,
+                f"{what}; known types: {', '.join(registry)} "
+                f"({', '.join(ft.label_zh for ft in registry.values())})",
+            )
+            key = ""
+        types.append(key)
+    return types
+
+
+def _facility_ids(rows: _Rows, types: Sequence[str]) -> Sequence[str]:
+    """The id column checked, or ``{type}-{n:04d}`` numbered per type in file order."""
+    if "id" in rows.columns:
+        return _io.check_ids(rows.col("id"), rows.fname("id"), rows.problems)
+    counters: dict[str, int] = {}
+    ids = []
+    for key in types:
+        counters[key] = counters.get(key, 0) + 1
+        ids.append(f"{key}-{counters[key]:04d}" if key else "")
+    return ids
+
+
+def _amenities(rows: _Rows, notes: list[str]) -> list[list[str]]:
+    amenities = []
+    unknown_amenities: list[str] = []
+    for i, value in enumerate(rows.col("amenities")):
+        keys, unknown = _parse_amenities(value)
+        amenities.append(keys)
+        unknown_amenities += [f"{rows.raw.labels[i]} {u!r}" for u in unknown]
+    if unknown_amenities:
+        notes.append(
+            f"{rows.raw.source}: unknown amenities kept as given: "
+            f"{', '.join(unknown_amenities[:20])}"
+            f"{' ...' if len(unknown_amenities) > 20 else ''}; known: {', '.join(AMENITIES)}"
+        )
+    return amenities
+
+
 def _validate(
     raw: _io.Raw,
     problems: _io.Problems,
@@ -626,137 +770,46 @@ def _validate(
     ``lon``/``lat`` are floats in ``datum``, NaN where a problem is already recorded.
     Problems are added to ``problems`` and raised together at the end.
     """
-    source, labels, n = raw.source, raw.labels, len(raw.frame)
+    rows = _Rows(raw, problems, columns, index)
     notes: list[str] = []
-
-    def col(fld: str) -> list[Any]:
-        name = columns.get(fld)
-        return list(raw.frame[name]) if name is not None else [""] * n
-
-    def fname(fld: str) -> Any:
-        return columns.get(fld, fld)
-
-    # coordinates: range and swapped columns, then the plausible area
     ok = _io.check_lonlat(lon, lat, coord_fields, coord_values, problems)
-    lon_v, lat_v = coord_values
-    wlon = np.full(n, np.nan)
-    wlat = np.full(n, np.nan)
+    wlon = np.full(rows.n, np.nan)
+    wlat = np.full(rows.n, np.nan)
     if ok.any():
         wlon[ok], wlat[ok] = to_wgs84(lon[ok], lat[ok], datum)
-    if region is not None and ok.any():
-        km = np.zeros(n)
-        km[ok] = _outside_km(wlon[ok], wlat[ok], region)
-        name = area_name or "the expected area"
-        for i in np.flatnonzero(ok & (km > 0)).tolist():
-            swap_in = bool(shapely.contains_xy(region, *to_wgs84([lat[i]], [lon[i]], datum))[0])
-            hint = (
-                "; with longitude and latitude swapped it would be inside (columns swapped?)"
-                if swap_in
-                else "; check the coordinates and their datum (datum='gcj02' for AMap, "
-                "'bd09' for Baidu)"
-            )
-            problems.add(
-                i,
+        if region is not None:
+            _check_region(
+                rows,
+                ok,
+                lon,
+                lat,
+                (wlon, wlat),
                 coord_fields,
-                f"point ({_io.show(lon_v[i])}, {_io.show(lat_v[i])}) is {km[i]:.1f} km outside "
-                f"{name}{hint}",
+                coord_values,
+                datum,
+                region,
+                area_name,
             )
-
-    # type
-    index_of = _type_index(registry)
-    types = []
-    if type_override is not None:
-        given = [_io.cell_text(v) for v in col("type")] if "type" in columns else []
-        differ = sorted(
-            {v for v in given if v and index_of.get(v.casefold(), index_of.get(v)) != type_override}
-        )
-        if differ:
-            notes.append(
-                f"{source}: type={type_override!r} overrides the values of column "
-                f"{fname('type')!r} ({', '.join(map(repr, differ[:5]))})"
-            )
-        types = [type_override] * n
-    elif "type" not in columns:
-        problems.no_column(
-            "type",
-            _FACILITY_ALIASES["type"],
-            raw.frame.columns,
-            f"; add one holding a type key, or pass type=..., one of {', '.join(registry)}",
-        )
-        types = [""] * n
-    else:
-        for i, value in enumerate(col("type")):
-            text = _io.cell_text(value)
-            key = index_of.get(text.casefold(), index_of.get(text))
-            if key is None:
-                what = (
-                    "is blank; fill in the type, or pass type=... for a one-type file"
-                    if not text
-                    else "is not a known facility type"
-                )
-                problems.value(
-                    i,
-                    fname("type"),
-                    value if text else text,
-                    f"{what}; known types: {', '.join(registry)} "
-                    f"({', '.join(ft.label_zh for ft in registry.values())})",
-                )
-                key = ""
-            types.append(key)
-
-    # ids
-    if "id" in columns:
-        ids = _io.check_ids(col("id"), fname("id"), problems)
-    else:
-        counters: dict[str, int] = {}
-        ids = []
-        for key in types:
-            counters[key] = counters.get(key, 0) + 1
-            ids.append(f"{key}-{counters[key]:04d}" if key else "")
-
-    def checked(fld: str, parse: Callable[[Any], Any]) -> list[Any]:
-        out = []
-        for i, value in enumerate(col(fld)):
-            try:
-                out.append(parse(value))
-            except _Bad as bad:
-                problems.value(i, fname(fld), value, str(bad))
-                out.append(None)
-        return out
-
-    hours = checked("hours", _parse_hours)
-    capacity = checked("capacity", _parse_capacity)
-    level = checked("level", _parse_level)
-    updated = checked("updated_at", _parse_date)
-    amenities = []
-    unknown_amenities: list[str] = []
-    for i, value in enumerate(col("amenities")):
-        keys, unknown = _parse_amenities(value)
-        amenities.append(keys)
-        unknown_amenities += [f"{labels[i]} {u!r}" for u in unknown]
-    if unknown_amenities:
-        notes.append(
-            f"{source}: unknown amenities kept as given: {', '.join(unknown_amenities[:20])}"
-            f"{' ...' if len(unknown_amenities) > 20 else ''}; known: {', '.join(AMENITIES)}"
-        )
-
+    types = _types(rows, registry, type_override, notes)
+    ids = _facility_ids(rows, types)
+    hours = rows.checked("hours", _parse_hours)
+    capacity = rows.checked("capacity", _parse_capacity)
+    level = rows.checked("level", _parse_level)
+    updated = rows.checked("updated_at", _parse_date)
+    amenities = _amenities(rows, notes)
     problems.raise_if_any()
-
-    def text_col(fld: str) -> pd.Series:
-        return pd.Series([_io.cell_text(v) for v in col(fld)], index=index, dtype=str)
-
     out = gpd.GeoDataFrame(
         {
             "id": pd.Series(ids, index=index, dtype=str),
             "type": pd.Series(types, index=index, dtype=str),
-            "name": text_col("name"),
-            "address": text_col("address"),
+            "name": rows.text("name"),
+            "address": rows.text("address"),
             "hours": pd.Series(hours, index=index, dtype=str),
             "capacity": pd.Series(capacity, index=index, dtype="float64"),
             "amenities": pd.Series(amenities, index=index, dtype=object),
             "level": pd.Series(level, index=index, dtype=str),
-            "contact": text_col("contact"),
-            "source": text_col("source"),
+            "contact": rows.text("contact"),
+            "source": rows.text("source"),
             "updated_at": pd.Series(updated, index=index, dtype=str),
         },
         geometry=gpd.GeoSeries(shapely.points(wlon, wlat), index=index, crs="EPSG:4326"),
