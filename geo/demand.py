@@ -503,6 +503,163 @@ def _load_table(
     )
 
 
+# 0 Point, 1 LineString, 3 Polygon, 4 MultiPoint, 5 MultiLineString, 6 MultiPolygon
+_SUPPORTED_TYPES = [0, 1, 3, 4, 5, 6]
+
+
+def _check_geometries(geoms: np.ndarray, problems: _io.Problems) -> tuple[np.ndarray, np.ndarray]:
+    """Type ids of the features and a mask of usable ones; the rest are problems."""
+    kinds = shapely.get_type_id(geoms)
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for i in np.flatnonzero(empty):
+        problems.add(i, "geometry", "empty geometry; every feature needs a point, line or polygon")
+    at_zero = np.flatnonzero((kinds == 0) & ~empty)
+    xy0 = shapely.get_coordinates(geoms[at_zero])
+    for i in at_zero[(xy0[:, 0] == 0) & (xy0[:, 1] == 0)].tolist():
+        problems.add(
+            i, "geometry", "point (0, 0) is a blank coordinate exported as zero; fix or delete it"
+        )
+    supported = np.isin(kinds, _SUPPORTED_TYPES)
+    for i in np.flatnonzero(~supported & ~empty):
+        problems.add(
+            i,
+            "geometry",
+            f"unsupported geometry type {geoms[i].geom_type!r}; use points, lines or polygons",
+        )
+    return kinds, ~empty & supported
+
+
+def _check_vector_bounds(
+    geoms: np.ndarray, kinds: np.ndarray, ok: np.ndarray, bounds: Any, problems: _io.Problems
+) -> None:
+    """Points must lie inside ``bounds``, lines and polygons touch it."""
+    box = shapely.box(*bounds)
+    is_point = kinds == 0
+    inside = np.ones(len(geoms), dtype=bool)
+    inside[ok & is_point] = shapely.covers(box, geoms[ok & is_point])
+    inside[ok & ~is_point] = shapely.intersects(box, geoms[ok & ~is_point])
+    for i in np.flatnonzero(~inside):
+        problems.add(
+            i,
+            "geometry",
+            f"{geoms[i].geom_type} at {tuple(round(float(b), 6) for b in geoms[i].bounds)!r} "
+            f"is outside bounds {bounds!r} (WGS84 lon/lat); wrong CRS or datum=?",
+        )
+
+
+def _warn_features_outside(raw: _io.Raw, geoms: np.ndarray, district: Any) -> None:
+    rep = shapely.point_on_surface(geoms)
+    touches = shapely.intersects(district, geoms)
+    lon, lat = shapely.get_x(rep), shapely.get_y(rep)
+    lon[touches], lat[touches] = np.nan, np.nan
+    _io.warn_outside(lon, lat, district, raw.labels, raw.source, stacklevel=5)
+
+
+def _spread_features(
+    geoms: np.ndarray, kinds: np.ndarray, other: np.ndarray, spacing_m: float, area_cell_m: float
+) -> list[tuple]:
+    """Multipoints, polygons and lines as weighted points, feature by feature, placed in
+    a metric CRS: (feature, lon, lat, shares, route positions or None, kind) each."""
+    if not len(other):
+        return []
+    metric = metric_crs_for(gpd.GeoSeries(geoms[other], crs=4326))
+    to_m = Transformer.from_crs(4326, metric, always_xy=True)
+    # Edges straight in lon/lat are curved in UTM: densify first so that the points
+    # placed in UTM fall inside the lon/lat polygon / on the lon/lat line (to < 1 mm).
+    max_seg = min(area_cell_m, spacing_m, 100.0) / 4.0 / _METRES_PER_DEGREE
+    dense = shapely.segmentize(geoms[other], max_seg)
+    projected = shapely.transform(
+        dense, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1]))
+    )
+    metric_xy, meta = [], []
+    for i, geom in zip(other, projected, strict=True):
+        t = kinds[i]
+        if t == 4:  # MultiPoint: the weight is split evenly over its points
+            xy = shapely.get_coordinates(geom)
+            shares, pos, kind = np.full(len(xy), 1.0 / len(xy)), None, "point"
+        elif t in (3, 6):
+            xy, shares = _spread_polygon(geom, area_cell_m)
+            pos, kind = None, "area"
+        else:
+            xy, shares, pos = _sample_line(geom, spacing_m)
+            kind = "route"
+        metric_xy.append(xy)
+        meta.append((int(i), shares, pos, kind))
+    from_m = Transformer.from_crs(metric, 4326, always_xy=True)
+    lon_m, lat_m = from_m.transform(*np.concatenate(metric_xy).T)
+    chunks, start = [], 0
+    for (feature, shares, pos, kind), xy in zip(meta, metric_xy, strict=True):
+        stop = start + len(xy)
+        chunks.append((feature, lon_m[start:stop], lat_m[start:stop], shares, pos, kind))
+        start = stop
+    return chunks
+
+
+class _Parts:
+    """Output columns gathered piece by piece, with a sort key restoring input order."""
+
+    names = ("ids", "groups", "weights", "kinds", "sids", "rids", "rpos", "lons", "lats")
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list] = {name: [] for name in self.names}
+        self.keys: list[np.ndarray] = []
+
+    def add(self, key: np.ndarray, **values: Any) -> None:
+        for name in self.names:
+            self.cols[name].append(values[name])
+        self.keys.append(key)
+
+    def assemble(self) -> gpd.GeoDataFrame:
+        if not self.keys:
+            return _empty_demand()
+        key = np.concatenate(self.keys)
+        order = np.lexsort((key[:, 2], key[:, 1], key[:, 0]))
+        return _assemble(*(np.concatenate(self.cols[n])[order] for n in self.names))
+
+
+def _add_points(parts: _Parts, attrs: _Attributes, pt_idx: np.ndarray, pt_xy: np.ndarray):
+    g, n = attrs.per_feature, len(pt_idx)
+    if not n:
+        return
+    for k in range(g):
+        sid = attrs.source_ids[pt_idx]
+        grp = attrs.groups[pt_idx, k]
+        parts.add(
+            np.column_stack([pt_idx, np.full(n, k), np.zeros(n, int)]),
+            ids=sid
+            if g == 1
+            else np.array([f"{s}:{x}" for s, x in zip(sid, grp, strict=True)], dtype=object),
+            groups=grp,
+            weights=attrs.weights[pt_idx, k],
+            kinds=np.full(n, "point", dtype=object),
+            sids=sid,
+            rids=np.full(n, "", dtype=object),
+            rpos=np.full(n, np.nan),
+            lons=pt_xy[:, 0],
+            lats=pt_xy[:, 1],
+        )
+
+
+def _add_spread(parts: _Parts, attrs: _Attributes, chunks: list[tuple]) -> None:
+    for i, lon, lat, shares, pos, kind in chunks:
+        m = len(shares)
+        sid = attrs.source_ids[i]
+        for k in range(attrs.per_feature):
+            base = sid if attrs.per_feature == 1 else f"{sid}:{attrs.groups[i, k]}"
+            parts.add(
+                np.column_stack([np.full(m, i), np.full(m, k), np.arange(m)]),
+                ids=np.array([f"{base}:{j}" for j in range(m)], dtype=object),
+                groups=np.full(m, attrs.groups[i, k], dtype=object),
+                weights=attrs.weights[i, k] * shares,
+                kinds=np.full(m, kind, dtype=object),
+                sids=np.full(m, sid, dtype=object),
+                rids=np.full(m, sid if kind == "route" else "", dtype=object),
+                rpos=pos if pos is not None else np.full(m, np.nan),
+                lons=lon,
+                lats=lat,
+            )
+
+
 def _load_vector(
     raw: _io.Raw,
     problems: _io.Problems,
@@ -519,25 +676,7 @@ def _load_vector(
 ) -> gpd.GeoDataFrame:
     assert raw.geometry is not None
     geoms = np.asarray(geometry_to_wgs84(raw.geometry, datum or "wgs84").values)
-    kinds_in = shapely.get_type_id(geoms)
-    missing = shapely.is_missing(geoms)
-    empty = missing | shapely.is_empty(geoms)
-    for i in np.flatnonzero(empty):
-        problems.add(i, "geometry", "empty geometry; every feature needs a point, line or polygon")
-    at_zero = np.flatnonzero((kinds_in == 0) & ~empty)
-    xy0 = shapely.get_coordinates(geoms[at_zero])
-    for i in at_zero[(xy0[:, 0] == 0) & (xy0[:, 1] == 0)].tolist():
-        problems.add(
-            i, "geometry", "point (0, 0) is a blank coordinate exported as zero; fix or delete it"
-        )
-    # 0 Point, 1 LineString, 3 Polygon, 4 MultiPoint, 5 MultiLineString, 6 MultiPolygon
-    supported = np.isin(kinds_in, [0, 1, 3, 4, 5, 6])
-    for i in np.flatnonzero(~supported & ~empty):
-        problems.add(
-            i,
-            "geometry",
-            f"unsupported geometry type {geoms[i].geom_type!r}; use points, lines or polygons",
-        )
+    kinds, ok = _check_geometries(geoms, problems)
     attrs = _attributes(
         raw,
         problems,
@@ -545,117 +684,19 @@ def _load_vector(
         group=group,
         groups=groups,
         weight_given=weight is not None,
-        weight_required=bool(np.isin(kinds_in, [1, 3, 5, 6]).any()),
+        weight_required=bool(np.isin(kinds, [1, 3, 5, 6]).any()),
     )
     if bounds is not None:
-        minx, miny, maxx, maxy = bounds
-        box = shapely.box(minx, miny, maxx, maxy)
-        ok = ~empty & supported
-        is_point = kinds_in == 0
-        inside = np.ones(len(geoms), dtype=bool)
-        inside[ok & is_point] = shapely.covers(box, geoms[ok & is_point])
-        inside[ok & ~is_point] = shapely.intersects(box, geoms[ok & ~is_point])
-        for i in np.flatnonzero(~inside):
-            problems.add(
-                i,
-                "geometry",
-                f"{geoms[i].geom_type} at {tuple(round(float(b), 6) for b in geoms[i].bounds)!r} "
-                f"is outside bounds {bounds!r} (WGS84 lon/lat); wrong CRS or datum=?",
-            )
+        _check_vector_bounds(geoms, kinds, ok, bounds, problems)
     problems.raise_if_any()
     if district is not None:
-        rep = shapely.point_on_surface(geoms)
-        touches = shapely.intersects(district, geoms)
-        lon_r, lat_r = shapely.get_x(rep), shapely.get_y(rep)
-        lon_r[touches], lat_r[touches] = np.nan, np.nan
-        _io.warn_outside(lon_r, lat_r, district, raw.labels, raw.source, stacklevel=4)
-    g = attrs.per_feature
-
-    chunks: list[tuple] = []  # (feature, lon, lat, shares, route positions or None, kind)
-    # plain points, vectorised
-    pt_idx = np.flatnonzero(kinds_in == 0)
-    pt_xy = shapely.get_coordinates(geoms[pt_idx])
-    # the rest, feature by feature, in a metric CRS
-    other = np.flatnonzero(kinds_in != 0)
-    metric_xy, metric_meta = [], []
-    if len(other):
-        metric = metric_crs_for(gpd.GeoSeries(geoms[other], crs=4326))
-        to_m = Transformer.from_crs(4326, metric, always_xy=True)
-        # Edges straight in lon/lat are curved in UTM: densify first so that the points
-        # placed in UTM fall inside the lon/lat polygon / on the lon/lat line (to < 1 mm).
-        max_seg = min(area_cell_m, spacing_m, 100.0) / 4.0 / _METRES_PER_DEGREE
-        dense = shapely.segmentize(geoms[other], max_seg)
-        projected = shapely.transform(
-            dense, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1]))
-        )
-        for i, geom in zip(other, projected, strict=True):
-            t = kinds_in[i]
-            if t == 4:  # MultiPoint: the weight is split evenly over its points
-                xy = shapely.get_coordinates(geom)
-                shares, pos, kind = np.full(len(xy), 1.0 / len(xy)), None, "point"
-            elif t in (3, 6):
-                xy, shares = _spread_polygon(geom, area_cell_m)
-                pos, kind = None, "area"
-            else:
-                xy, shares, pos = _sample_line(geom, spacing_m)
-                kind = "route"
-            metric_xy.append(xy)
-            metric_meta.append((int(i), shares, pos, kind))
-        from_m = Transformer.from_crs(metric, 4326, always_xy=True)
-        all_xy = np.concatenate(metric_xy)
-        lon_m, lat_m = from_m.transform(all_xy[:, 0], all_xy[:, 1])
-        start = 0
-        for (feature, shares, pos, kind), xy in zip(metric_meta, metric_xy, strict=True):
-            stop = start + len(xy)
-            chunks.append((feature, lon_m[start:stop], lat_m[start:stop], shares, pos, kind))
-            start = stop
-
-    ids, groups, weights, kinds, sids, rids, rpos, lons, lats, keys = ([] for _ in range(10))
-    # points
-    if len(pt_idx):
-        for k in range(g):
-            sid = attrs.source_ids[pt_idx]
-            grp = attrs.groups[pt_idx, k]
-            ids.append(
-                sid
-                if g == 1
-                else np.array([f"{s}:{x}" for s, x in zip(sid, grp, strict=True)], dtype=object)
-            )
-            groups.append(grp)
-            weights.append(attrs.weights[pt_idx, k])
-            kinds.append(np.full(len(pt_idx), "point", dtype=object))
-            sids.append(sid)
-            rids.append(np.full(len(pt_idx), "", dtype=object))
-            rpos.append(np.full(len(pt_idx), np.nan))
-            lons.append(pt_xy[:, 0])
-            lats.append(pt_xy[:, 1])
-            keys.append(
-                np.column_stack([pt_idx, np.full(len(pt_idx), k), np.zeros(len(pt_idx), int)])
-            )
-    for i, lon, lat, shares, pos, kind in chunks:
-        m = len(shares)
-        sid = attrs.source_ids[i]
-        for k in range(g):
-            base = sid if g == 1 else f"{sid}:{attrs.groups[i, k]}"
-            ids.append(np.array([f"{base}:{j}" for j in range(m)], dtype=object))
-            groups.append(np.full(m, attrs.groups[i, k], dtype=object))
-            weights.append(attrs.weights[i, k] * shares)
-            kinds.append(np.full(m, kind, dtype=object))
-            sids.append(np.full(m, sid, dtype=object))
-            rids.append(np.full(m, sid if kind == "route" else "", dtype=object))
-            rpos.append(pos if pos is not None else np.full(m, np.nan))
-            lons.append(lon)
-            lats.append(lat)
-            keys.append(np.column_stack([np.full(m, i), np.full(m, k), np.arange(m)]))
-    if not ids:
-        return _empty_demand()
-    key = np.concatenate(keys)
-    order = np.lexsort((key[:, 2], key[:, 1], key[:, 0]))
-    cat = [
-        np.concatenate(a)[order]
-        for a in (ids, groups, weights, kinds, sids, rids, rpos, lons, lats)
-    ]
-    return _assemble(*cat)
+        _warn_features_outside(raw, geoms, district)
+    parts = _Parts()
+    pt_idx = np.flatnonzero(kinds == 0)
+    _add_points(parts, attrs, pt_idx, shapely.get_coordinates(geoms[pt_idx]))
+    other = np.flatnonzero(kinds != 0)
+    _add_spread(parts, attrs, _spread_features(geoms, kinds, other, spacing_m, area_cell_m))
+    return parts.assemble()
 
 
 def load_demand(
