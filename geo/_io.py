@@ -520,11 +520,8 @@ def _to_utf8(source: str, data: bytes) -> bytes:
             raise ValidationError(f"{source}: a broken UTF-16 file ({exc})") from exc
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    try:
-        data.decode("utf-8")
+    if _is_utf8(data):
         return data
-    except UnicodeDecodeError:
-        pass
     if b"\x00" not in data[:4096]:
         try:
             return data.decode("gb18030").encode("utf-8")
@@ -534,6 +531,19 @@ def _to_utf8(source: str, data: bytes) -> bytes:
         f"{source}: cannot decode the file as UTF-8 or GBK/GB18030 (nor as UTF-16; is it a "
         "text file?); save it as 'CSV UTF-8' from Excel"
     )
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8, checked by pyarrow without making a str."""
+    import pyarrow as pa
+
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64).tobytes())
+    array = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        array.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _read_csv(file: Path, source: str, layer: str | None) -> Raw:

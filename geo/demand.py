@@ -239,13 +239,14 @@ def _group_column(
 ) -> np.ndarray:
     """The group column's values as group keys; blank and unknown values are problems."""
     values = raw.frame[col]
-    if isinstance(values.dtype, pd.ArrowDtype):
-        import pyarrow.compute as pc
-
-        texts = pd.Series(pc.utf8_trim_whitespace(values.array._pa_array), dtype=object)
+    text = _io._arrow_text(values)
+    if text is not None:  # vectorised: codes from pyarrow, text only for distinct values
+        encoded = text.dictionary_encode()
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        uniques = encoded.dictionary.to_pylist()
     else:
         texts = pd.Series([_io.cell_text(v) for v in values], dtype=object)
-    codes, uniques = pd.factorize(texts, sort=False)
+        codes, uniques = pd.factorize(texts, sort=False)
     keys, read_as = match_groups(list(uniques), groups)
     for j, (value, key) in enumerate(zip(uniques, keys, strict=True)):
         if key is not None:
