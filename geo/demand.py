@@ -854,7 +854,10 @@ def load_demand(
 
 
 def demand_to_geoparquet(demand: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write a demand layer (from :func:`load_demand`) as GeoParquet; reads back equal.
+    """Write a demand layer (from :func:`load_demand`) as GeoParquet.
+
+    :func:`load_demand` reads it back with the same ids, groups, weights and points (as
+    points: the areas and routes are already spread).
 
     Examples
     --------

@@ -584,12 +584,10 @@ def _area_geometry(bounds: Any, area: Any) -> shapely.Geometry | None:
         return shapely.box(*box)
     if area is None:
         return None
-    if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
-        if area.crs is None:
-            raise CRSError("area has no CRS; set one, e.g. area.set_crs('EPSG:4326')")
-        return area.to_crs(4326).geometry.union_all()
-    if isinstance(area, shapely.Geometry) and area.geom_type in ("Polygon", "MultiPolygon"):
-        return area
+    if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries) or (
+        isinstance(area, shapely.Geometry) and area.geom_type in ("Polygon", "MultiPolygon")
+    ):
+        return load_boundary(area).geometry.union_all()
     raise TypeError(
         "area must be a shapely Polygon/MultiPolygon in WGS84 or a GeoDataFrame/GeoSeries, "
         f"got {type(area).__name__}"
@@ -1070,7 +1068,7 @@ def facilities_to_file(
     *,
     registry: Mapping[str, FacilityType] | str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Write a facility frame to GeoJSON, GeoPackage or CSV.
+    """Write a facility frame to GeoJSON, GeoPackage, CSV or GeoParquet.
 
     The frame is validated first. Amenities are written ``;``-separated; CSV files get
     ``lon``/``lat`` columns (UTF-8 with BOM, so Excel opens them). Reading the file back
@@ -1081,8 +1079,8 @@ def facilities_to_file(
     gdf : geopandas.GeoDataFrame
         Facilities in the standard schema.
     path : path-like
-        Ending in ``.geojson``/``.json``, ``.gpkg`` or ``.csv``; an existing file is
-        replaced.
+        Ending in ``.geojson``/``.json``, ``.gpkg``, ``.csv`` or ``.parquet``; an
+        existing file is replaced.
     registry : mapping or path, optional
         Facility types the frame was validated against; default :func:`default_registry`.
 
@@ -1093,9 +1091,10 @@ def facilities_to_file(
     """
     file = Path(path)
     ext = file.suffix.lower()
-    if ext not in (".geojson", ".json", ".gpkg", ".csv"):
+    if ext not in (".geojson", ".json", ".gpkg", ".csv", ".parquet"):
         raise ValueError(
-            f"path={os.fspath(path)!r}: cannot write {ext!r}; use .geojson, .gpkg or .csv"
+            f"path={os.fspath(path)!r}: cannot write {ext!r}; use .geojson, .gpkg, .csv or "
+            ".parquet (GeoParquet)"
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # unknown amenities are written as-is
@@ -1110,6 +1109,9 @@ def facilities_to_file(
             writer.writerow(list(table.columns))
             for row in table.itertuples(index=False):
                 writer.writerow([_csv_cell(v) for v in row])
+    elif ext == ".parquet":
+        out = gpd.GeoDataFrame(table, geometry=clean.geometry.reset_index(drop=True))
+        out.to_parquet(file)
     elif ext == ".gpkg":
         out = gpd.GeoDataFrame(table, geometry=clean.geometry.reset_index(drop=True))
         if file.exists():
