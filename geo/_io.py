@@ -322,7 +322,9 @@ class Raw:
     source: str  # the name messages use: the path as given, or e.g. "DataFrame"
     frame: pd.DataFrame  # the cells, one row per record, RangeIndex, the input's columns
     labels: Sequence[str]  # "row 2" / "feature 1" / "row at index 'a'" per record
-    numbers: Sequence[int]  # 1-based number of the record: data row (blank lines counted),
+    numbers: (
+        Sequence[int] | np.ndarray
+    )  # 1-based number of the record: data row (blank lines counted),
     # feature, or position in the frame
     geometry: gpd.GeoSeries | None = None  # EPSG:4326, RangeIndex, still in the source datum
     datum_note: dict[str, str] = field(default_factory=dict)  # column -> datum its header names

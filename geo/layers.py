@@ -719,7 +719,7 @@ def _types(
     return types
 
 
-def _facility_ids(rows: _Rows, types: Sequence[str]) -> Sequence[str]:
+def _facility_ids(rows: _Rows, types: Sequence[str]) -> Sequence[str] | np.ndarray:
     """The id column checked, or ``{type}-{n:04d}`` numbered per type in file order."""
     if "id" in rows.columns:
         return _io.check_ids(rows.col("id"), rows.fname("id"), rows.problems)
@@ -1213,6 +1213,7 @@ def load_areas(
         levels = [str(level)] * n
     else:
         levels = [_AREA_LEVEL_WORDS.get(v, v) for v in col("level")]
+    ids: Sequence[str] | np.ndarray
     if "id" in columns:
         ids = _io.check_ids(raw.frame[columns["id"]], columns["id"], problems)
     else:

@@ -577,7 +577,7 @@ def test_14_excel_merged_header_and_corrupt_files(tmp_path):
     sheet.append(["驿站", 121.8, 29.9, "户外劳动者驿站"])
     book.save(tmp_path / "title.xlsx")
     # a merged title above the header is a title: the header is found below it
-    with pytest.warns(UserWarning, match=r"'北仑区户外劳动者驿站一览表' above the header looks like"):
+    with pytest.warns(UserWarning, match=r"'北仑区户外劳动者驿站一览表' above the header"):
         out = load_facilities(tmp_path / "title.xlsx")
     assert out["name"].tolist() == ["驿站"]
     sheet.merge_cells("B2:C2")
