@@ -29,6 +29,7 @@ from geo.demand import (
     demand_groups,
     demand_summary,
     demand_to_geoparquet,
+    iter_demand,
     load_demand,
     to_h3,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "get_type",
     "gini",
     "handoff_links",
+    "iter_demand",
     "load_areas",
     "load_boundary",
     "load_demand",

@@ -608,20 +608,27 @@ def _csv_arrow(
 ) -> Raw | None:
     """The fast path: pyarrow's CSV reader, every cell as text. None when it refuses the
     file (ragged rows), which the Python path then reports row by row."""
+    starts = _line_starts(data)
+    skip = header_at + 1  # physical lines up to and including the header
+    offset = int(starts[skip]) if skip < len(starts) else len(data)
+    return _arrow_block(memoryview(data)[offset:], skip + 1, source, header, delimiter)
+
+
+def _arrow_block(
+    data: Any, first_line: int, source: str, header: list[str], delimiter: str
+) -> Raw | None:
+    """Records of a block of whole lines without a header; ``first_line`` is the file's
+    line number of its first line. None when pyarrow refuses the block (ragged rows)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from pyarrow import csv as pacsv
 
-    starts = _line_starts(data)
-    skip = header_at + 1  # physical lines up to and including the header
-    offset = int(starts[skip]) if skip < len(starts) else len(data)
+    data = bytes(data) if not isinstance(data, bytes) else data
     names = [f"c{i}" for i in range(len(header))]
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(data)[offset:],
-            read_options=pacsv.ReadOptions(
-                column_names=names, block_size=1 << 22, use_threads=True
-            ),
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=False, ignore_empty_lines=True
             ),
@@ -633,13 +640,13 @@ def _csv_arrow(
         )
     except pa.ArrowInvalid:
         return None
-    # line numbers of the records: the non-empty lines after the header
+    # line numbers of the records: the non-empty lines
+    starts = _line_starts(data)
     ends = np.append(starts[1:] - 1, len(data))
     length = ends - starts
     buf = np.frombuffer(data, dtype=np.uint8)
     cr = (length == 1) & (buf[np.minimum(starts, max(len(buf) - 1, 0))] == 13)
     nonempty = np.flatnonzero((length > 0) & ~cr)
-    nonempty = nonempty[nonempty >= skip]
     if len(nonempty) != table.num_rows:
         return None
     blank = np.ones(table.num_rows, dtype=bool)
@@ -647,10 +654,80 @@ def _csv_arrow(
         blank &= pc.equal(pc.utf8_trim_whitespace(col), "").to_numpy(zero_copy_only=False)
     if blank.any():
         table = table.filter(pa.array(~blank))
-    numbers = nonempty[~blank] + 1  # 1-based line numbers = rows as a spreadsheet counts
+    numbers = nonempty[~blank] + first_line  # line numbers = rows as a spreadsheet counts
     frame = table.to_pandas(types_mapper=pd.ArrowDtype, self_destruct=True)
     frame.columns = pd.Index(header, dtype=object)
     return Raw(source, frame, RowLabels("row", numbers), numbers - 1, None, datum_notes(header))
+
+
+def iter_csv(path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 24) -> Iterable[Raw]:
+    """A CSV file as :class:`Raw` blocks of whole lines, each parsed by pyarrow: memory
+    bounded by the block, not the file. Row numbers are the file's line numbers.
+
+    Files the block reader cannot take (a workbook named .csv, UTF-16, cells spanning
+    lines, ragged rows) are read whole by :func:`read_file` and given as one block.
+    """
+    file, _ = check_path(path, (".csv", ".txt"))
+    source = os.fspath(path)
+    with file.open("rb") as fh:
+        head = fh.read(1 << 16)
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"\xff\xfe", b"\xfe\xff")) or (
+        b"\r" in head
+    ):
+        yield read_file(path, (".csv", ".txt"), empty_ok=True)
+        return
+    first = _to_utf8(source, head[: head.rfind(b"\n") + 1] or head)
+    lines = [ln[:_HEAD_CHARS].decode("utf-8", "replace") for ln in first.split(b"\n")]
+    lines = lines[:_HEAD_LINES]
+    delimiter = max((",", "\t", ";"), key=lambda d: max((ln.count(d) for ln in lines), default=0))
+    if _quoted_newlines(first):
+        yield read_file(path, (".csv", ".txt"), empty_ok=True)
+        return
+    records = list(csv.reader(lines, delimiter=delimiter))
+    header_at = _find_header(records, source)
+    if header_at < 0:
+        raise ValidationError(f"{source}: the file is empty; expected a header row and data rows")
+    header = [c.strip() for c in records[header_at]]
+    _check_header(source, header)
+    line = 1  # the file's line number of the next block's first line
+    bom = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    with file.open("rb") as fh:
+        fh.seek(bom)
+        rest = b""
+        skip = header_at + 1
+        while True:
+            chunk = fh.read(max(chunk_bytes, 1 << 16) if skip else chunk_bytes)
+            data = rest + chunk
+            if not data:
+                return
+            cut = data.rfind(b"\n") + 1 if chunk else len(data)
+            block, rest = data[:cut], data[cut:]
+            if not block:
+                continue
+            n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+            if skip:  # the header (and title lines above it) are in the first block
+                starts = _line_starts(block)
+                block = (
+                    block[int(starts[min(skip, len(starts) - 1)]) :] if skip < len(starts) else b""
+                )
+                line, n_lines, skip = line + skip, n_lines - skip, 0
+            if not block.strip():
+                line += n_lines
+                continue
+            block = _to_utf8(source, block)
+            if _quoted_newlines(block):
+                raise ValidationError(
+                    f"{source}: from line {line}: cells span lines (or a '\"' is never "
+                    "closed); read the file with load_demand, which checks them"
+                )
+            raw = _arrow_block(block, line, source, header, delimiter)
+            if raw is None:
+                raise ValidationError(
+                    f"{source}: lines {line}-{line + n_lines - 1}: rows with more or fewer "
+                    "cells than the header; read the file with load_demand, which names them"
+                )
+            yield raw
+            line += n_lines
 
 
 def _csv_python(data: bytes, source: str, delimiter: str) -> Raw:

@@ -23,7 +23,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -851,6 +851,78 @@ def load_demand(
         raw.source,
     )
     return out
+
+
+def iter_demand(
+    path: str | os.PathLike[str],
+    *,
+    chunk_rows: int = 250_000,
+    datum: str | None = None,
+    group: str | None = None,
+    weight: str | None = None,
+    id_column: str | None = None,
+    registry: Any = None,
+    boundary: Any = None,
+) -> Iterator[gpd.GeoDataFrame]:
+    """A demand CSV of points, loaded and validated block by block: memory bounded by
+    the block, not the file (a 5-million-row file in the memory of a few hundred
+    thousand rows).
+
+    Each block is what :func:`load_demand` would give for its rows (the same checks,
+    messages, row numbers and ids); ids are also checked against every earlier block. A
+    problem raises when its block is reached: a consumer writing blocks somewhere should
+    discard what it wrote when a :class:`~geo.errors.ValidationError` arrives.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = Path(tmp) / "riders.csv"
+    ...     _ = p.write_text("lon,lat,group\\n121.8,29.9,outdoor\\n121.9,29.9,outdoor\\n")
+    ...     [len(block) for block in iter_demand(p)]
+    [2]
+    """
+    from geo.layers import _resolve_registry, boundary_geometry
+
+    if not (isinstance(chunk_rows, int) and chunk_rows > 0):
+        raise ValidationError(f"chunk_rows={chunk_rows!r} must be a positive number of rows")
+    datum = None if datum is None else check_datum(datum)
+    groups = demand_groups(_resolve_registry(registry))
+    if group is not None:
+        group = _group_argument(group, groups)
+    district = boundary_geometry(boundary)
+    file = Path(path)
+    with file.open("rb") if file.is_file() else open(os.devnull, "rb") as fh:
+        sample = fh.read(1 << 16)
+    line_bytes = max(8, len(sample) // max(1, sample.count(b"\n")))
+    seen = np.empty(0, dtype=np.uint64)
+    options: dict[str, Any] = {
+        "datum": datum,
+        "bounds": None,
+        "group": group,
+        "groups": groups,
+        "weight": weight,
+        "district": district,
+    }
+    for raw in _io.iter_csv(path, chunk_bytes=chunk_rows * line_bytes):
+        if raw.geometry is not None or raw.frame.empty:
+            continue
+        problems = raw.problems()
+        columns = _columns(raw, problems, weight=weight, id_column=id_column)
+        out = _load_table(raw, problems, columns, **options)
+        if "id" in columns:
+            hashes = pd.util.hash_array(out["source_id"].to_numpy(dtype=object))
+            again = np.isin(hashes, seen)
+            for i in np.flatnonzero(again)[: _io.MAX_SHOWN].tolist():
+                problems.value(
+                    i,
+                    columns["id"],
+                    out["source_id"].iloc[i],
+                    "is a duplicate id: an earlier row has it; ids must be unique",
+                )
+            problems.raise_if_any()
+            seen = np.union1d(seen, hashes)
+        yield out
 
 
 def demand_to_geoparquet(demand: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Path:
