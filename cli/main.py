@@ -34,7 +34,60 @@ def _progress(iterable, desc: str, total: int | None = None):
     )
 
 
-def _load_inputs(demo, facilities, demand, areas, datum, demand_datum):
+def _registry(modes=None):
+    """The facility-type registry: ``$SERVICEMAP_REGISTRY`` if set, else the shipped one.
+
+    The environment is read here, at the edge; ``geo`` takes the registry as an object.
+    """
+    from geo.layers import load_registry, registry_path_from_env
+
+    path = registry_path_from_env()
+    try:
+        return load_registry(path, modes=modes)
+    except ServicemapError as exc:
+        if path is not None:
+            exc.args = (f"{exc} (named by $SERVICEMAP_REGISTRY)", *exc.args[1:])
+        raise
+
+
+def _layer_in(path, layer):
+    """``--layer`` for one input file: the name when the file holds a layer or sheet of
+    that name, else None (single-layer files ignore it; a multi-layer file without it
+    is refused by the loader, with the list of its layers)."""
+    if layer is None:
+        return None
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            import openpyxl
+
+            book = openpyxl.load_workbook(path, read_only=True)
+            names = list(book.sheetnames)
+            book.close()
+        elif suffix in (".gpkg", ".geojson", ".json", ".fgb", ".zip", ".shp"):
+            import pyogrio
+
+            names = [str(n) for n, _ in pyogrio.list_layers(path)]
+        else:
+            return None
+    except Exception:  # an unreadable file: the loader says why
+        return layer
+    return layer if layer in names or len(names) > 1 else None
+
+
+def _load_inputs(
+    demo,
+    facilities,
+    demand,
+    areas,
+    datum,
+    demand_datum,
+    *,
+    registry=None,
+    group=None,
+    weight=None,
+    layer=None,
+):
     """The layers named on the command line: a demo, or the user's own files."""
     from geo.demand import load_demand
     from geo.demo import load_demo
@@ -48,15 +101,30 @@ def _load_inputs(demo, facilities, demand, areas, datum, demand_datum):
         return d.facilities, d.demand, d.areas
     if not facilities or not demand:
         raise click.UsageError("give --demo NAME, or both --facilities and --demand files")
-    fac = load_facilities(facilities, datum=datum)
+    fac = load_facilities(
+        facilities, datum=datum, registry=registry, layer=_layer_in(facilities, layer)
+    )
     dem = pd.concat(
-        [load_demand(p, datum=demand_datum) for p in _progress(demand, "loading demand")],
+        [
+            load_demand(
+                p,
+                datum=demand_datum,
+                group=group,
+                weight=weight,
+                registry=registry,
+                layer=_layer_in(p, layer),
+            )
+            for p in _progress(demand, "loading demand")
+        ],
         ignore_index=True,
     )
     dem = gpd.GeoDataFrame(dem, geometry="geometry", crs="EPSG:4326")
     ars = None
     if areas:
-        ars = pd.concat([load_areas(p, datum=datum) for p in areas], ignore_index=True)
+        ars = pd.concat(
+            [load_areas(p, datum=datum or "wgs84", layer=_layer_in(p, layer)) for p in areas],
+            ignore_index=True,
+        )
         ars = gpd.GeoDataFrame(ars, geometry="geometry", crs="EPSG:4326")
     return fac, dem, ars
 
@@ -71,9 +139,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def types_cmd(as_json: bool) -> None:
     """List the facility types of the registry and their coverage rules."""
-    from geo.layers import load_registry
-
-    reg = load_registry(modes=_travel_modes())
+    reg = _registry(_travel_modes())
     if as_json:
         click.echo(
             json.dumps(
@@ -211,11 +277,34 @@ def _data_options(command):
         click.option(
             "--datum",
             type=_DATUM,
-            default="wgs84",
-            show_default=True,
-            help="Datum of the facility, area and candidate files (AMap: gcj02, Baidu: bd09).",
+            default=None,
+            help="Datum of the facility, area and candidate files (AMap: gcj02, Baidu: "
+            "bd09). Default: the one a coordinate header names (经度（GCJ-02）), else wgs84.",
         ),
-        click.option("--demand-datum", type=_DATUM, default="wgs84", show_default=True),
+        click.option(
+            "--demand-datum",
+            type=_DATUM,
+            default=None,
+            help="Datum of the demand files (default as for --datum).",
+        ),
+        click.option(
+            "--group",
+            default=None,
+            help="Demand group of every row of the demand files (outdoor, all_workers, "
+            "female_nursing, truck_drivers, ...), for files without a group column.",
+        ),
+        click.option(
+            "--weight",
+            default=None,
+            metavar="COLUMN",
+            help="Column of the demand files holding the number of people.",
+        ),
+        click.option(
+            "--layer",
+            default=None,
+            metavar="NAME",
+            help="Layer (GeoPackage) or sheet (Excel) to read from input files that hold several.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -279,6 +368,9 @@ def coverage_cmd(
     areas,
     datum,
     demand_datum,
+    group,
+    weight,
+    layer,
     type_keys,
     threshold_m,
     detour,
@@ -289,22 +381,31 @@ def coverage_cmd(
     threshold_s=None,
 ) -> None:
     """Coverage per facility type: covered share, people left out, worst areas, gaps."""
-    from geo.layers import load_registry
-
     modes = _travel_modes()
     if mode is not None and mode not in modes.names:
         raise click.BadParameter(
             f"{mode!r} is not a travel mode; use one of {', '.join(modes.names)}",
             param_hint="--mode",
         )
-    registry = load_registry(modes=modes)
+    registry = _registry(modes)
     unknown = [k for k in type_keys if k not in registry]
     if unknown:
         raise click.BadParameter(
             f"{', '.join(map(repr, unknown))} not in the registry; known: {', '.join(registry)}",
             param_hint="--type",
         )
-    fac, dem, ars = _load_inputs(demo, facilities, demand, areas, datum, demand_datum)
+    fac, dem, ars = _load_inputs(
+        demo,
+        facilities,
+        demand,
+        areas,
+        datum,
+        demand_datum,
+        registry=registry,
+        group=group,
+        weight=weight,
+        layer=layer,
+    )
     keys = list(type_keys) or [k for k in registry if (fac["type"] == k).any()]
     network = _load_network_for(demo, network_path, modes)
     summaries = _summaries(
@@ -369,6 +470,9 @@ def suggest_cmd(
     candidates,
     datum,
     demand_datum,
+    group,
+    weight,
+    layer,
     type_key,
     add,
     model,
@@ -380,30 +484,45 @@ def suggest_cmd(
     as_json,
 ) -> None:
     """Where the next sites of a type should go, with the people each one adds."""
-    from geo.layers import load_facilities, load_registry
+    from geo.layers import load_boundary, load_facilities
     from geo.siting import suggest_sites
 
-    registry = load_registry(modes=_travel_modes())
+    registry = _registry(_travel_modes())
     if type_key not in registry:
         raise click.BadParameter(
             f"{type_key!r} not in the registry; known: {', '.join(registry)}",
             param_hint="--type",
         )
     try:
-        fac, dem, _ = _load_inputs(demo, facilities, demand, (), datum, demand_datum)
+        fac, dem, _ = _load_inputs(
+            demo,
+            facilities,
+            demand,
+            (),
+            datum,
+            demand_datum,
+            registry=registry,
+            group=group,
+            weight=weight,
+            layer=layer,
+        )
         bnd = None
         if demo:
             from geo.demo import load_demo
 
             bnd = load_demo(demo).boundary
         if boundary:
-            bnd = gpd.read_file(boundary)
-            bnd = bnd.set_crs("EPSG:4326") if bnd.crs is None else bnd.to_crs("EPSG:4326")
+            bnd = load_boundary(boundary, datum=datum or "wgs84", layer=_layer_in(boundary, layer))
         mask = None
         if exclude:
-            mask = gpd.read_file(exclude)
-            mask = mask.set_crs("EPSG:4326") if mask.crs is None else mask.to_crs("EPSG:4326")
-        cand = load_facilities(candidates, datum=datum) if candidates else None
+            mask = load_boundary(exclude, datum=datum or "wgs84", layer=_layer_in(exclude, layer))
+        cand = (
+            load_facilities(
+                candidates, datum=datum, registry=registry, layer=_layer_in(candidates, layer)
+            )
+            if candidates
+            else None
+        )
         if cand is None and bnd is None:
             raise click.UsageError("give --boundary or --candidates (or --demo)")
         for _ in _progress([type_key], "solving"):
@@ -453,8 +572,11 @@ def report_cmd(ctx, demo: str) -> None:
         facilities=None,
         demand=(),
         areas=(),
-        datum="wgs84",
-        demand_datum="wgs84",
+        datum=None,
+        demand_datum=None,
+        group=None,
+        weight=None,
+        layer=None,
         type_keys=(),
         threshold_m=None,
         detour=1.0,

@@ -24,17 +24,27 @@ from geo.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from geo.demand import apply_privacy_floor, demand_summary, load_demand, to_h3
+from geo.demand import (
+    apply_privacy_floor,
+    demand_groups,
+    demand_summary,
+    demand_to_geoparquet,
+    iter_demand,
+    load_demand,
+    to_h3,
+)
 from geo.demo import Demo, available_demos, load_demo
-from geo.errors import CRSError, RegistryError, ServicemapError, ValidationError
+from geo.errors import CRSError, FileNotFound, RegistryError, ServicemapError, ValidationError
 from geo.finder import FacilityFinder, handoff_links, open_now
 from geo.layers import (
     FacilityType,
     facilities_to_file,
     get_type,
     load_areas,
+    load_boundary,
     load_facilities,
     load_registry,
+    registry_path_from_env,
     validate_facilities,
 )
 from geo.network import (
@@ -67,6 +77,7 @@ __all__ = [
     "FacilityFinder",
     "FacilityType",
     "NetworkTravelTimes",
+    "FileNotFound",
     "RegistryError",
     "RoadNetwork",
     "ServicemapError",
@@ -85,7 +96,9 @@ __all__ = [
     "catchments",
     "coverage",
     "coverage_summary",
+    "demand_groups",
     "demand_summary",
+    "demand_to_geoparquet",
     "distance_pairs",
     "equity",
     "facilities_to_file",
@@ -95,7 +108,9 @@ __all__ = [
     "get_type",
     "gini",
     "handoff_links",
+    "iter_demand",
     "load_areas",
+    "load_boundary",
     "load_demand",
     "load_demo",
     "load_facilities",
@@ -109,6 +124,7 @@ __all__ = [
     "network_to_gdfs",
     "open_now",
     "p_median",
+    "registry_path_from_env",
     "service_areas",
     "set_covering",
     "suggest_sites",

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
+import itertools
 import logging
 import math
 import os
@@ -26,7 +28,7 @@ import re
 import warnings
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from geo.errors import CRSError, ValidationError
+from geo.errors import CRSError, FileNotFound, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +128,9 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray
     number (see :func:`parse_number`).
     """
     dtype = values.dtype
+    fast = _arrow_numbers(values)
+    if fast is not None:
+        return fast
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         numbers = values.to_numpy(dtype="float64", na_value=np.nan, copy=True)
         blank = np.isnan(numbers)
@@ -142,6 +147,26 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray
     bad = ~blank & ~np.isfinite(numbers)
     numbers[bad] = np.nan
     return numbers, blank, bad
+
+
+def _arrow_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`parse_numbers` for a text column every cell of which is a plain number
+    (pyarrow's cast, vectorised); None when any cell needs the careful path."""
+    if not isinstance(values.dtype, pd.ArrowDtype):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_string(values.dtype.pyarrow_dtype):
+        return None
+    try:
+        numbers = pc.cast(values.array._pa_array, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    numbers = np.array(numbers, dtype="float64")
+    bad = ~np.isfinite(numbers)  # 'nan', 'inf' are text, not numbers of anything
+    numbers[bad] = np.nan
+    return numbers, np.zeros(len(numbers), dtype=bool), bad
 
 
 # ---------------------------------------------------------------------------------------
@@ -265,16 +290,44 @@ def match_columns(
 # ---------------------------------------------------------------------------------------
 
 
+class RowLabels(Sequence[str]):
+    """``"row 5"`` / ``"feature 3"`` labels, made on demand (a million rows need no strings).
+
+    Compares equal to the list of its labels.
+    """
+
+    def __init__(self, prefix: str, numbers: np.ndarray) -> None:
+        self.prefix = prefix
+        self.numbers = np.asarray(numbers, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [f"{self.prefix} {n}" for n in self.numbers[i].tolist()]
+        return f"{self.prefix} {int(self.numbers[i])}"
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"RowLabels({self.prefix!r}, n={len(self)})"
+
+
 @dataclass
 class Raw:
     """An input read into records: cells, how messages name each one, and geometry."""
 
     source: str  # the name messages use: the path as given, or e.g. "DataFrame"
     frame: pd.DataFrame  # the cells, one row per record, RangeIndex, the input's columns
-    labels: list[str]  # "row 2" / "feature 1" / "row at index 'a'" per record
-    numbers: list[int]  # 1-based number of the record: data row (blank lines counted),
+    labels: Sequence[str]  # "row 2" / "feature 1" / "row at index 'a'" per record
+    numbers: (
+        Sequence[int] | np.ndarray
+    )  # 1-based number of the record: data row (blank lines counted),
     # feature, or position in the frame
     geometry: gpd.GeoSeries | None = None  # EPSG:4326, RangeIndex, still in the source datum
+    datum_note: dict[str, str] = field(default_factory=dict)  # column -> datum its header names
 
     def problems(self) -> Problems:
         return Problems(self.source, self.labels)
@@ -291,7 +344,7 @@ def check_path(path: str | os.PathLike[str], supported: Sequence[str]) -> tuple[
             f"supported: {', '.join(supported)}{hint}"
         )
     if not file.exists():
-        raise FileNotFoundError(f"{os.fspath(path)!r} does not exist")
+        raise FileNotFound(f"{os.fspath(path)!r} does not exist")
     if file.is_dir():
         raise ValidationError(f"{os.fspath(path)}: is a directory, not a file")
     return file, ext
@@ -303,12 +356,16 @@ def read_file(
     *,
     datum: str = "wgs84",
     empty_ok: bool = False,
+    layer: str | None = None,
 ) -> Raw:
     """Read a tabular or vector file into :class:`Raw` records.
 
+    ``layer`` names the layer of a multi-layer vector file (GeoPackage) or the sheet of a
+    workbook; a file with several layers needs it.
+
     Raises
     ------
-    FileNotFoundError
+    geo.errors.FileNotFound
         If ``path`` does not exist.
     ValidationError
         If the file cannot be read, or (unless ``empty_ok``) holds no records.
@@ -318,11 +375,13 @@ def read_file(
     file, ext = check_path(path, supported)
     source = os.fspath(path)
     if ext in (".csv", ".txt"):
-        raw = _read_csv(file, source)
+        raw = _read_csv(file, source, layer)
+    elif ext == ".parquet":
+        raw = _read_parquet(file, source, datum)
     elif ext in TABULAR_SUFFIXES:
-        raw = _read_excel(file, source)
+        raw = _read_excel(file, source, layer)
     else:
-        raw = _read_vector(file, ext, source, datum)
+        raw = _read_vector(file, ext, source, datum, layer)
     if raw.frame.empty and not empty_ok:
         tabular = raw.geometry is None
         raise ValidationError(
@@ -347,47 +406,372 @@ def frame_records(frame: pd.DataFrame, source: str, datum: str = "wgs84") -> Raw
         cells = frame
         if len(frame.columns):
             keep = ~frame.map(is_blank).to_numpy(dtype=bool).all(axis=1)
+    _check_header(source, [str(c) for c in cells.columns])
     return Raw(
         source,
         cells[keep].reset_index(drop=True),
         [f"row at index {show(label)}" for label in frame.index[keep]],
         (np.flatnonzero(keep) + 1).tolist(),
         geometry,
+        datum_notes(cells.columns),
     )
 
 
-def _decode(source: str, data: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
+# ---------------------------------------------------------------------------------------
+# Headers: repeated names, title rows above the header, datum notes
+# ---------------------------------------------------------------------------------------
+
+_DATUM_WORDS: dict[str, str] = {
+    "wgs84": "wgs84",
+    "wgs_84": "wgs84",
+    "gps": "wgs84",
+    "cgcs2000": "wgs84",  # CGCS2000 and WGS84 agree to centimetres
+    "gcj02": "gcj02",
+    "gcj_02": "gcj02",
+    "火星坐标": "gcj02",
+    "高德": "gcj02",
+    "bd09": "bd09",
+    "bd_09": "bd09",
+    "bd09ll": "bd09",
+    "百度": "bd09",
+}
+
+
+def datum_notes(columns: Iterable[Any]) -> dict[str, str]:
+    """Columns whose header names a datum in parentheses: ``经度（GCJ-02）`` -> ``gcj02``.
+
+    Examples
+    --------
+    >>> datum_notes(["经度（GCJ-02）", "lat (WGS 84)", "人数（人）"])
+    {'经度（GCJ-02）': 'gcj02', 'lat (WGS 84)': 'wgs84'}
+    """
+    out: dict[str, str] = {}
+    for col in columns:
+        m = _PAREN.search(str(col))
+        if not m:
             continue
+        note = re.sub(r"[\s\-]+", "_", m.group(0).strip().strip("（）()").strip()).casefold()
+        note = note.replace("wgs_84", "wgs84")
+        if note in _DATUM_WORDS:
+            out[str(col)] = _DATUM_WORDS[note]
+    return out
+
+
+def _check_header(source: str, header: Sequence[str]) -> None:
+    """Two columns with one name cannot be told apart: refuse them, naming both."""
+    seen: dict[str, int] = {}
+    problems = Problems(source)
+    for i, name in enumerate(header):
+        if not name:
+            continue
+        if name in seen:
+            problems.add(
+                None,
+                None,
+                f"columns {_col_letter(seen[name])} and {_col_letter(i)} are both named "
+                f"{name!r}; rename or delete one",
+            )
+        else:
+            seen[name] = i
+    problems.raise_if_any()
+
+
+def _col_letter(i: int) -> str:
+    """A 0-based column position as a spreadsheet column letter (0 -> A, 26 -> AA)."""
+    letters = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        letters = chr(65 + r) + letters
+    return letters
+
+
+def _find_header(records: Sequence[Sequence[Any]], source: str) -> int:
+    """Index of the header among the first records: the first one with two or more
+    non-blank cells, when every record above it holds at most one (a title)."""
+    filled = [sum(not is_blank(c) for c in rec) for rec in records]
+    first = next((i for i, n in enumerate(filled) if n), None)
+    if first is None:
+        return -1
+    header = next((i for i, n in enumerate(filled) if n >= 2), first)
+    if header != first:
+        titles = [cell_text(c) for i in range(first, header) for c in records[i] if cell_text(c)]
+        warnings.warn(
+            f"{source}: {', '.join(map(repr, titles))} above the header looks like a title; "
+            f"the header is read from row {header + 1}",
+            UserWarning,
+            stacklevel=4,
+        )
+    return header
+
+
+# ---------------------------------------------------------------------------------------
+# CSV
+# ---------------------------------------------------------------------------------------
+
+_HEAD_LINES = 20  # lines searched for the header (below title rows)
+_HEAD_CHARS = 65_536  # of each of them (a long cell below the header is read by the parser)
+
+
+def _to_utf8(source: str, data: bytes) -> bytes:
+    """The file's bytes as UTF-8 without a BOM: UTF-8, UTF-16 (with a BOM) or GB18030."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"{source}: a broken UTF-16 file ({exc})") from exc
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if _is_utf8(data):
+        return data
+    if b"\x00" not in data[:4096]:
+        try:
+            return data.decode("gb18030").encode("utf-8")
+        except UnicodeDecodeError:
+            pass
     raise ValidationError(
-        f"{source}: cannot decode the file as UTF-8 or GBK/GB18030; save it as "
-        "'CSV UTF-8' from Excel"
+        f"{source}: cannot decode the file as UTF-8 or GBK/GB18030 (nor as UTF-16; is it a "
+        "text file?); save it as 'CSV UTF-8' from Excel"
     )
 
 
-def _table(source: str, header: list[str], rows: list[list[Any]], at: list[int]) -> Raw:
-    frame = pd.DataFrame(rows, columns=pd.Index(header, dtype=object), dtype=object)
-    return Raw(source, frame, [f"row {r}" for r in at], [r - 1 for r in at])
+def _is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8, checked by pyarrow without making a str."""
+    import pyarrow as pa
+
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64).tobytes())
+    array = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        array.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
-def _read_csv(file: Path, source: str) -> Raw:
-    text = _decode(source, file.read_bytes())
-    first = (text.lstrip().splitlines() or [""])[0]
-    delimiter = max((",", "\t", ";"), key=first.count)
-    records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    header_at = next((i for i, rec in enumerate(records) if any(c.strip() for c in rec)), None)
-    if header_at is None:
+def _read_csv(file: Path, source: str, layer: str | None) -> Raw:
+    data = file.read_bytes()
+    if data.startswith(b"PK\x03\x04"):
+        warnings.warn(
+            f"{source}: the file is an Excel workbook (.xlsx) named .csv; reading it as a "
+            "workbook (rename it to .xlsx)",
+            UserWarning,
+            stacklevel=4,
+        )
+        return _read_excel(file, source, layer)
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ValidationError(
+            f"{source}: the file is an old Excel workbook (.xls) named .csv; open it in "
+            "Excel and save it as .xlsx or as 'CSV UTF-8'"
+        )
+    data = _to_utf8(source, data)
+    if b"\r" in data:  # old Mac line ends: one line end, as the parsers below count them
+        data = re.sub(rb"\r(?!\n)", b"\n", data)
+    lines = [
+        ln[:_HEAD_CHARS].replace(b"\r", b"").decode("utf-8", "replace")
+        for ln in data.split(b"\n", 64)[:64]
+    ]
+    lines = [ln for ln in lines[:_HEAD_LINES]]
+    delimiter = max((",", "\t", ";"), key=lambda d: max((ln.count(d) for ln in lines), default=0))
+    if _quoted_newlines(data):
+        return _csv_python(data, source, delimiter)
+    try:
+        records = list(csv.reader(lines, delimiter=delimiter))
+    except csv.Error as exc:
+        raise ValidationError(f"{source}: not a readable CSV file ({exc})") from exc
+    header_at = _find_header(records, source)
+    if header_at < 0:
         raise ValidationError(f"{source}: the file is empty; expected a header row and data rows")
     header = [c.strip() for c in records[header_at]]
+    _check_header(source, header)
+    fast = _csv_arrow(data, source, header, header_at, delimiter)
+    return fast if fast is not None else _csv_python(data, source, delimiter)
+
+
+def _line_starts(data: bytes) -> np.ndarray:
+    """Byte offset of the start of every line."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    return np.concatenate([[0], np.flatnonzero(buf == 10) + 1])
+
+
+def _quoted_newlines(data: bytes) -> bool:
+    """Whether a line break falls inside quotes (a cell spanning lines, or a stray quote)."""
+    if b'"' not in data:
+        return False
+    buf = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(buf == 34)
+    breaks = np.flatnonzero(buf == 10)
+    return bool((np.searchsorted(quotes, breaks) % 2).any())
+
+
+def _csv_arrow(
+    data: bytes, source: str, header: list[str], header_at: int, delimiter: str
+) -> Raw | None:
+    """The fast path: pyarrow's CSV reader, every cell as text. None when it refuses the
+    file (ragged rows), which the Python path then reports row by row."""
+    starts = _line_starts(data)
+    skip = header_at + 1  # physical lines up to and including the header
+    offset = int(starts[skip]) if skip < len(starts) else len(data)
+    return _arrow_block(memoryview(data)[offset:], skip + 1, source, header, delimiter)
+
+
+def _arrow_block(
+    data: Any, first_line: int, source: str, header: list[str], delimiter: str
+) -> Raw | None:
+    """Records of a block of whole lines without a header; ``first_line`` is the file's
+    line number of its first line. None when pyarrow refuses the block (ragged rows)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as pacsv
+
+    data = bytes(data) if not isinstance(data, bytes) else data
+    names = [f"c{i}" for i in range(len(header))]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=False, ignore_empty_lines=True
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    # line numbers of the records: the non-empty lines
+    starts = _line_starts(data)
+    ends = np.append(starts[1:] - 1, len(data))
+    length = ends - starts
+    buf = np.frombuffer(data, dtype=np.uint8)
+    cr = (length == 1) & (buf[np.minimum(starts, max(len(buf) - 1, 0))] == 13)
+    nonempty = np.flatnonzero((length > 0) & ~cr)
+    if len(nonempty) != table.num_rows:
+        return None
+    blank = np.ones(table.num_rows, dtype=bool)
+    for col in table.columns:
+        blank &= pc.equal(pc.utf8_trim_whitespace(col), "").to_numpy(zero_copy_only=False)
+    if blank.any():
+        table = table.filter(pa.array(~blank))
+    numbers = nonempty[~blank] + first_line  # line numbers = rows as a spreadsheet counts
+    frame = table.to_pandas(types_mapper=pd.ArrowDtype, self_destruct=True)
+    frame.columns = pd.Index(header, dtype=object)
+    return Raw(source, frame, RowLabels("row", numbers), numbers - 1, None, datum_notes(header))
+
+
+def iter_csv(path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 24) -> Iterable[Raw]:
+    """A CSV file as :class:`Raw` blocks of whole lines, each parsed by pyarrow: memory
+    bounded by the block, not the file. Row numbers are the file's line numbers.
+
+    Files the block reader cannot take (a workbook named .csv, UTF-16, cells spanning
+    lines, ragged rows) are read whole by :func:`read_file` and given as one block.
+    """
+    file, _ = check_path(path, (".csv", ".txt"))
+    source = os.fspath(path)
+    with file.open("rb") as fh:
+        head = fh.read(1 << 16)
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"\xff\xfe", b"\xfe\xff")) or (
+        b"\r" in head
+    ):
+        yield read_file(path, (".csv", ".txt"), empty_ok=True)
+        return
+    first = _to_utf8(source, head[: head.rfind(b"\n") + 1] or head)
+    lines = [ln[:_HEAD_CHARS].decode("utf-8", "replace") for ln in first.split(b"\n")]
+    lines = lines[:_HEAD_LINES]
+    delimiter = max((",", "\t", ";"), key=lambda d: max((ln.count(d) for ln in lines), default=0))
+    if _quoted_newlines(first):
+        yield read_file(path, (".csv", ".txt"), empty_ok=True)
+        return
+    records = list(csv.reader(lines, delimiter=delimiter))
+    header_at = _find_header(records, source)
+    if header_at < 0:
+        raise ValidationError(f"{source}: the file is empty; expected a header row and data rows")
+    header = [c.strip() for c in records[header_at]]
+    _check_header(source, header)
+    line = 1  # the file's line number of the next block's first line
+    bom = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    with file.open("rb") as fh:
+        fh.seek(bom)
+        rest = b""
+        skip = header_at + 1
+        while True:
+            chunk = fh.read(max(chunk_bytes, 1 << 16) if skip else chunk_bytes)
+            data = rest + chunk
+            if not data:
+                return
+            cut = data.rfind(b"\n") + 1 if chunk else len(data)
+            block, rest = data[:cut], data[cut:]
+            if not block:
+                continue
+            n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+            if skip:  # the header (and title lines above it) are in the first block
+                starts = _line_starts(block)
+                block = (
+                    block[int(starts[min(skip, len(starts) - 1)]) :] if skip < len(starts) else b""
+                )
+                line, n_lines, skip = line + skip, n_lines - skip, 0
+            if not block.strip():
+                line += n_lines
+                continue
+            block = _to_utf8(source, block)
+            if _quoted_newlines(block):
+                raise ValidationError(
+                    f"{source}: from line {line}: cells span lines (or a '\"' is never "
+                    "closed); read the file with load_demand, which checks them"
+                )
+            raw = _arrow_block(block, line, source, header, delimiter)
+            if raw is None:
+                raise ValidationError(
+                    f"{source}: lines {line}-{line + n_lines - 1}: rows with more or fewer "
+                    "cells than the header; read the file with load_demand, which names them"
+                )
+            yield raw
+            line += n_lines
+
+
+def _csv_python(data: bytes, source: str, delimiter: str) -> Raw:
+    """The careful path, for cells spanning lines: the csv module, record by record,
+    watching for a stray quote that swallows the rows after it."""
+    text = data.decode("utf-8")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    records: list[list[str]] = []
+    lines: list[int] = []  # the physical line each record ends on
+    try:
+        for rec in reader:
+            records.append(rec)
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        start = lines[-1] + 1 if lines else 1
+        raise ValidationError(
+            f"{source}: row {len(records) + 1} (line {start}): {exc}; a cell this long is "
+            "usually a '\"' that is never closed, swallowing the rows after it: remove the "
+            "stray quote or close it"
+        ) from exc
+    header_at = _find_header(records[:_HEAD_LINES], source)
+    if header_at < 0:
+        raise ValidationError(f"{source}: the file is empty; expected a header row and data rows")
+    header = [c.strip() for c in records[header_at]]
+    _check_header(source, header)
     rows, at = [], []
     problems = Problems(source)
     width = len(header)
     for number, rec in enumerate(records[header_at + 1 :], start=header_at + 2):
         if not "".join(rec).strip():
             continue  # blank lines are skipped, and still counted
+        for j, cell in enumerate(rec):
+            swallowed = [ln for ln in cell.split("\n")[1:] if ln.count(delimiter) >= width - 1]
+            if swallowed and width > 1:
+                name = header[j] if j < width else _col_letter(j)
+                problems.add(
+                    None,
+                    None,
+                    f"row {number}, field {name!r}: a '\"' opens a quoted cell that runs over "
+                    f"{cell.count(chr(10))} line breaks and swallows {len(swallowed)} line(s) "
+                    f"that look like rows (starting {swallowed[0][:40]!r}); remove the stray "
+                    "quote or close it",
+                )
+                break
         if len(rec) != width:
             if "".join(rec[width:]).strip():
                 problems.add(
@@ -403,50 +787,211 @@ def _read_csv(file: Path, source: str) -> Raw:
     return _table(source, header, rows, at)
 
 
-def _read_excel(file: Path, source: str) -> Raw:
+def _table(source: str, header: list[str], rows: list[list[Any]], at: list[int]) -> Raw:
+    frame = pd.DataFrame(rows, columns=pd.Index(header, dtype=object), dtype=object)
+    numbers = np.asarray(at, dtype=np.int64)
+    return Raw(source, frame, RowLabels("row", numbers), numbers - 1, None, datum_notes(header))
+
+
+# ---------------------------------------------------------------------------------------
+# Excel
+# ---------------------------------------------------------------------------------------
+
+
+def _read_excel(file: Path, source: str, layer: str | None) -> Raw:
     import openpyxl
 
+    handle = file.open("rb")  # a handle: openpyxl goes by the name's suffix otherwise
     try:
         with warnings.catch_warnings():
             # openpyxl warns about styles/extensions it ignores; they do not matter here
             warnings.simplefilter("ignore", UserWarning)
-            book = openpyxl.load_workbook(file, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+            book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        names = list(book.sheetnames)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+        handle.close()
         raise ValidationError(
             f"{source}: not a readable .xlsx workbook ({exc}); open it in Excel and save "
             "it again as .xlsx"
         ) from exc
-    sheet = book.worksheets[0]
-    merged = [str(r) for r in sheet.merged_cells.ranges]
-    header_merged = [str(r) for r in sheet.merged_cells.ranges if r.min_row <= 2]
-    if header_merged:
-        raise ValidationError(
-            f"{source}: sheet {sheet.title!r} has merged header cells "
-            f"({', '.join(header_merged)}); the first row must hold one column name per "
-            "column: delete title rows above the header and unmerge the cells"
+    try:
+        if layer is not None:
+            if layer not in names:
+                raise ValidationError(
+                    f"{source}: no sheet {layer!r}; sheets: {', '.join(map(repr, names))}"
+                )
+            return _read_sheet(file, source, book, layer)
+        first = _read_sheet(file, source, book, names[0], empty_ok=True)
+        if first is not None and not first.frame.empty:
+            return first
+        others = [n for n in names[1:] if _sheet_has_rows(book, n)]
+        if not others:
+            return first or _read_sheet(file, source, book, names[0])
+        if len(others) > 1:
+            raise ValidationError(
+                f"{source}: the first sheet {names[0]!r} has no data rows and sheets "
+                f"{', '.join(map(repr, others))} have; pass layer='<sheet>' (CLI: --layer) "
+                "to choose one"
+            )
+        warnings.warn(
+            f"{source}: the first sheet {names[0]!r} has no data rows; reading sheet {others[0]!r}",
+            UserWarning,
+            stacklevel=4,
         )
-    if merged:
+        return _read_sheet(file, source, book, others[0])
+    finally:
+        book.close()
+        handle.close()
+
+
+def _sheet_has_rows(book: Any, name: str) -> bool:
+    count = 0
+    for row in book[name].iter_rows(values_only=True):
+        count += any(not is_blank(v) for v in row)
+        if count >= 2:
+            return True
+    return False
+
+
+def _read_sheet(file: Path, source: str, book: Any, name: str, empty_ok: bool = False) -> Any:
+    """A sheet as records, streamed row by row (None for an empty sheet when ``empty_ok``)."""
+    rows_in = book[name].iter_rows(values_only=True)
+    head: list[tuple] = []
+    for row in rows_in:
+        head.append(row)
+        if len(head) >= _HEAD_LINES:
+            break
+    if not any(not is_blank(v) for row in head for v in row):
+        if empty_ok:
+            return None
         raise ValidationError(
-            f"{source}: sheet {sheet.title!r} has merged cells ({', '.join(merged)}); "
-            "unmerge them and fill the value into every row"
+            f"{source}: sheet {name!r} is empty; expected a header row and data rows"
         )
-    values = [list(r) for r in sheet.iter_rows(values_only=True)]
-    book.close()
-    if not any(not is_blank(v) for row in values for v in row):
-        raise ValidationError(
-            f"{source}: sheet {sheet.title!r} is empty; expected a header row and data rows"
-        )
-    header = [cell_text(v) for v in values[0]]
+    header_at = _find_header(head, source)
+    formulas, merged = _scan_sheet(file, name)
+    _check_merged(source, name, merged, header_at)
+    header = [cell_text(v) for v in head[header_at]]
     while header and not header[-1]:
         header.pop()
+    _check_header(source, header)
+    _check_formulas(source, name, formulas, header)
     rows, at = [], []
-    for number, row in enumerate(values[1:], start=2):
-        if all(is_blank(v) for v in row):
+    width = len(header)
+    number = header_at + 1
+    for row in itertools.chain(head[header_at + 1 :], rows_in):
+        number += 1
+        cells = [cell_text(v) for v in row[:width]]
+        if not any(cells) and all(is_blank(v) for v in row):
             continue
-        cells = [cell_text(v) for v in row[: len(header)]]
-        rows.append(cells + [""] * (len(header) - len(cells)))
+        rows.append(cells + [""] * (width - len(cells)))
         at.append(number)
     return _table(source, header, rows, at)
+
+
+def _check_merged(source: str, sheet: str, ranges: Sequence[Any], header_at: int) -> None:
+    """Merged cells hide values: refuse them, except in title rows above the header."""
+
+    def a1(rc: tuple[int, int]) -> str:
+        return f"{_col_letter(rc[1])}{rc[0] + 1}"
+
+    names = [(f"{a1(a)}:{a1(b)}", a[0]) for a, b in ranges if b[0] >= header_at]
+    in_header = [n for n, top in names if top <= header_at]
+    if in_header:
+        raise ValidationError(
+            f"{source}: sheet {sheet!r} has merged header cells ({', '.join(in_header)}); "
+            "the header row must hold one column name per column: unmerge the cells"
+        )
+    if names:
+        raise ValidationError(
+            f"{source}: sheet {sheet!r} has merged cells ({', '.join(n for n, _ in names)}); "
+            "unmerge them and fill the value into every row"
+        )
+
+
+_FORMULA_NO_VALUE = re.compile(
+    rb'<c r="([A-Z]+)(\d+)"[^>]*?>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>'
+)
+
+
+_MERGE = re.compile(rb'<mergeCell ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+
+
+def _col_number(letters: str) -> int:
+    """A spreadsheet column letter as a 0-based position (A -> 0, AA -> 26)."""
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+def _scan_sheet(file: Path, sheet: str) -> tuple[list[tuple[int, str]], list[Any]]:
+    """One streaming pass over a sheet's XML: formula cells with no saved value (row,
+    column letter) and merged ranges (((row0, col0), (row1, col1)), 0-based)."""
+    member = _sheet_member(file, sheet)
+    if member is None:
+        return [], []
+    found: list[tuple[int, str]] = []
+    merged: list[Any] = []
+    with zipfile.ZipFile(file) as zf, zf.open(member) as fh:
+        tail = b""
+        while chunk := fh.read(1 << 22):
+            block = tail + chunk
+            if b"<f" in block:
+                found += [(int(m[2]), m[1].decode()) for m in _FORMULA_NO_VALUE.finditer(block)]
+            if b"<mergeCell " in block:
+                for m in _MERGE.finditer(block):
+                    c0, r0 = m[1].decode(), int(m[2])
+                    c1, r1 = (m[3] or m[1]).decode(), int(m[4] or m[2])
+                    merged.append(((r0 - 1, _col_number(c0)), (r1 - 1, _col_number(c1))))
+            tail = block[-512:]
+    return sorted(set(found)), sorted(set(merged))
+
+
+def _check_formulas(
+    source: str, sheet: str, found: Sequence[tuple[int, str]], header: list[str]
+) -> None:
+    """Formula cells with no saved value read as blank: refuse them, naming the cells."""
+    if not found:
+        return
+    letters = {_col_letter(i): h for i, h in enumerate(header)}
+    problems = Problems(source)
+    for row, col in found[:MAX_SHOWN]:
+        where = f"row {row}, field {letters[col]!r}" if col in letters else f"cell {col}{row}"
+        problems.add(
+            None,
+            None,
+            f"{where} (sheet {sheet!r}): a formula with no saved value (the workbook was "
+            "written by a program and never calculated); open it in Excel or LibreOffice "
+            "and save it, or paste the values",
+        )
+    problems.raise_if_any()
+
+
+def _sheet_member(file: Path, sheet: str) -> str | None:
+    """The zip member holding a sheet's XML, from the workbook's relationships."""
+    try:
+        with zipfile.ZipFile(file) as zf:
+            book = zf.read("xl/workbook.xml").decode("utf-8")
+            rels = zf.read("xl/_rels/workbook.xml.rels").decode("utf-8")
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return None
+    for m in re.finditer(r"<(?:\w+:)?sheet\b[^>]*>", book):
+        tag = m.group(0)
+        name = re.search(r'\bname="([^"]*)"', tag)
+        rid = re.search(r'\br:id="([^"]*)"', tag)
+        if name and rid and html.unescape(name.group(1)) == sheet:
+            for rel in re.finditer(r"<Relationship\b[^>]*>", rels):
+                if f'Id="{rid.group(1)}"' in rel.group(0):
+                    target = re.search(r'Target="([^"]*)"', rel.group(0))
+                    if target:
+                        path = target.group(1).lstrip("/")
+                        return path if path.startswith("xl/") else f"xl/{path}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Vector files
+# ---------------------------------------------------------------------------------------
 
 
 def to_4326(geoms: gpd.GeoSeries, source: str, datum: str) -> gpd.GeoSeries:
@@ -489,17 +1034,119 @@ def _check_zip(file: Path, source: str) -> None:
         )
 
 
-def _read_vector(file: Path, ext: str, source: str, datum: str) -> Raw:
+#: .cpg labels of Chinese encodings, and the encoding that reads them: GB2312 data is
+#: nearly always GBK (its superset) in practice, and GBK reads GB2312 exactly.
+_CPG_GBK = {"gb2312": "GBK", "gbk": "GBK", "936": "GBK", "cp936": "GBK", "euc-cn": "GBK"}
+
+
+def _shapefile_parts(file: Path, ext: str) -> tuple[bytes | None, str | None]:
+    """The .dbf bytes and the .cpg text (None when absent) of a (zipped) shapefile."""
+    if ext == ".zip":
+        with zipfile.ZipFile(file) as zf:
+            names = {n.lower(): n for n in zf.namelist()}
+            shp = next(n for n in names if n.endswith(".shp"))
+            dbf, cpg = names.get(shp[:-4] + ".dbf"), names.get(shp[:-4] + ".cpg")
+            return (
+                zf.read(dbf) if dbf else None,
+                zf.read(cpg).decode("ascii", "replace") if cpg else None,
+            )
+    siblings = {p.name.lower(): p for p in file.parent.glob(file.stem + ".*")}
+    dbf_p = siblings.get(f"{file.stem.lower()}.dbf")
+    cpg_p = siblings.get(f"{file.stem.lower()}.cpg")
+    return (
+        dbf_p.read_bytes() if dbf_p else None,
+        cpg_p.read_text("ascii", "replace") if cpg_p else None,
+    )
+
+
+def shapefile_encoding(file: Path, ext: str, source: str) -> str | None:
+    """The encoding to read a shapefile's attributes with (None: let GDAL decide).
+
+    A ``.cpg`` naming GB2312/936 is read as GBK; without a ``.cpg`` the text of the
+    ``.dbf`` is tried as UTF-8, then GBK; text that is neither must be named.
+    """
+    dbf, cpg = _shapefile_parts(file, ext)
+    if cpg is not None:
+        label = cpg.strip().casefold()
+        if label in _CPG_GBK:
+            log.info("%s: .cpg says %r; reading the attributes as GBK", source, cpg.strip())
+            return _CPG_GBK[label]
+        return None
+    if dbf is not None and len(dbf) > 32:
+        header_len = int.from_bytes(dbf[8:10], "little")
+        dbf = dbf[header_len:].rstrip(b"\x1a")  # the records: text and numbers as text
+    if dbf is None or dbf.isascii():
+        return None
+    try:
+        dbf.decode("utf-8")
+        return "UTF-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        dbf.decode("gbk")
+    except UnicodeDecodeError:
+        raise ValidationError(
+            f"{source}: the shapefile has no .cpg file and its text is neither UTF-8 nor "
+            "GBK; add a .cpg file holding the name of its encoding (e.g. 'GB18030', "
+            "'BIG5')"
+        ) from None
+    log.info("%s: no .cpg; the attribute text reads as GBK", source)
+    return "GBK"
+
+
+def _read_parquet(file: Path, source: str, datum: str) -> Raw:
+    """GeoParquet (geometry with its CRS), or plain Parquet read like a table."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(file).metadata or {}
+        if b"geo" in meta:
+            gdf = gpd.read_parquet(file)
+        else:
+            table = pq.read_table(file)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise ValidationError(f"{source}: not a readable Parquet file ({exc})") from exc
+    if b"geo" not in meta:
+        frame = table.to_pandas(types_mapper=pd.ArrowDtype)
+        _check_header(source, [str(c) for c in frame.columns])
+        numbers = np.arange(1, len(frame) + 1)
+        return Raw(source, frame, RowLabels("record", numbers), numbers, None)
+    if gdf.crs is None:
+        raise CRSError(f"{source}: the GeoParquet file has no CRS; servicemap will not guess")
+    frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).reset_index(drop=True)
+    numbers = np.arange(1, len(frame) + 1)
+    return Raw(
+        source, frame, RowLabels("feature", numbers), numbers, to_4326(gdf.geometry, source, datum)
+    )
+
+
+def _choose_layer(file: Path, source: str, layer: str | None) -> str | None:
+    import pyogrio
+
+    layers = pyogrio.list_layers(file)
+    names = [str(n) for n, _ in layers]
+    listing = ", ".join(f"{n!r} ({t or 'no geometry'})" for n, t in layers)
+    if layer is not None:
+        if layer not in names:
+            raise ValidationError(f"{source}: no layer {layer!r}; layers: {listing}")
+        return layer
+    if len(names) > 1:
+        raise ValidationError(
+            f"{source}: the file holds {len(names)} layers: {listing}; pass layer='<name>' "
+            "(CLI: --layer NAME) to choose the one to load"
+        )
+    return names[0] if names else None
+
+
+def _read_vector(file: Path, ext: str, source: str, datum: str, layer: str | None) -> Raw:
     import pyogrio
 
     if ext == ".zip":
         _check_zip(file, source)
+    encoding = shapefile_encoding(file, ext, source) if ext in (".shp", ".zip") else None
     try:
-        layers = pyogrio.list_layers(file)
-        layer = layers[0][0] if len(layers) else None
-        if len(layers) > 1:
-            log.info("%s: %d layers, reading the first, %r", source, len(layers), layer)
-        gdf = pyogrio.read_dataframe(file, layer=layer, datetime_as_string=True)
+        chosen = _choose_layer(file, source, layer)
+        gdf = pyogrio.read_dataframe(file, layer=chosen, encoding=encoding, datetime_as_string=True)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise ValidationError(f"{source}: cannot read the file ({exc})") from exc
     if gdf.crs is None:
@@ -508,13 +1155,14 @@ def _read_vector(file: Path, ext: str, source: str, datum: str) -> Raw:
             "will not guess. Add the .prj, or save the file with EPSG:4326"
         )
     frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).reset_index(drop=True)
-    numbers = list(range(1, len(frame) + 1))
+    numbers = np.arange(1, len(frame) + 1)
     return Raw(
         source,
         frame.astype(object),
-        [f"feature {n}" for n in numbers],
+        RowLabels("feature", numbers),
         numbers,
         to_4326(gdf.geometry, source, datum),
+        datum_notes(frame.columns),
     )
 
 
@@ -580,12 +1228,96 @@ def check_lonlat(
                 i, fields[0], values[0][i], "is out of range -180..180 for a longitude" + hint
             )
         ok[i] = False
+    for i in np.flatnonzero(ok & (lon == 0) & (lat == 0)).tolist():
+        problems.add(
+            i,
+            fields,
+            "point (0, 0) is a blank coordinate exported as zero (it lies in the Gulf of "
+            "Guinea); fill in the real longitude and latitude, or delete the row",
+        )
+        ok[i] = False
     return ok
 
 
-def check_ids(values: Iterable[Any], field: Any, problems: Problems) -> list[str]:
+def resolve_datum(raw: Raw, datum: str | None, fields: Sequence[Any], problems: Problems) -> str:
+    """The datum to read coordinates in: ``datum=``, or the one the headers name.
+
+    A header such as ``经度（GCJ-02）`` names the datum of its column. With ``datum=None``
+    the header's datum is used (with a warning saying so); a ``datum=`` that disagrees
+    with a header, or headers that disagree, are problems.
+    """
+    notes = {str(f): raw.datum_note[str(f)] for f in fields if str(f) in raw.datum_note}
+    named = sorted(set(notes.values()))
+    chosen = datum or "wgs84"
+    if len(named) > 1:
+        problems.add(
+            None,
+            tuple(notes),
+            f"the headers name different datums ({', '.join(named)}); the longitude and "
+            "latitude of a point are in one datum: fix the headers",
+        )
+    elif named and datum is None:
+        chosen = named[0]
+        if chosen != "wgs84":
+            warnings.warn(
+                f"{raw.source}: the header {next(iter(notes))!r} names the datum "
+                f"{chosen!r}: the coordinates are read as {chosen} and converted to WGS84 "
+                f"(pass datum={chosen!r} to say so and silence this warning)",
+                UserWarning,
+                stacklevel=3,
+            )
+    elif named and named[0] != datum:
+        problems.add(
+            None,
+            tuple(notes),
+            f"the header names the datum {named[0]!r} but datum={datum!r} was given; "
+            "correct the header or the datum= argument",
+        )
+    return chosen
+
+
+def warn_outside(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    boundary: Any,
+    labels: Sequence[str],
+    source: str,
+    *,
+    stacklevel: int = 3,
+) -> None:
+    """Warn, naming the rows, about points (WGS84) outside the district ``boundary``."""
+    if boundary is None or not len(lon):
+        return
+    import shapely
+
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    inside = np.ones(len(lon), dtype=bool)
+    inside[finite] = shapely.contains_xy(
+        boundary, lon[finite], lat[finite]
+    ) | shapely.intersects_xy(boundary, lon[finite], lat[finite])
+    out = np.flatnonzero(finite & ~inside)
+    if not len(out):
+        return
+    shown = ", ".join(f"{labels[i]} ({lon[i]:.6f}, {lat[i]:.6f})" for i in out[:20].tolist())
+    more = f" and {len(out) - 20} more" if len(out) > 20 else ""
+    warnings.warn(
+        f"{source}: {len(out)} point(s) outside the district boundary: {shown}{more}; "
+        "check the coordinates and their datum (they are loaded as given)",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def check_ids(values: Iterable[Any], field: Any, problems: Problems) -> np.ndarray:
     """The ids of an id column as text; blank and repeated ids are problems."""
-    ids = pd.Series([cell_text(v) for v in values], dtype=object)
+    text = _arrow_text(values)
+    if text is not None:  # a file read by the fast path: vectorised
+        codes, uniques = pd.factorize(pd.Series(text, dtype=pd.ArrowDtype(text.type)))
+        ids = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
+        repeated_mask = np.bincount(codes, minlength=len(uniques))[codes] > 1
+    else:
+        ids = pd.Series([cell_text(v) for v in values], dtype=object)
+        repeated_mask = ids.duplicated(keep=False).to_numpy()
     for i in np.flatnonzero(ids.eq("").to_numpy()).tolist():
         problems.value(
             i,
@@ -594,7 +1326,25 @@ def check_ids(values: Iterable[Any], field: Any, problems: Problems) -> list[str
             "is blank; every row needs an id when the file has an id column "
             "(or delete the column to number the rows automatically)",
         )
-    repeated = ids[ids.duplicated(keep=False) & ids.ne("")]
-    for text, rows in repeated.groupby(repeated, sort=False).groups.items():
-        problems.add(rows, field, f"duplicate id {text!r}; ids must be unique")
-    return ids.tolist()
+    if repeated_mask.any():
+        repeated = ids[repeated_mask & ids.ne("").to_numpy()]
+        for value, rows in repeated.groupby(repeated, sort=False).groups.items():
+            problems.add(rows, field, f"duplicate id {value!r}; ids must be unique")
+    return ids.to_numpy()
+
+
+def _arrow_text(values: Any) -> Any:
+    """A column of text read by the fast path, trimmed, as a pyarrow array (else None)."""
+    if not isinstance(values, pd.Series) or not isinstance(values.dtype, pd.ArrowDtype):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_string(values.dtype.pyarrow_dtype):
+        return None
+    arr = values.array._pa_array
+    return (
+        pc.utf8_trim_whitespace(arr).combine_chunks()
+        if arr.num_chunks
+        else pa.array([], pa.string())
+    )

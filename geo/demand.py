@@ -22,8 +22,10 @@ import functools
 import logging
 import math
 import os
+import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -37,6 +39,7 @@ from shapely.geometry import Polygon
 
 from geo import _io
 from geo.crs import check_datum, geometry_to_wgs84, metric_crs_for, require_crs, to_wgs84
+from geo.errors import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,11 @@ _FEMALE_SHARE_ALIASES = ("female_share", "女职工占比")
 _ID_ALIASES = ("id", "编号")
 
 _WORKPLACE_GROUPS = ("all_workers", "female_nursing")
+SUPPORTED_DEMAND_FORMATS: tuple[str, ...] = (
+    *_io.TABULAR_SUFFIXES,
+    *_io.VECTOR_SUFFIXES,
+    ".parquet",
+)
 _MAX_CELLS_PER_POLYGON = 2_000_000
 _SLIVER = 1e-6  # cut pieces under this fraction of a grid cell are dropped
 _METRES_PER_DEGREE = 111_320.0
@@ -103,6 +111,77 @@ def _columns(
     return columns
 
 
+#: Common ways of writing the shipped demand groups (matched after _group_norm).
+_GROUP_WORDS: dict[str, tuple[str, ...]] = {
+    "outdoor": (
+        "户外劳动者",
+        "户外",
+        "户外职工",
+        "户外工作者",
+        "outdoor_workers",
+        "outdoor_worker",
+    ),
+    "female_nursing": ("女职工", "哺乳期女职工", "孕哺期女职工", "母婴", "nursing_mothers"),
+    "all_workers": ("职工", "全体职工", "所有职工", "workers", "all"),
+    "truck_drivers": ("货车司机", "卡车司机", "司机", "drivers", "truckers"),
+}
+
+
+def _group_norm(text: str) -> str:
+    return re.sub(r"[\s\-]+", "_", str(text).strip()).casefold()
+
+
+def demand_groups(registry: Mapping[str, Any] | None = None) -> list[str]:
+    """The demand groups a registry's facility types serve, plus the workplace groups.
+
+    Examples
+    --------
+    >>> demand_groups()
+    ['outdoor', 'female_nursing', 'all_workers', 'truck_drivers']
+    """
+    from geo.layers import default_registry
+
+    registry = default_registry() if registry is None else registry
+    groups = [ft.demand_group for ft in registry.values()]
+    return list(dict.fromkeys([*groups, *_WORKPLACE_GROUPS]))
+
+
+def _group_lookup(groups: Sequence[str]) -> dict[str, str]:
+    """Spellings to group keys: the key, its plural or singular, and common words."""
+    index: dict[str, str] = {}
+    for key in groups:
+        norm = _group_norm(key)
+        for variant in (norm, norm.removesuffix("s"), norm + "s", *_GROUP_WORDS.get(key, ())):
+            index.setdefault(_group_norm(variant), key)
+    return index
+
+
+def match_groups(
+    values: Sequence[str], groups: Sequence[str]
+) -> tuple[list[str | None], dict[str, str]]:
+    """Each value's group key (None when it matches none), and the non-exact matches.
+
+    Examples
+    --------
+    >>> match_groups(["Outdoor", "户外劳动者", "outdoors", "riders"], ["outdoor"])
+    (['outdoor', 'outdoor', 'outdoor', None], {'Outdoor': 'outdoor', '户外劳动者': 'outdoor', 'outdoors': 'outdoor'})
+    """  # noqa: E501
+    index = _group_lookup(groups)
+    exact = set(groups)
+    out: list[str | None] = []
+    read_as: dict[str, str] = {}
+    for value in values:
+        key = value if value in exact else index.get(_group_norm(value))
+        if key is not None and key != value:
+            read_as[value] = key
+        out.append(key)
+    return out, read_as
+
+
+def _group_list(groups: Sequence[str]) -> str:
+    return ", ".join(groups)
+
+
 class _Attributes:
     """Validated per-feature attributes: source ids and (group, weight) rows."""
 
@@ -117,24 +196,24 @@ class _Attributes:
         return self.groups.shape[1]
 
 
-def _attributes(
+def _ids(raw: _io.Raw, problems: _io.Problems, columns: dict[str, Any]) -> np.ndarray:
+    if "id" in columns:
+        return np.array(
+            _io.check_ids(raw.frame[columns["id"]], columns["id"], problems), dtype=object
+        )
+    return np.asarray(raw.numbers).astype(str).astype(object)
+
+
+def _weights(
     raw: _io.Raw,
     problems: _io.Problems,
     columns: dict[str, Any],
     *,
-    group: str | None,
     weight_given: bool,
     weight_required: bool,
-) -> _Attributes:
-    """Ids, groups and weights per record, recording every problem in them."""
-    frame, n = raw.frame, len(raw.frame)
-    if "id" in columns:
-        ids = np.array(_io.check_ids(frame[columns["id"]], columns["id"], problems), dtype=object)
-    else:
-        ids = np.array([str(k) for k in raw.numbers], dtype=object)
-
-    share_col = columns.get("female_share")  # a workplace file
-    weights = np.ones(n)
+    workplace: bool,
+) -> np.ndarray:
+    frame = raw.frame
     if "weight" in columns:
         col = columns["weight"]
         weights, blank, bad = _io.parse_numbers(frame[col])
@@ -144,12 +223,86 @@ def _attributes(
             problems.value(i, col, frame[col].iloc[i], "is not a number of people")
         for i in np.flatnonzero(weights < 0):
             problems.value(i, col, frame[col].iloc[i], "is negative; people are >= 0")
-    elif not weight_given and (weight_required or share_col is not None):
-        what = "headcount" if share_col is not None else "weight"
-        aliases = _HEADCOUNT_ALIASES if share_col is not None else _WEIGHT_ALIASES
-        problems.no_column(what, aliases, frame.columns, "; pass weight='<column>'")
+        return weights
+    if not weight_given and (weight_required or workplace):
+        what = "headcount" if workplace else "weight"
+        aliases = _HEADCOUNT_ALIASES if workplace else _WEIGHT_ALIASES
+        problems.no_column(
+            what, aliases, frame.columns, "; pass weight='<column>' (CLI: --weight COLUMN)"
+        )
     elif not weight_given:
         log.info("%s has no weight column; every point counts as one person", raw.source)
+    return np.ones(len(frame))
+
+
+def _group_column(
+    raw: _io.Raw, problems: _io.Problems, col: Any, groups: Sequence[str]
+) -> np.ndarray:
+    """The group column's values as group keys; blank and unknown values are problems."""
+    values = raw.frame[col]
+    text = _io._arrow_text(values)
+    if text is not None:  # vectorised: codes from pyarrow, text only for distinct values
+        encoded = text.dictionary_encode()
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        uniques = encoded.dictionary.to_pylist()
+    else:
+        texts = pd.Series([_io.cell_text(v) for v in values], dtype=object)
+        codes, uniques = pd.factorize(texts, sort=False)
+    keys, read_as = match_groups(list(uniques), groups)
+    for j, (value, key) in enumerate(zip(uniques, keys, strict=True)):
+        if key is not None:
+            continue
+        rows = np.flatnonzero(codes == j)
+        what = (
+            "is blank; fill it in, or pass group='...' (CLI: --group) for all rows"
+            if not value
+            else f"is not a demand group; use one of {_group_list(groups)} (the groups the "
+            "registry's facility types serve), or pass group='...' (CLI: --group)"
+        )
+        for i in rows[: _io.MAX_SHOWN].tolist():
+            problems.value(i, col, value, what)
+    if read_as:
+        warnings.warn(
+            f"{raw.source}: group values read as the registry's groups: "
+            + ", ".join(f"{v!r} as {k!r}" for v, k in read_as.items()),
+            UserWarning,
+            stacklevel=5,
+        )
+    lookup = np.array([k or "" for k in keys] or [""], dtype=object)
+    return lookup[codes] if len(codes) else np.empty(0, dtype=object)
+
+
+def _group_argument(group: str, groups: Sequence[str]) -> str:
+    (key,), _ = match_groups([group.strip()], groups)
+    if key is None:
+        raise ValidationError(
+            f"group={group!r} is not a demand group; use one of {_group_list(groups)}"
+        )
+    return key
+
+
+def _attributes(
+    raw: _io.Raw,
+    problems: _io.Problems,
+    columns: dict[str, Any],
+    *,
+    group: str | None,
+    groups: Sequence[str],
+    weight_given: bool,
+    weight_required: bool,
+) -> _Attributes:
+    """Ids, groups and weights per record, recording every problem in them."""
+    frame, n = raw.frame, len(raw.frame)
+    ids = _ids(raw, problems, columns)
+    share_col = columns.get("female_share")  # a workplace file
+    weights = _weights(
+        raw,
+        problems,
+        columns,
+        weight_given=weight_given,
+        weight_required=weight_required,
+        workplace=share_col is not None,
+    )
 
     if share_col is not None:
         if group is not None:
@@ -167,27 +320,23 @@ def _attributes(
                 "" if blank[i] else frame[share_col].iloc[i],
                 "must be a fraction between 0 and 1 (e.g. 0.35 for 35%)",
             )
-        groups = np.empty((n, 2), dtype=object)
-        groups[:, 0], groups[:, 1] = _WORKPLACE_GROUPS
-        return _Attributes(ids, groups, np.column_stack([weights, weights * shares]))
+        pair = np.empty((n, 2), dtype=object)
+        pair[:, 0], pair[:, 1] = _WORKPLACE_GROUPS
+        return _Attributes(ids, pair, np.column_stack([weights, weights * shares]))
 
     if group is not None:
-        return _Attributes(ids, np.full((n, 1), group.strip(), dtype=object), weights[:, None])
+        return _Attributes(ids, np.full((n, 1), group, dtype=object), weights[:, None])
     if "group" not in columns:
         problems.no_column(
             "group",
             _GROUP_ALIASES,
             frame.columns,
-            "; or pass group='outdoor' (or 'all_workers', 'female_nursing', "
-            "'truck_drivers', ...) for all rows",
+            f"; or pass group='...' (CLI: --group GROUP) for all rows, one of "
+            f"{_group_list(groups)}",
         )
         return _Attributes(ids, np.full((n, 1), "", dtype=object), weights[:, None])
-    texts = [_io.cell_text(v) for v in frame[columns["group"]]]
-    for row in (r for r, text in enumerate(texts) if not text):
-        problems.value(
-            row, columns["group"], "", "is blank; fill it in, or pass group='...' for all rows"
-        )
-    return _Attributes(ids, np.array(texts, dtype=object)[:, None], weights[:, None])
+    found = _group_column(raw, problems, columns["group"], groups)
+    return _Attributes(ids, found[:, None], weights[:, None])
 
 
 # --------------------------------------------------------------------------------------
@@ -300,21 +449,30 @@ def _load_table(
     problems: _io.Problems,
     columns: dict[str, Any],
     *,
-    datum: str,
+    datum: str | None,
     bounds: tuple[float, float, float, float] | None,
     group: str | None,
+    groups: Sequence[str],
     weight: str | None,
+    district: Any,
 ) -> gpd.GeoDataFrame:
     for fld, aliases in (("lon", _LON_ALIASES), ("lat", _LAT_ALIASES)):
         if fld not in columns:
             problems.no_column(fld, aliases, raw.frame.columns)
+    datum = _io.resolve_datum(raw, datum, [columns.get("lon"), columns.get("lat")], problems)
     if "lon" in columns and "lat" in columns:
         fields = (columns["lon"], columns["lat"])
-        values = (list(raw.frame[fields[0]]), list(raw.frame[fields[1]]))
+        values = (raw.frame[fields[0]], raw.frame[fields[1]])
         lon, lat = _io.parse_lonlat(raw, *fields, problems, "point")
         _io.check_lonlat(lon, lat, fields, values, problems)
     attrs = _attributes(
-        raw, problems, columns, group=group, weight_given=weight is not None, weight_required=False
+        raw,
+        problems,
+        columns,
+        group=group,
+        groups=groups,
+        weight_given=weight is not None,
+        weight_required=False,
     )
     problems.raise_if_any()
     lon, lat = to_wgs84(lon, lat, datum)
@@ -328,22 +486,180 @@ def _load_table(
                 f"{bounds!r} (WGS84 lon/lat); swapped columns or a wrong datum=?",
             )
         problems.raise_if_any()
+    _io.warn_outside(lon, lat, district, raw.labels, raw.source, stacklevel=4)
     g = attrs.per_feature
     sid = np.repeat(attrs.source_ids, g)
-    groups = attrs.groups.ravel()
-    ids = sid if g == 1 else [f"{s}:{x}" for s, x in zip(sid, groups, strict=True)]
-    n = len(groups)
+    groups_out = attrs.groups.ravel()
+    ids = sid if g == 1 else [f"{s}:{x}" for s, x in zip(sid, groups_out, strict=True)]
+    n = len(groups_out)
     return _assemble(
         ids,
-        groups,
+        groups_out,
         attrs.weights.ravel(),
-        ["point"] * n,
+        np.full(n, "point", dtype=object),
         sid,
-        [""] * n,
+        np.full(n, "", dtype=object),
         np.full(n, np.nan),
         np.repeat(lon, g),
         np.repeat(lat, g),
     )
+
+
+# 0 Point, 1 LineString, 3 Polygon, 4 MultiPoint, 5 MultiLineString, 6 MultiPolygon
+_SUPPORTED_TYPES = [0, 1, 3, 4, 5, 6]
+
+
+def _check_geometries(geoms: np.ndarray, problems: _io.Problems) -> tuple[np.ndarray, np.ndarray]:
+    """Type ids of the features and a mask of usable ones; the rest are problems."""
+    kinds = shapely.get_type_id(geoms)
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for i in np.flatnonzero(empty):
+        problems.add(i, "geometry", "empty geometry; every feature needs a point, line or polygon")
+    at_zero = np.flatnonzero((kinds == 0) & ~empty)
+    xy0 = shapely.get_coordinates(geoms[at_zero])
+    for i in at_zero[(xy0[:, 0] == 0) & (xy0[:, 1] == 0)].tolist():
+        problems.add(
+            i, "geometry", "point (0, 0) is a blank coordinate exported as zero; fix or delete it"
+        )
+    supported = np.isin(kinds, _SUPPORTED_TYPES)
+    for i in np.flatnonzero(~supported & ~empty):
+        problems.add(
+            i,
+            "geometry",
+            f"unsupported geometry type {geoms[i].geom_type!r}; use points, lines or polygons",
+        )
+    return kinds, ~empty & supported
+
+
+def _check_vector_bounds(
+    geoms: np.ndarray, kinds: np.ndarray, ok: np.ndarray, bounds: Any, problems: _io.Problems
+) -> None:
+    """Points must lie inside ``bounds``, lines and polygons touch it."""
+    box = shapely.box(*bounds)
+    is_point = kinds == 0
+    inside = np.ones(len(geoms), dtype=bool)
+    inside[ok & is_point] = shapely.covers(box, geoms[ok & is_point])
+    inside[ok & ~is_point] = shapely.intersects(box, geoms[ok & ~is_point])
+    for i in np.flatnonzero(~inside):
+        problems.add(
+            i,
+            "geometry",
+            f"{geoms[i].geom_type} at {tuple(round(float(b), 6) for b in geoms[i].bounds)!r} "
+            f"is outside bounds {bounds!r} (WGS84 lon/lat); wrong CRS or datum=?",
+        )
+
+
+def _warn_features_outside(raw: _io.Raw, geoms: np.ndarray, district: Any) -> None:
+    rep = shapely.point_on_surface(geoms)
+    touches = shapely.intersects(district, geoms)
+    lon, lat = shapely.get_x(rep), shapely.get_y(rep)
+    lon[touches], lat[touches] = np.nan, np.nan
+    _io.warn_outside(lon, lat, district, raw.labels, raw.source, stacklevel=5)
+
+
+def _spread_features(
+    geoms: np.ndarray, kinds: np.ndarray, other: np.ndarray, spacing_m: float, area_cell_m: float
+) -> list[tuple]:
+    """Multipoints, polygons and lines as weighted points, feature by feature, placed in
+    a metric CRS: (feature, lon, lat, shares, route positions or None, kind) each."""
+    if not len(other):
+        return []
+    metric = metric_crs_for(gpd.GeoSeries(geoms[other], crs=4326))
+    to_m = Transformer.from_crs(4326, metric, always_xy=True)
+    # Edges straight in lon/lat are curved in UTM: densify first so that the points
+    # placed in UTM fall inside the lon/lat polygon / on the lon/lat line (to < 1 mm).
+    max_seg = min(area_cell_m, spacing_m, 100.0) / 4.0 / _METRES_PER_DEGREE
+    dense = shapely.segmentize(geoms[other], max_seg)
+    projected = shapely.transform(
+        dense, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1]))
+    )
+    metric_xy, meta = [], []
+    for i, geom in zip(other, projected, strict=True):
+        t = kinds[i]
+        if t == 4:  # MultiPoint: the weight is split evenly over its points
+            xy = shapely.get_coordinates(geom)
+            shares, pos, kind = np.full(len(xy), 1.0 / len(xy)), None, "point"
+        elif t in (3, 6):
+            xy, shares = _spread_polygon(geom, area_cell_m)
+            pos, kind = None, "area"
+        else:
+            xy, shares, pos = _sample_line(geom, spacing_m)
+            kind = "route"
+        metric_xy.append(xy)
+        meta.append((int(i), shares, pos, kind))
+    from_m = Transformer.from_crs(metric, 4326, always_xy=True)
+    lon_m, lat_m = from_m.transform(*np.concatenate(metric_xy).T)
+    chunks, start = [], 0
+    for (feature, shares, pos, kind), xy in zip(meta, metric_xy, strict=True):
+        stop = start + len(xy)
+        chunks.append((feature, lon_m[start:stop], lat_m[start:stop], shares, pos, kind))
+        start = stop
+    return chunks
+
+
+class _Parts:
+    """Output columns gathered piece by piece, with a sort key restoring input order."""
+
+    names = ("ids", "groups", "weights", "kinds", "sids", "rids", "rpos", "lons", "lats")
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list] = {name: [] for name in self.names}
+        self.keys: list[np.ndarray] = []
+
+    def add(self, key: np.ndarray, **values: Any) -> None:
+        for name in self.names:
+            self.cols[name].append(values[name])
+        self.keys.append(key)
+
+    def assemble(self) -> gpd.GeoDataFrame:
+        if not self.keys:
+            return _empty_demand()
+        key = np.concatenate(self.keys)
+        order = np.lexsort((key[:, 2], key[:, 1], key[:, 0]))
+        return _assemble(*(np.concatenate(self.cols[n])[order] for n in self.names))
+
+
+def _add_points(parts: _Parts, attrs: _Attributes, pt_idx: np.ndarray, pt_xy: np.ndarray):
+    g, n = attrs.per_feature, len(pt_idx)
+    if not n:
+        return
+    for k in range(g):
+        sid = attrs.source_ids[pt_idx]
+        grp = attrs.groups[pt_idx, k]
+        parts.add(
+            np.column_stack([pt_idx, np.full(n, k), np.zeros(n, int)]),
+            ids=sid
+            if g == 1
+            else np.array([f"{s}:{x}" for s, x in zip(sid, grp, strict=True)], dtype=object),
+            groups=grp,
+            weights=attrs.weights[pt_idx, k],
+            kinds=np.full(n, "point", dtype=object),
+            sids=sid,
+            rids=np.full(n, "", dtype=object),
+            rpos=np.full(n, np.nan),
+            lons=pt_xy[:, 0],
+            lats=pt_xy[:, 1],
+        )
+
+
+def _add_spread(parts: _Parts, attrs: _Attributes, chunks: list[tuple]) -> None:
+    for i, lon, lat, shares, pos, kind in chunks:
+        m = len(shares)
+        sid = attrs.source_ids[i]
+        for k in range(attrs.per_feature):
+            base = sid if attrs.per_feature == 1 else f"{sid}:{attrs.groups[i, k]}"
+            parts.add(
+                np.column_stack([np.full(m, i), np.full(m, k), np.arange(m)]),
+                ids=np.array([f"{base}:{j}" for j in range(m)], dtype=object),
+                groups=np.full(m, attrs.groups[i, k], dtype=object),
+                weights=attrs.weights[i, k] * shares,
+                kinds=np.full(m, kind, dtype=object),
+                sids=np.full(m, sid, dtype=object),
+                rids=np.full(m, sid if kind == "route" else "", dtype=object),
+                rpos=pos if pos is not None else np.full(m, np.nan),
+                lons=lon,
+                lats=lat,
+            )
 
 
 def _load_vector(
@@ -351,151 +667,53 @@ def _load_vector(
     problems: _io.Problems,
     columns: dict[str, Any],
     *,
-    datum: str,
+    datum: str | None,
     bounds: tuple[float, float, float, float] | None,
     group: str | None,
+    groups: Sequence[str],
     weight: str | None,
+    district: Any,
     spacing_m: float,
     area_cell_m: float,
 ) -> gpd.GeoDataFrame:
     assert raw.geometry is not None
-    geoms = np.asarray(geometry_to_wgs84(raw.geometry, datum).values)
-    kinds_in = shapely.get_type_id(geoms)
-    missing = shapely.is_missing(geoms)
-    empty = missing | shapely.is_empty(geoms)
-    for i in np.flatnonzero(empty):
-        problems.add(i, "geometry", "empty geometry; every feature needs a point, line or polygon")
-    # 0 Point, 1 LineString, 3 Polygon, 4 MultiPoint, 5 MultiLineString, 6 MultiPolygon
-    supported = np.isin(kinds_in, [0, 1, 3, 4, 5, 6])
-    for i in np.flatnonzero(~supported & ~empty):
-        problems.add(
-            i,
-            "geometry",
-            f"unsupported geometry type {geoms[i].geom_type!r}; use points, lines or polygons",
-        )
+    geoms = np.asarray(geometry_to_wgs84(raw.geometry, datum or "wgs84").values)
+    kinds, ok = _check_geometries(geoms, problems)
     attrs = _attributes(
         raw,
         problems,
         columns,
         group=group,
+        groups=groups,
         weight_given=weight is not None,
-        weight_required=bool(np.isin(kinds_in, [1, 3, 5, 6]).any()),
+        weight_required=bool(np.isin(kinds, [1, 3, 5, 6]).any()),
     )
     if bounds is not None:
-        minx, miny, maxx, maxy = bounds
-        box = shapely.box(minx, miny, maxx, maxy)
-        ok = ~empty & supported
-        is_point = kinds_in == 0
-        inside = np.ones(len(geoms), dtype=bool)
-        inside[ok & is_point] = shapely.covers(box, geoms[ok & is_point])
-        inside[ok & ~is_point] = shapely.intersects(box, geoms[ok & ~is_point])
-        for i in np.flatnonzero(~inside):
-            problems.add(
-                i,
-                "geometry",
-                f"{geoms[i].geom_type} at {tuple(round(float(b), 6) for b in geoms[i].bounds)!r} "
-                f"is outside bounds {bounds!r} (WGS84 lon/lat); wrong CRS or datum=?",
-            )
+        _check_vector_bounds(geoms, kinds, ok, bounds, problems)
     problems.raise_if_any()
-    g = attrs.per_feature
-
-    chunks: list[tuple] = []  # (feature, lon, lat, shares, route positions or None, kind)
-    # plain points, vectorised
-    pt_idx = np.flatnonzero(kinds_in == 0)
-    pt_xy = shapely.get_coordinates(geoms[pt_idx])
-    # the rest, feature by feature, in a metric CRS
-    other = np.flatnonzero(kinds_in != 0)
-    metric_xy, metric_meta = [], []
-    if len(other):
-        metric = metric_crs_for(gpd.GeoSeries(geoms[other], crs=4326))
-        to_m = Transformer.from_crs(4326, metric, always_xy=True)
-        # Edges straight in lon/lat are curved in UTM: densify first so that the points
-        # placed in UTM fall inside the lon/lat polygon / on the lon/lat line (to < 1 mm).
-        max_seg = min(area_cell_m, spacing_m, 100.0) / 4.0 / _METRES_PER_DEGREE
-        dense = shapely.segmentize(geoms[other], max_seg)
-        projected = shapely.transform(
-            dense, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1]))
-        )
-        for i, geom in zip(other, projected, strict=True):
-            t = kinds_in[i]
-            if t == 4:  # MultiPoint: the weight is split evenly over its points
-                xy = shapely.get_coordinates(geom)
-                shares, pos, kind = np.full(len(xy), 1.0 / len(xy)), None, "point"
-            elif t in (3, 6):
-                xy, shares = _spread_polygon(geom, area_cell_m)
-                pos, kind = None, "area"
-            else:
-                xy, shares, pos = _sample_line(geom, spacing_m)
-                kind = "route"
-            metric_xy.append(xy)
-            metric_meta.append((int(i), shares, pos, kind))
-        from_m = Transformer.from_crs(metric, 4326, always_xy=True)
-        all_xy = np.concatenate(metric_xy)
-        lon_m, lat_m = from_m.transform(all_xy[:, 0], all_xy[:, 1])
-        start = 0
-        for (feature, shares, pos, kind), xy in zip(metric_meta, metric_xy, strict=True):
-            stop = start + len(xy)
-            chunks.append((feature, lon_m[start:stop], lat_m[start:stop], shares, pos, kind))
-            start = stop
-
-    ids, groups, weights, kinds, sids, rids, rpos, lons, lats, keys = ([] for _ in range(10))
-    # points
-    if len(pt_idx):
-        for k in range(g):
-            sid = attrs.source_ids[pt_idx]
-            grp = attrs.groups[pt_idx, k]
-            ids.append(
-                sid
-                if g == 1
-                else np.array([f"{s}:{x}" for s, x in zip(sid, grp, strict=True)], dtype=object)
-            )
-            groups.append(grp)
-            weights.append(attrs.weights[pt_idx, k])
-            kinds.append(np.full(len(pt_idx), "point", dtype=object))
-            sids.append(sid)
-            rids.append(np.full(len(pt_idx), "", dtype=object))
-            rpos.append(np.full(len(pt_idx), np.nan))
-            lons.append(pt_xy[:, 0])
-            lats.append(pt_xy[:, 1])
-            keys.append(
-                np.column_stack([pt_idx, np.full(len(pt_idx), k), np.zeros(len(pt_idx), int)])
-            )
-    for i, lon, lat, shares, pos, kind in chunks:
-        m = len(shares)
-        sid = attrs.source_ids[i]
-        for k in range(g):
-            base = sid if g == 1 else f"{sid}:{attrs.groups[i, k]}"
-            ids.append(np.array([f"{base}:{j}" for j in range(m)], dtype=object))
-            groups.append(np.full(m, attrs.groups[i, k], dtype=object))
-            weights.append(attrs.weights[i, k] * shares)
-            kinds.append(np.full(m, kind, dtype=object))
-            sids.append(np.full(m, sid, dtype=object))
-            rids.append(np.full(m, sid if kind == "route" else "", dtype=object))
-            rpos.append(pos if pos is not None else np.full(m, np.nan))
-            lons.append(lon)
-            lats.append(lat)
-            keys.append(np.column_stack([np.full(m, i), np.full(m, k), np.arange(m)]))
-    if not ids:
-        return _empty_demand()
-    key = np.concatenate(keys)
-    order = np.lexsort((key[:, 2], key[:, 1], key[:, 0]))
-    cat = [
-        np.concatenate(a)[order]
-        for a in (ids, groups, weights, kinds, sids, rids, rpos, lons, lats)
-    ]
-    return _assemble(*cat)
+    if district is not None:
+        _warn_features_outside(raw, geoms, district)
+    parts = _Parts()
+    pt_idx = np.flatnonzero(kinds == 0)
+    _add_points(parts, attrs, pt_idx, shapely.get_coordinates(geoms[pt_idx]))
+    other = np.flatnonzero(kinds != 0)
+    _add_spread(parts, attrs, _spread_features(geoms, kinds, other, spacing_m, area_cell_m))
+    return parts.assemble()
 
 
 def load_demand(
     source: str | os.PathLike | gpd.GeoDataFrame | pd.DataFrame,
     *,
-    datum: str = "wgs84",
+    datum: str | None = None,
     group: str | None = None,
     weight: str | None = None,
     id_column: str | None = None,
     spacing_m: float = 250.0,
     area_cell_m: float = 250.0,
     bounds: Sequence[float] | None = None,
+    registry: Any = None,
+    boundary: Any = None,
+    layer: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Load a worker-demand layer as weighted points in EPSG:4326.
 
@@ -506,13 +724,17 @@ def load_demand(
         (headers ``lon``/``lng``/``longitude``/``经度`` and ``lat``/``latitude``/``纬度``),
         or a vector file (GeoJSON, GeoPackage, Shapefile, ...) of points, polygons and/or
         lines, or a GeoDataFrame (which must carry a CRS), or a DataFrame read like a table.
-    datum : {"wgs84", "gcj02", "bd09"}
+    datum : {"wgs84", "gcj02", "bd09"}, optional
         Datum of the source coordinates (AMap/Tencent: ``"gcj02"``, Baidu: ``"bd09"``);
-        converted to WGS84 on load.
+        converted to WGS84 on load. Default: the datum a coordinate header names
+        (``经度（GCJ-02）``, with a warning), else WGS84; a conflict is an error.
     group : str, optional
         Demand group for every row (``"outdoor"``, ``"truck_drivers"``, ...). Without it
         a ``group``/``人群`` column is required. Ignored (with a warning) for a workplace
-        file, whose groups are ``all_workers`` and ``female_nursing``.
+        file, whose groups are ``all_workers`` and ``female_nursing``. Groups (here and in
+        the column) must be groups of the registry (:func:`demand_groups`), written as
+        the key or a common variant (``Outdoor``, ``户外劳动者``, ``outdoors``: read as
+        ``outdoor``, with a warning); anything else is refused with the list.
     weight : str, optional
         Name of the column with people (or daily trucks for routes). Default: the first of
         ``weight, people, headcount, population, daily_trucks, trucks, 人数, 职工人数, 人口``.
@@ -527,6 +749,14 @@ def load_demand(
     bounds : (min_lon, min_lat, max_lon, max_lat), optional
         WGS84 box the data must lie in (a check against swapped columns or a wrong
         datum, not a clip): points must lie inside it, lines and polygons must touch it.
+    registry : mapping or path, optional
+        Facility types whose demand groups are accepted; default: the shipped registry.
+    boundary : path, GeoDataFrame or Polygon, optional
+        The district's boundary (see :func:`geo.load_boundary`): features outside it are
+        loaded, with a warning naming their rows.
+    layer : str, optional
+        The layer of a multi-layer file (GeoPackage) or the sheet of a workbook; needed
+        when the file has several layers.
 
     Returns
     -------
@@ -569,21 +799,31 @@ def load_demand(
     0     1:all_workers     all_workers   120.0  point
     1  1:female_nursing  female_nursing    30.0  point
     """
-    datum = check_datum(datum)
+    from geo.layers import _resolve_registry, boundary_geometry
+
+    datum = None if datum is None else check_datum(datum)
+    groups = demand_groups(_resolve_registry(registry))
     box = _io.check_bounds(bounds)
     for name, value in (("spacing_m", spacing_m), ("area_cell_m", area_cell_m)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name}={value!r} must be a positive number of metres")
     if group is not None and (not isinstance(group, str) or not group.strip()):
         raise ValueError(f"group={group!r} must be a non-empty string such as 'outdoor'")
+    if group is not None:
+        group = _group_argument(group, groups)
+    district = boundary_geometry(boundary)
     if isinstance(source, gpd.GeoDataFrame):
         require_crs(source, "source")
-        raw = _io.frame_records(source, "GeoDataFrame", datum)
+        raw = _io.frame_records(source, "GeoDataFrame", datum or "wgs84")
     elif isinstance(source, pd.DataFrame):
         raw = _io.frame_records(source, "DataFrame")
     elif isinstance(source, str | os.PathLike):
         raw = _io.read_file(
-            source, _io.TABULAR_SUFFIXES + _io.VECTOR_SUFFIXES, datum=datum, empty_ok=True
+            source,
+            SUPPORTED_DEMAND_FORMATS,
+            datum=datum or "wgs84",
+            empty_ok=True,
+            layer=layer,
         )
     else:
         raise TypeError(
@@ -591,7 +831,14 @@ def load_demand(
         )
     problems = raw.problems()
     columns = _columns(raw, problems, weight=weight, id_column=id_column)
-    options: dict[str, Any] = {"datum": datum, "bounds": box, "group": group, "weight": weight}
+    options: dict[str, Any] = {
+        "datum": datum,
+        "bounds": box,
+        "group": group,
+        "groups": groups,
+        "weight": weight,
+        "district": district,
+    }
     if raw.geometry is None:
         out = _load_table(raw, problems, columns, **options)
     else:
@@ -605,6 +852,108 @@ def load_demand(
         raw.source,
     )
     return out
+
+
+def iter_demand(
+    path: str | os.PathLike[str],
+    *,
+    chunk_rows: int = 250_000,
+    datum: str | None = None,
+    group: str | None = None,
+    weight: str | None = None,
+    id_column: str | None = None,
+    registry: Any = None,
+    boundary: Any = None,
+) -> Iterator[gpd.GeoDataFrame]:
+    """A demand CSV of points, loaded and validated block by block: memory bounded by
+    the block, not the file (a 5-million-row file in the memory of a few hundred
+    thousand rows).
+
+    Each block is what :func:`load_demand` would give for its rows (the same checks,
+    messages, row numbers and ids); ids are also checked against every earlier block. A
+    problem raises when its block is reached: a consumer writing blocks somewhere should
+    discard what it wrote when a :class:`~geo.errors.ValidationError` arrives.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = Path(tmp) / "riders.csv"
+    ...     _ = p.write_text("lon,lat,group\\n121.8,29.9,outdoor\\n121.9,29.9,outdoor\\n")
+    ...     [len(block) for block in iter_demand(p)]
+    [2]
+    """
+    from geo.layers import _resolve_registry, boundary_geometry
+
+    if not (isinstance(chunk_rows, int) and chunk_rows > 0):
+        raise ValidationError(f"chunk_rows={chunk_rows!r} must be a positive number of rows")
+    datum = None if datum is None else check_datum(datum)
+    groups = demand_groups(_resolve_registry(registry))
+    if group is not None:
+        group = _group_argument(group, groups)
+    district = boundary_geometry(boundary)
+    file = Path(path)
+    with file.open("rb") if file.is_file() else open(os.devnull, "rb") as fh:
+        sample = fh.read(1 << 16)
+    line_bytes = max(8, len(sample) // max(1, sample.count(b"\n")))
+    seen = np.empty(0, dtype=np.uint64)
+    options: dict[str, Any] = {
+        "datum": datum,
+        "bounds": None,
+        "group": group,
+        "groups": groups,
+        "weight": weight,
+        "district": district,
+    }
+    for raw in _io.iter_csv(path, chunk_bytes=chunk_rows * line_bytes):
+        if raw.geometry is not None or raw.frame.empty:
+            continue
+        problems = raw.problems()
+        columns = _columns(raw, problems, weight=weight, id_column=id_column)
+        out = _load_table(raw, problems, columns, **options)
+        if "id" in columns:
+            hashes = pd.util.hash_array(out["source_id"].to_numpy(dtype=object))
+            again = np.isin(hashes, seen)
+            for i in np.flatnonzero(again)[: _io.MAX_SHOWN].tolist():
+                problems.value(
+                    i,
+                    columns["id"],
+                    out["source_id"].iloc[i],
+                    "is a duplicate id: an earlier row has it; ids must be unique",
+                )
+            problems.raise_if_any()
+            seen = np.union1d(seen, hashes)
+        yield out
+
+
+def demand_to_geoparquet(demand: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a demand layer (from :func:`load_demand`) as GeoParquet.
+
+    :func:`load_demand` reads it back with the same ids, groups, weights and points (as
+    points: the areas and routes are already spread).
+
+    Examples
+    --------
+    >>> import tempfile, geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> d = load_demand(gpd.GeoDataFrame({"weight": [3]}, geometry=[Point(121.8, 29.9)],
+    ...                                  crs=4326), group="outdoor")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     back = load_demand(demand_to_geoparquet(d, Path(tmp) / "d.parquet"))
+    >>> back[["id", "group", "weight"]].to_dict("records")
+    [{'id': '1', 'group': 'outdoor', 'weight': 3.0}]
+    """
+    missing = [c for c in DEMAND_COLUMNS if c not in demand.columns]
+    if not isinstance(demand, gpd.GeoDataFrame) or missing:
+        raise ValidationError(
+            f"demand must be a demand layer from load_demand (missing columns {missing!r})"
+        )
+    file = Path(path)
+    if file.suffix.lower() != ".parquet":
+        raise ValidationError(f"path={os.fspath(path)!r} must end in .parquet")
+    require_crs(demand, "demand")
+    demand[list(DEMAND_COLUMNS)].to_crs(4326).reset_index(drop=True).to_parquet(file)
+    return file
 
 
 # --------------------------------------------------------------------------------------
@@ -910,7 +1259,9 @@ def demand_summary(demand: gpd.GeoDataFrame | pd.DataFrame) -> pd.DataFrame:
 __all__ = [
     "DEMAND_COLUMNS",
     "apply_privacy_floor",
+    "demand_groups",
     "demand_summary",
     "load_demand",
+    "match_groups",
     "to_h3",
 ]

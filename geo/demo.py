@@ -157,9 +157,9 @@ def _load_cached(name: str, folder: str) -> Demo:
     areas = _concat(area_frames) if area_frames else _empty_areas()
     boundary_path = root / layout.get("boundary", "boundary.geojson")
     if boundary_path.is_file():
-        boundary = gpd.read_file(boundary_path)
-        boundary = boundary.set_crs("EPSG:4326") if boundary.crs is None else boundary
-        boundary = boundary.to_crs("EPSG:4326")
+        from geo.layers import load_boundary
+
+        boundary = load_boundary(boundary_path)
     elif len(areas):
         boundary = gpd.GeoDataFrame({"name": [name]}, geometry=[areas.union_all()], crs="EPSG:4326")
     else:

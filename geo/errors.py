@@ -36,10 +36,19 @@ class ValidationError(ServicemapError, ValueError):
         self.problems = list(problems or [message])
 
 
+class FileNotFound(ServicemapError, FileNotFoundError):
+    """An input file (a layer, the registry, a demo, a network) does not exist.
+
+    Also a :class:`FileNotFoundError`, so ``except FileNotFoundError`` keeps working.
+    """
+
+    status = 404
+
+
 class RegistryError(ServicemapError, ValueError):
     """The facility-type registry is malformed or a type key is unknown."""
 
     status = 400
 
 
-__all__ = ["CRSError", "RegistryError", "ServicemapError", "ValidationError"]
+__all__ = ["CRSError", "FileNotFound", "RegistryError", "ServicemapError", "ValidationError"]

@@ -1,8 +1,8 @@
 """Facility types, the facility schema, and loading + validation of facility and area layers.
 
 The facility-type registry is a TOML file (``geo/data/facility_types.toml`` by default,
-or the file named by the ``SERVICEMAP_REGISTRY`` environment variable), one table per
-type; :func:`load_registry` reads and checks it into :class:`FacilityType` entries.
+or a district's own file passed as ``registry=``), one table per type;
+:func:`load_registry` reads and checks it into :class:`FacilityType` entries.
 
 :func:`load_facilities` reads CSV (UTF-8 or GBK/GB18030), Excel ``.xlsx``, GeoJSON,
 GeoPackage, (zipped) Shapefile and FlatGeobuf files into a GeoDataFrame with the columns of
@@ -38,7 +38,7 @@ from pyproj import CRS
 
 from geo import _io
 from geo.crs import check_datum, geometry_to_wgs84, metric_crs_for, to_wgs84
-from geo.errors import CRSError, RegistryError
+from geo.errors import CRSError, FileNotFound, RegistryError, ValidationError
 from geo.network.modes import STRAIGHT, load_travel_modes
 
 log = logging.getLogger(__name__)
@@ -121,14 +121,26 @@ class FacilityType:
     sources: dict[str, str] = field(default_factory=dict, hash=False)
 
 
-def _registry_path(path: str | os.PathLike[str] | None) -> tuple[Path, str]:
-    """The registry file to read and how it was chosen (for messages)."""
-    if path is not None:
-        return Path(path), "path"
-    env = os.environ.get(REGISTRY_ENV)
-    if env:
-        return Path(env), f"${REGISTRY_ENV}"
-    return DEFAULT_REGISTRY_PATH, "default"
+def _registry_path(path: str | os.PathLike[str] | None) -> Path:
+    """The registry file to read: ``path``, or the shipped one."""
+    return DEFAULT_REGISTRY_PATH if path is None else Path(path)
+
+
+def registry_path_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The registry file named by ``$SERVICEMAP_REGISTRY``, or None when it is not set.
+
+    For the edges of the program (the CLI, the web app's configuration): ``geo`` itself
+    never reads the environment; its functions take ``registry=``.
+
+    Examples
+    --------
+    >>> registry_path_from_env({"SERVICEMAP_REGISTRY": "district.toml"})
+    PosixPath('district.toml')
+    >>> registry_path_from_env({}) is None
+    True
+    """
+    value = (os.environ if environ is None else environ).get(REGISTRY_ENV)
+    return Path(value) if value else None
 
 
 def _positive_number(value: Any) -> bool:
@@ -251,10 +263,10 @@ def load_registry(
     Parameters
     ----------
     path : path-like, optional
-        A TOML file with one table per type. Default: the file named by the
-        ``SERVICEMAP_REGISTRY`` environment variable if it is set, else the registry
-        shipped with servicemap (:data:`DEFAULT_REGISTRY_PATH`). The file replaces the
-        shipped one; it is not merged with it.
+        A TOML file with one table per type. Default: the registry shipped with
+        servicemap (:data:`DEFAULT_REGISTRY_PATH`). The file replaces the shipped one; it
+        is not merged with it. (The CLI and the web app take a district's file from
+        ``$SERVICEMAP_REGISTRY``, see :func:`registry_path_from_env`.)
     modes : path or geo.network.TravelModes, optional
         The travel-mode file whose modes a type may name (default: the shipped one).
 
@@ -265,8 +277,8 @@ def load_registry(
 
     Raises
     ------
-    FileNotFoundError
-        If the file does not exist.
+    geo.errors.FileNotFound
+        If the file does not exist (also a ``FileNotFoundError``).
     RegistryError
         If the file is not valid TOML or a type is malformed; the message names the
         file, the type key and the field, and shows the value.
@@ -277,11 +289,10 @@ def load_registry(
     >>> list(registry)
     ['outdoor_station', 'mother_room', 'bookshelf', 'driver_home']
     """
-    file, how = _registry_path(path)
+    file = _registry_path(path)
     where = str(file)
     if not file.is_file():
-        via = f" (from ${REGISTRY_ENV})" if how.startswith("$") else ""
-        raise FileNotFoundError(f"facility-type registry {where!r}{via} does not exist")
+        raise FileNotFound(f"facility-type registry {where!r} does not exist")
     try:
         with file.open("rb") as fh:
             data = tomllib.load(fh)
@@ -312,18 +323,13 @@ def _cached_registry(path: str, mtime_ns: int) -> dict[str, FacilityType]:
 
 
 def default_registry() -> dict[str, FacilityType]:
-    """The registry in effect: ``$SERVICEMAP_REGISTRY`` or the shipped file, cached.
+    """The registry shipped with servicemap, read once and cached.
 
-    The cache is keyed on the file and its modification time, so setting the environment
-    variable or editing the file takes effect on the next call. A new dict is returned
-    each time (the entries are frozen), so callers may modify it freely.
+    A new dict is returned each time (the entries are frozen), so callers may modify it
+    freely. A district's own registry is passed as ``registry=`` (an object or a path).
     """
-    file, _ = _registry_path(None)
-    try:
-        mtime = file.stat().st_mtime_ns
-    except OSError:
-        return load_registry(None)  # raises FileNotFoundError naming the file
-    return dict(_cached_registry(str(file), mtime))
+    file = DEFAULT_REGISTRY_PATH
+    return dict(_cached_registry(str(file), file.stat().st_mtime_ns))
 
 
 def _type_index(registry: Mapping[str, FacilityType]) -> dict[str, str]:
@@ -475,7 +481,11 @@ _AREA_LEVEL_WORDS: dict[str, str] = {
 _AMENITY_SPLIT = re.compile(r"[;；,，、|]")
 _DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 
-SUPPORTED_FACILITY_FORMATS: tuple[str, ...] = _io.TABULAR_SUFFIXES + _io.VECTOR_SUFFIXES
+SUPPORTED_FACILITY_FORMATS: tuple[str, ...] = (
+    *_io.TABULAR_SUFFIXES,
+    *_io.VECTOR_SUFFIXES,
+    ".parquet",
+)
 SUPPORTED_AREA_FORMATS: tuple[str, ...] = _io.VECTOR_SUFFIXES
 
 
@@ -582,12 +592,10 @@ def _area_geometry(bounds: Any, area: Any) -> shapely.Geometry | None:
         return shapely.box(*box)
     if area is None:
         return None
-    if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
-        if area.crs is None:
-            raise CRSError("area has no CRS; set one, e.g. area.set_crs('EPSG:4326')")
-        return area.to_crs(4326).geometry.union_all()
-    if isinstance(area, shapely.Geometry) and area.geom_type in ("Polygon", "MultiPolygon"):
-        return area
+    if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries) or (
+        isinstance(area, shapely.Geometry) and area.geom_type in ("Polygon", "MultiPolygon")
+    ):
+        return load_boundary(area).geometry.union_all()
     raise TypeError(
         "area must be a shapely Polygon/MultiPolygon in WGS84 or a GeoDataFrame/GeoSeries, "
         f"got {type(area).__name__}"
@@ -601,6 +609,150 @@ def _outside_km(lon: np.ndarray, lat: np.ndarray, region: shapely.Geometry) -> n
     reg_m = regs.to_crs(crs).iloc[0]
     pts = gpd.GeoSeries(shapely.points(lon, lat), crs=4326).to_crs(crs)
     return np.asarray(shapely.distance(pts.values, reg_m)) / 1000.0
+
+
+@dataclass
+class _Rows:
+    """The records being validated and how to reach their fields."""
+
+    raw: _io.Raw
+    problems: _io.Problems
+    columns: Mapping[str, Any]
+    index: pd.Index
+
+    @property
+    def n(self) -> int:
+        return len(self.raw.frame)
+
+    def col(self, fld: str) -> list[Any]:
+        name = self.columns.get(fld)
+        return list(self.raw.frame[name]) if name is not None else [""] * self.n
+
+    def fname(self, fld: str) -> Any:
+        return self.columns.get(fld, fld)
+
+    def checked(self, fld: str, parse: Callable[[Any], Any]) -> list[Any]:
+        """``parse`` applied to every value of ``fld``; failures are problems (None)."""
+        out = []
+        for i, value in enumerate(self.col(fld)):
+            try:
+                out.append(parse(value))
+            except _Bad as bad:
+                self.problems.value(i, self.fname(fld), value, str(bad))
+                out.append(None)
+        return out
+
+    def text(self, fld: str) -> pd.Series:
+        return pd.Series([_io.cell_text(v) for v in self.col(fld)], index=self.index, dtype=str)
+
+
+def _check_region(
+    rows: _Rows,
+    ok: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    wgs: tuple[np.ndarray, np.ndarray],
+    coord_fields: tuple[Any, Any],
+    coord_values: tuple[Sequence[Any], Sequence[Any]],
+    datum: str,
+    region: shapely.Geometry,
+    area_name: str | None,
+) -> None:
+    """Points outside the plausible area are problems (swapped columns named)."""
+    km = np.zeros(rows.n)
+    km[ok] = _outside_km(wgs[0][ok], wgs[1][ok], region)
+    name = area_name or "the expected area"
+    for i in np.flatnonzero(ok & (km > 0)).tolist():
+        swap_in = bool(shapely.contains_xy(region, *to_wgs84([lat[i]], [lon[i]], datum))[0])
+        hint = (
+            "; with longitude and latitude swapped it would be inside (columns swapped?)"
+            if swap_in
+            else "; check the coordinates and their datum (datum='gcj02' for AMap, "
+            "'bd09' for Baidu)"
+        )
+        rows.problems.add(
+            i,
+            coord_fields,
+            f"point ({_io.show(coord_values[0][i])}, {_io.show(coord_values[1][i])}) is "
+            f"{km[i]:.1f} km outside {name}{hint}",
+        )
+
+
+def _types(
+    rows: _Rows,
+    registry: Mapping[str, FacilityType],
+    type_override: str | None,
+    notes: list[str],
+) -> list[str]:
+    """The type key of every row: the override, or the type column matched to the registry."""
+    index_of = _type_index(registry)
+    if type_override is not None:
+        given = [_io.cell_text(v) for v in rows.col("type")] if "type" in rows.columns else []
+        differ = sorted(
+            {v for v in given if v and index_of.get(v.casefold(), index_of.get(v)) != type_override}
+        )
+        if differ:
+            notes.append(
+                f"{rows.raw.source}: type={type_override!r} overrides the values of column "
+                f"{rows.fname('type')!r} ({', '.join(map(repr, differ[:5]))})"
+            )
+        return [type_override] * rows.n
+    if "type" not in rows.columns:
+        rows.problems.no_column(
+            "type",
+            _FACILITY_ALIASES["type"],
+            rows.raw.frame.columns,
+            f"; add one holding a type key, or pass type=..., one of {', '.join(registry)}",
+        )
+        return [""] * rows.n
+    types = []
+    for i, value in enumerate(rows.col("type")):
+        text = _io.cell_text(value)
+        key = index_of.get(text.casefold(), index_of.get(text))
+        if key is None:
+            what = (
+                "is blank; fill in the type, or pass type=... for a one-type file"
+                if not text
+                else "is not a known facility type"
+            )
+            rows.problems.value(
+                i,
+                rows.fname("type"),
+                value if text else text,
+                f"{what}; known types: {', '.join(registry)} "
+                f"({', '.join(ft.label_zh for ft in registry.values())})",
+            )
+            key = ""
+        types.append(key)
+    return types
+
+
+def _facility_ids(rows: _Rows, types: Sequence[str]) -> Sequence[str] | np.ndarray:
+    """The id column checked, or ``{type}-{n:04d}`` numbered per type in file order."""
+    if "id" in rows.columns:
+        return _io.check_ids(rows.col("id"), rows.fname("id"), rows.problems)
+    counters: dict[str, int] = {}
+    ids = []
+    for key in types:
+        counters[key] = counters.get(key, 0) + 1
+        ids.append(f"{key}-{counters[key]:04d}" if key else "")
+    return ids
+
+
+def _amenities(rows: _Rows, notes: list[str]) -> list[list[str]]:
+    amenities = []
+    unknown_amenities: list[str] = []
+    for i, value in enumerate(rows.col("amenities")):
+        keys, unknown = _parse_amenities(value)
+        amenities.append(keys)
+        unknown_amenities += [f"{rows.raw.labels[i]} {u!r}" for u in unknown]
+    if unknown_amenities:
+        notes.append(
+            f"{rows.raw.source}: unknown amenities kept as given: "
+            f"{', '.join(unknown_amenities[:20])}"
+            f"{' ...' if len(unknown_amenities) > 20 else ''}; known: {', '.join(AMENITIES)}"
+        )
+    return amenities
 
 
 def _validate(
@@ -624,137 +776,46 @@ def _validate(
     ``lon``/``lat`` are floats in ``datum``, NaN where a problem is already recorded.
     Problems are added to ``problems`` and raised together at the end.
     """
-    source, labels, n = raw.source, raw.labels, len(raw.frame)
+    rows = _Rows(raw, problems, columns, index)
     notes: list[str] = []
-
-    def col(fld: str) -> list[Any]:
-        name = columns.get(fld)
-        return list(raw.frame[name]) if name is not None else [""] * n
-
-    def fname(fld: str) -> Any:
-        return columns.get(fld, fld)
-
-    # coordinates: range and swapped columns, then the plausible area
     ok = _io.check_lonlat(lon, lat, coord_fields, coord_values, problems)
-    lon_v, lat_v = coord_values
-    wlon = np.full(n, np.nan)
-    wlat = np.full(n, np.nan)
+    wlon = np.full(rows.n, np.nan)
+    wlat = np.full(rows.n, np.nan)
     if ok.any():
         wlon[ok], wlat[ok] = to_wgs84(lon[ok], lat[ok], datum)
-    if region is not None and ok.any():
-        km = np.zeros(n)
-        km[ok] = _outside_km(wlon[ok], wlat[ok], region)
-        name = area_name or "the expected area"
-        for i in np.flatnonzero(ok & (km > 0)).tolist():
-            swap_in = bool(shapely.contains_xy(region, *to_wgs84([lat[i]], [lon[i]], datum))[0])
-            hint = (
-                "; with longitude and latitude swapped it would be inside (columns swapped?)"
-                if swap_in
-                else "; check the coordinates and their datum (datum='gcj02' for AMap, "
-                "'bd09' for Baidu)"
-            )
-            problems.add(
-                i,
+        if region is not None:
+            _check_region(
+                rows,
+                ok,
+                lon,
+                lat,
+                (wlon, wlat),
                 coord_fields,
-                f"point ({_io.show(lon_v[i])}, {_io.show(lat_v[i])}) is {km[i]:.1f} km outside "
-                f"{name}{hint}",
+                coord_values,
+                datum,
+                region,
+                area_name,
             )
-
-    # type
-    index_of = _type_index(registry)
-    types = []
-    if type_override is not None:
-        given = [_io.cell_text(v) for v in col("type")] if "type" in columns else []
-        differ = sorted(
-            {v for v in given if v and index_of.get(v.casefold(), index_of.get(v)) != type_override}
-        )
-        if differ:
-            notes.append(
-                f"{source}: type={type_override!r} overrides the values of column "
-                f"{fname('type')!r} ({', '.join(map(repr, differ[:5]))})"
-            )
-        types = [type_override] * n
-    elif "type" not in columns:
-        problems.no_column(
-            "type",
-            _FACILITY_ALIASES["type"],
-            raw.frame.columns,
-            f"; add one holding a type key, or pass type=..., one of {', '.join(registry)}",
-        )
-        types = [""] * n
-    else:
-        for i, value in enumerate(col("type")):
-            text = _io.cell_text(value)
-            key = index_of.get(text.casefold(), index_of.get(text))
-            if key is None:
-                what = (
-                    "is blank; fill in the type, or pass type=... for a one-type file"
-                    if not text
-                    else "is not a known facility type"
-                )
-                problems.value(
-                    i,
-                    fname("type"),
-                    value if text else text,
-                    f"{what}; known types: {', '.join(registry)} "
-                    f"({', '.join(ft.label_zh for ft in registry.values())})",
-                )
-                key = ""
-            types.append(key)
-
-    # ids
-    if "id" in columns:
-        ids = _io.check_ids(col("id"), fname("id"), problems)
-    else:
-        counters: dict[str, int] = {}
-        ids = []
-        for key in types:
-            counters[key] = counters.get(key, 0) + 1
-            ids.append(f"{key}-{counters[key]:04d}" if key else "")
-
-    def checked(fld: str, parse: Callable[[Any], Any]) -> list[Any]:
-        out = []
-        for i, value in enumerate(col(fld)):
-            try:
-                out.append(parse(value))
-            except _Bad as bad:
-                problems.value(i, fname(fld), value, str(bad))
-                out.append(None)
-        return out
-
-    hours = checked("hours", _parse_hours)
-    capacity = checked("capacity", _parse_capacity)
-    level = checked("level", _parse_level)
-    updated = checked("updated_at", _parse_date)
-    amenities = []
-    unknown_amenities: list[str] = []
-    for i, value in enumerate(col("amenities")):
-        keys, unknown = _parse_amenities(value)
-        amenities.append(keys)
-        unknown_amenities += [f"{labels[i]} {u!r}" for u in unknown]
-    if unknown_amenities:
-        notes.append(
-            f"{source}: unknown amenities kept as given: {', '.join(unknown_amenities[:20])}"
-            f"{' ...' if len(unknown_amenities) > 20 else ''}; known: {', '.join(AMENITIES)}"
-        )
-
+    types = _types(rows, registry, type_override, notes)
+    ids = _facility_ids(rows, types)
+    hours = rows.checked("hours", _parse_hours)
+    capacity = rows.checked("capacity", _parse_capacity)
+    level = rows.checked("level", _parse_level)
+    updated = rows.checked("updated_at", _parse_date)
+    amenities = _amenities(rows, notes)
     problems.raise_if_any()
-
-    def text_col(fld: str) -> pd.Series:
-        return pd.Series([_io.cell_text(v) for v in col(fld)], index=index, dtype=str)
-
     out = gpd.GeoDataFrame(
         {
             "id": pd.Series(ids, index=index, dtype=str),
             "type": pd.Series(types, index=index, dtype=str),
-            "name": text_col("name"),
-            "address": text_col("address"),
+            "name": rows.text("name"),
+            "address": rows.text("address"),
             "hours": pd.Series(hours, index=index, dtype=str),
             "capacity": pd.Series(capacity, index=index, dtype="float64"),
             "amenities": pd.Series(amenities, index=index, dtype=object),
             "level": pd.Series(level, index=index, dtype=str),
-            "contact": text_col("contact"),
-            "source": text_col("source"),
+            "contact": rows.text("contact"),
+            "source": rows.text("source"),
             "updated_at": pd.Series(updated, index=index, dtype=str),
         },
         geometry=gpd.GeoSeries(shapely.points(wlon, wlat), index=index, crs="EPSG:4326"),
@@ -884,12 +945,14 @@ def validate_facilities(
 def load_facilities(
     path: str | os.PathLike[str],
     *,
-    datum: str = "wgs84",
+    datum: str | None = None,
     type: str | None = None,
     registry: Mapping[str, FacilityType] | str | os.PathLike[str] | None = None,
     bounds: Sequence[float] | None = None,
     area: Any = None,
     area_name: str | None = None,
+    boundary: Any = None,
+    layer: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Load and validate a facility layer.
 
@@ -900,9 +963,11 @@ def load_facilities(
         ``.geojson``/``.json``, ``.gpkg`` (first layer), ``.zip`` (zipped shapefile),
         ``.shp`` or ``.fgb`` file. Tabular files hold longitude/latitude columns; headers may be
         English or Chinese (``lon``/``经度``, ``lat``/``纬度``, ``name``/``名称``, ...).
-    datum : {"wgs84", "gcj02", "bd09"}
+    datum : {"wgs84", "gcj02", "bd09"}, optional
         Datum of the coordinates in the file (AMap/Tencent: ``"gcj02"``, Baidu:
-        ``"bd09"``); converted to WGS84 on load.
+        ``"bd09"``); converted to WGS84 on load. Default: the datum a coordinate header
+        names (``经度（GCJ-02）``, with a warning), else WGS84. A ``datum`` that disagrees
+        with the header is an error.
     type : str, optional
         Type key (or Chinese/English label) for every row; needed when the file has
         no type column, and overrides it (with a warning) when it has one.
@@ -914,6 +979,12 @@ def load_facilities(
         Plausible area as a polygon, instead of ``bounds``.
     area_name : str, optional
         Name of the area for messages, e.g. ``"Beilun District"``.
+    boundary : path, GeoDataFrame or Polygon, optional
+        The district's boundary (see :func:`load_boundary`): points outside it are
+        loaded, with a warning naming their rows.
+    layer : str, optional
+        The layer of a multi-layer file (GeoPackage) or the sheet of a workbook; a file
+        with several layers is refused without it (the message lists them).
 
     Returns
     -------
@@ -939,11 +1010,12 @@ def load_facilities(
     UserWarning
         For unknown amenities (kept as given) and for ``type`` overriding a column.
     """
-    datum = check_datum(datum)
+    datum = None if datum is None else check_datum(datum)
     registry = _resolve_registry(registry)
     type_key = get_type(type, registry).key if type is not None else None
     region = _area_geometry(bounds, area)
-    raw = _io.read_file(path, SUPPORTED_FACILITY_FORMATS, datum=datum)
+    district = boundary_geometry(boundary)
+    raw = _io.read_file(path, SUPPORTED_FACILITY_FORMATS, datum=datum or "wgs84", layer=layer)
     problems = raw.problems()
     columns = _io.match_columns(raw.frame.columns, _FACILITY_ALIASES, problems)
     coord_fields: tuple[Any, Any]
@@ -951,11 +1023,13 @@ def load_facilities(
         for fld in ("lon", "lat"):
             if fld not in columns:
                 problems.no_column(fld, _FACILITY_ALIASES[fld], raw.frame.columns)
+        datum = _io.resolve_datum(raw, datum, [columns.get("lon"), columns.get("lat")], problems)
         problems.raise_if_any()
         coord_fields = (columns["lon"], columns["lat"])
         lon, lat = _io.parse_lonlat(raw, *coord_fields, problems, "facility")
         coord_values = (list(raw.frame[coord_fields[0]]), list(raw.frame[coord_fields[1]]))
     else:
+        datum = datum or "wgs84"
         problems.raise_if_any()
         lon, lat = _points_from_geometry(raw.geometry, problems)
         coord_fields = ("geometry", "geometry")
@@ -982,6 +1056,9 @@ def load_facilities(
     )
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
+    _io.warn_outside(
+        out.geometry.x.to_numpy(), out.geometry.y.to_numpy(), district, raw.labels, raw.source
+    )
     log.info("%s: loaded %d facilities", raw.source, len(out))
     return out
 
@@ -999,7 +1076,7 @@ def facilities_to_file(
     *,
     registry: Mapping[str, FacilityType] | str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Write a facility frame to GeoJSON, GeoPackage or CSV.
+    """Write a facility frame to GeoJSON, GeoPackage, CSV or GeoParquet.
 
     The frame is validated first. Amenities are written ``;``-separated; CSV files get
     ``lon``/``lat`` columns (UTF-8 with BOM, so Excel opens them). Reading the file back
@@ -1010,8 +1087,8 @@ def facilities_to_file(
     gdf : geopandas.GeoDataFrame
         Facilities in the standard schema.
     path : path-like
-        Ending in ``.geojson``/``.json``, ``.gpkg`` or ``.csv``; an existing file is
-        replaced.
+        Ending in ``.geojson``/``.json``, ``.gpkg``, ``.csv`` or ``.parquet``; an
+        existing file is replaced.
     registry : mapping or path, optional
         Facility types the frame was validated against; default :func:`default_registry`.
 
@@ -1022,9 +1099,10 @@ def facilities_to_file(
     """
     file = Path(path)
     ext = file.suffix.lower()
-    if ext not in (".geojson", ".json", ".gpkg", ".csv"):
+    if ext not in (".geojson", ".json", ".gpkg", ".csv", ".parquet"):
         raise ValueError(
-            f"path={os.fspath(path)!r}: cannot write {ext!r}; use .geojson, .gpkg or .csv"
+            f"path={os.fspath(path)!r}: cannot write {ext!r}; use .geojson, .gpkg, .csv or "
+            ".parquet (GeoParquet)"
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # unknown amenities are written as-is
@@ -1039,6 +1117,9 @@ def facilities_to_file(
             writer.writerow(list(table.columns))
             for row in table.itertuples(index=False):
                 writer.writerow([_csv_cell(v) for v in row])
+    elif ext == ".parquet":
+        out = gpd.GeoDataFrame(table, geometry=clean.geometry.reset_index(drop=True))
+        out.to_parquet(file)
     elif ext == ".gpkg":
         out = gpd.GeoDataFrame(table, geometry=clean.geometry.reset_index(drop=True))
         if file.exists():
@@ -1056,7 +1137,11 @@ def facilities_to_file(
 
 
 def load_areas(
-    path: str | os.PathLike[str], *, datum: str = "wgs84", level: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    datum: str = "wgs84",
+    level: str | None = None,
+    layer: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Load an area layer (sub-districts, industrial communities, ...).
 
@@ -1069,6 +1154,8 @@ def load_areas(
     level : str, optional
         Level of every area (``"subdistrict"``, ``"industrial_community"``, ...), for a
         file without a level column; overrides the column when given.
+    layer : str, optional
+        The layer of a multi-layer file (needed when it has several).
 
     Returns
     -------
@@ -1088,7 +1175,7 @@ def load_areas(
         When an invalid polygon is repaired with :func:`shapely.make_valid`.
     """
     datum = check_datum(datum)
-    raw = _io.read_file(path, SUPPORTED_AREA_FORMATS, datum=datum)
+    raw = _io.read_file(path, SUPPORTED_AREA_FORMATS, datum=datum, layer=layer)
     problems = raw.problems()
     columns = _io.match_columns(raw.frame.columns, _AREA_ALIASES, problems)
     assert raw.geometry is not None
@@ -1134,6 +1221,7 @@ def load_areas(
         levels = [str(level)] * n
     else:
         levels = [_AREA_LEVEL_WORDS.get(v, v) for v in col("level")]
+    ids: Sequence[str] | np.ndarray
     if "id" in columns:
         ids = _io.check_ids(raw.frame[columns["id"]], columns["id"], problems)
     else:
@@ -1160,6 +1248,98 @@ def load_areas(
     )
 
 
+def load_boundary(
+    source: Any, *, datum: str = "wgs84", layer: str | None = None
+) -> gpd.GeoDataFrame:
+    """A district boundary (or any polygons: a mask, an exclusion zone) in EPSG:4326.
+
+    The one way to read a boundary: from a file, or a frame or polygon already in memory,
+    with its CRS set or converted and its datum shifted to WGS84.
+
+    Parameters
+    ----------
+    source : path, GeoDataFrame, GeoSeries or shapely Polygon/MultiPolygon
+        A vector file of polygons (GeoJSON, GeoPackage, shapefile, ...), or polygons in
+        memory; a frame must carry a CRS; a bare shapely geometry is taken as WGS84.
+    datum : {"wgs84", "gcj02", "bd09"}
+        Datum of longitude/latitude coordinates (AMap boundaries: ``"gcj02"``).
+    layer : str, optional
+        The layer of a multi-layer file.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The polygons, attributes kept, EPSG:4326, on a RangeIndex.
+
+    Raises
+    ------
+    geo.errors.FileNotFound
+        If the file does not exist.
+    ValidationError
+        If there are no polygons, or a geometry is not a polygon.
+    CRSError
+        If a frame or file has no CRS.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> load_boundary(box(121.7, 29.8, 122.0, 30.0)).crs.to_epsg()
+    4326
+    """
+    datum = check_datum(datum)
+    if isinstance(source, str | os.PathLike):
+        raw = _io.read_file(source, _io.VECTOR_SUFFIXES, datum=datum, layer=layer)
+        assert raw.geometry is not None
+        name, frame, geoms = raw.source, raw.frame, raw.geometry
+    elif isinstance(source, gpd.GeoDataFrame | gpd.GeoSeries):
+        if source.crs is None:
+            raise CRSError(
+                "boundary has no CRS; servicemap will not guess: set one, e.g. "
+                "boundary.set_crs('EPSG:4326')"
+            )
+        name = "boundary"
+        geoms = _io.to_4326(gpd.GeoSeries(source.geometry), name, datum)
+        frame = (
+            pd.DataFrame(source.drop(columns=source.geometry.name)).reset_index(drop=True)
+            if isinstance(source, gpd.GeoDataFrame)
+            else pd.DataFrame(index=pd.RangeIndex(len(source)))
+        )
+    elif isinstance(source, shapely.Geometry):
+        name, frame, geoms = "boundary", pd.DataFrame(index=[0]), gpd.GeoSeries([source], crs=4326)
+    else:
+        raise TypeError(
+            "boundary must be a file path, a GeoDataFrame/GeoSeries or a shapely polygon, "
+            f"got {type(source).__name__}"
+        )
+    kinds = geoms.geom_type.to_numpy()
+    bad = [
+        i
+        for i, (g, k) in enumerate(zip(geoms.values, kinds, strict=True))
+        if g is None or g.is_empty or k not in ("Polygon", "MultiPolygon")
+    ]
+    if not len(geoms) or bad:
+        where = f" (rows {', '.join(str(i + 1) for i in bad[:10])})" if bad else ""
+        raise ValidationError(
+            f"{name}: a boundary must be one or more non-empty polygons{where}; "
+            "pass the district polygon"
+        )
+    geometry = geometry_to_wgs84(gpd.GeoSeries(geoms.values, crs=4326), datum)
+    return gpd.GeoDataFrame(
+        frame.reset_index(drop=True),
+        geometry=gpd.GeoSeries(geometry.values, crs="EPSG:4326"),
+        crs="EPSG:4326",
+    )
+
+
+def boundary_geometry(boundary: Any) -> shapely.Geometry | None:
+    """A ``boundary=`` argument as one prepared (Multi)Polygon in WGS84, or None."""
+    if boundary is None:
+        return None
+    geom = load_boundary(boundary).geometry.union_all()
+    shapely.prepare(geom)
+    return geom
+
+
 __all__ = [
     "AMENITIES",
     "DEFAULT_REGISTRY_PATH",
@@ -1171,8 +1351,11 @@ __all__ = [
     "default_registry",
     "facilities_to_file",
     "get_type",
+    "boundary_geometry",
     "load_areas",
+    "load_boundary",
     "load_facilities",
     "load_registry",
+    "registry_path_from_env",
     "validate_facilities",
 ]

@@ -93,9 +93,7 @@ def test_hand_worked_example_in_a_local_metric_crs():
     res = coverage(fac, dem, threshold_m=1000)
     assert res["nearest_id"].tolist() == ["a", "b", "a", "a"]
     # the grid distances, as geodesics on the ellipsoid (the TM scale grows off its meridian)
-    np.testing.assert_allclose(
-        res["distance_m"], [500, 1000, np.hypot(4990, 3000), 999], rtol=2e-6
-    )
+    np.testing.assert_allclose(res["distance_m"], [500, 1000, np.hypot(4990, 3000), 999], rtol=2e-6)
     ll_d, ll_f = dem.to_crs(4326).geometry, fac.to_crs(4326).geometry.iloc[[0, 1, 0, 0]]
     want = GEOD.inv(ll_f.x.to_numpy(), ll_f.y.to_numpy(), ll_d.x.to_numpy(), ll_d.y.to_numpy())[2]
     np.testing.assert_allclose(res["distance_m"], want, rtol=0, atol=1e-6)

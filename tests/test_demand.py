@@ -720,3 +720,42 @@ def test_dataframe_source_names_rows_by_index_label():
         ValidationError, match=r"DataFrame: 1 problem found.*\n  - row at index 's2', field '纬度'"
     ):
         load_demand(table, group="outdoor")
+
+
+def test_iter_demand_gives_what_load_demand_gives_block_by_block(tmp_path):
+    from geo.demand import iter_demand
+
+    rng = np.random.default_rng(3)
+    n = 6000
+    lines = ["id,lon,lat,weight,group"]
+    for i in range(n):
+        lines.append(
+            f"W{i},{121.7 + rng.random() * 0.3:.6f},{29.8 + rng.random() * 0.2:.6f},"
+            f"{int(rng.integers(1, 9))},outdoor"
+        )
+        if i % 1000 == 7:
+            lines.append("")  # blank lines are skipped, and counted
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    blocks = list(iter_demand(path, chunk_rows=2000))
+    assert len(blocks) > 2
+    whole = load_demand(path)
+    joined = pd.concat(blocks, ignore_index=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(joined), pd.DataFrame(whole))
+    # a bad value far down is named by its line, as load_demand names it
+    lines[5003] = lines[5003].replace(",outdoor", ",nobody")
+    lines.append(lines[1])  # and W0 again, in the last block
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as whole_error:
+        load_demand(path)
+    with pytest.raises(ValidationError) as block_error:
+        for _ in iter_demand(path, chunk_rows=2000):
+            pass
+    bad_row = next(p for p in whole_error.value.problems if "nobody" in p)
+    assert bad_row in block_error.value.problems
+    with pytest.raises(ValidationError, match=r"value 'W0' is a duplicate id"):
+        lines[5003] = lines[5004]
+        lines[5003] = lines[5003].replace("W", "X")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        for _ in iter_demand(path, chunk_rows=2000):
+            pass

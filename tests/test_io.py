@@ -164,3 +164,33 @@ def test_flatgeobuf_reaches_every_loader(tmp_path):
         tmp_path / "a.fgb", driver="FlatGeobuf"
     )
     assert load_areas(tmp_path / "a.fgb")["name"].tolist() == ["A"]
+
+
+def test_geoparquet_in_and_out(tmp_path):
+    from geo.demand import demand_to_geoparquet
+    from geo.layers import facilities_to_file
+
+    stations = tmp_path / "s.csv"
+    stations.write_text(
+        "id,type,name,lon,lat,服务设施,容量\nS1,bookshelf,书屋,121.85,29.9,water;wifi,20\n"
+        "S2,mother_room,小屋,121.86,29.91,,\n",
+        encoding="utf-8",
+    )
+    fac = load_facilities(stations)
+    back = load_facilities(facilities_to_file(fac, tmp_path / "s.parquet"))
+    pd.testing.assert_frame_equal(pd.DataFrame(back), pd.DataFrame(fac))
+    demand = load_demand(
+        gpd.GeoDataFrame(
+            {"weight": [3.0, 4.0], "group": ["outdoor", "all_workers"]},
+            geometry=[Point(121.8, 29.9), box(121.8, 29.9, 121.81, 29.91)],
+            crs=4326,
+        )
+    )
+    again = load_demand(demand_to_geoparquet(demand, tmp_path / "d.parquet"))
+    assert again["id"].tolist() == demand["id"].tolist()
+    assert again["group"].tolist() == demand["group"].tolist()
+    assert again["weight"].sum() == pytest.approx(7.0)
+    np.testing.assert_array_equal(again.geometry.x, demand.geometry.x)
+    plain = tmp_path / "plain.parquet"
+    pd.DataFrame({"lon": [121.8], "lat": [29.9], "group": ["outdoor"]}).to_parquet(plain)
+    assert load_demand(plain)["group"].tolist() == ["outdoor"]

@@ -576,9 +576,15 @@ def test_14_excel_merged_header_and_corrupt_files(tmp_path):
     sheet.append(["名称", "经度", "纬度", "类型"])
     sheet.append(["驿站", 121.8, 29.9, "户外劳动者驿站"])
     book.save(tmp_path / "title.xlsx")
-    merged = r"title\.xlsx: sheet '驿站' has merged header cells \(A1:D1\); the first row must"
-    with pytest.raises(ValidationError, match=merged):
-        load_facilities(tmp_path / "title.xlsx")
+    # a merged title above the header is a title: the header is found below it
+    with pytest.warns(UserWarning, match=r"'北仑区户外劳动者驿站一览表' above the header"):
+        out = load_facilities(tmp_path / "title.xlsx")
+    assert out["name"].tolist() == ["驿站"]
+    sheet.merge_cells("B2:C2")
+    book.save(tmp_path / "merged.xlsx")
+    merged = r"merged\.xlsx: sheet '驿站' has merged header cells \(B2:C2\); the header row"
+    with pytest.warns(UserWarning, match="title"), pytest.raises(ValidationError, match=merged):
+        load_facilities(tmp_path / "merged.xlsx")
 
     (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 this is not a workbook")
     with pytest.raises(ValidationError, match=r"broken\.xlsx: not a readable \.xlsx workbook"):

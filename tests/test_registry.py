@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from geo.errors import RegistryError
+from geo.errors import FileNotFound, RegistryError, ServicemapError
 from geo.layers import (
     DEFAULT_REGISTRY_PATH,
     MODES,
@@ -16,6 +16,7 @@ from geo.layers import (
     get_type,
     load_facilities,
     load_registry,
+    registry_path_from_env,
 )
 
 CRAFT_SCHOOL = """
@@ -107,24 +108,42 @@ def test_district_file_via_path(district_file):
     assert craft.color == "#66a61e"
 
 
-def test_district_file_via_env_var(district_file, monkeypatch, tmp_path):
-    assert "craft_school" not in default_registry()
-    monkeypatch.setenv("SERVICEMAP_REGISTRY", str(district_file))
-    assert "craft_school" in load_registry()
-    assert get_type("craft_school").label_zh == "工匠学堂"
+def test_district_file_via_registry_argument(district_file, monkeypatch, tmp_path):
     csv = tmp_path / "schools.csv"
     csv.write_text("名称,经度,纬度\n北仑工匠学堂,121.85,29.90\n", encoding="utf-8")
-    gdf = load_facilities(csv, type="工匠学堂")
+    gdf = load_facilities(csv, type="工匠学堂", registry=district_file)
     assert gdf["type"].tolist() == ["craft_school"]
     assert gdf["id"].tolist() == ["craft_school-0001"]
-    monkeypatch.delenv("SERVICEMAP_REGISTRY")
+    # geo never reads the environment: the variable is for the CLI and the web app
+    monkeypatch.setenv("SERVICEMAP_REGISTRY", str(district_file))
+    assert "craft_school" not in load_registry()
     assert "craft_school" not in default_registry()
+    with pytest.raises(RegistryError, match="unknown facility type '工匠学堂'"):
+        load_facilities(csv, type="工匠学堂")
+    assert registry_path_from_env() == district_file
 
 
-def test_env_var_pointing_nowhere(monkeypatch, tmp_path):
+def test_the_cli_reads_the_registry_from_the_environment(district_file, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    runner = CliRunner()
+    monkeypatch.setenv("SERVICEMAP_REGISTRY", str(district_file))
+    result = runner.invoke(main, ["types"])
+    assert result.exit_code == 0, result.output
+    assert "craft_school" in result.output
     monkeypatch.setenv("SERVICEMAP_REGISTRY", str(tmp_path / "nope.toml"))
-    with pytest.raises(FileNotFoundError, match=r"nope\.toml.*SERVICEMAP_REGISTRY"):
-        default_registry()
+    result = runner.invoke(main, ["types"])
+    assert result.exit_code != 0
+    assert "nope.toml" in result.output and "SERVICEMAP_REGISTRY" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_registry_is_one_error_type(tmp_path):
+    with pytest.raises(FileNotFound, match=r"nope\.toml.*does not exist") as info:
+        load_registry(tmp_path / "nope.toml")
+    assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, ServicemapError)
 
 
 def _bad(tmp_path, old: str, new: str):

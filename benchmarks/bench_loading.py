@@ -1,0 +1,142 @@
+"""Loading benchmark: demand CSVs of 1M and 5M rows, a 1M-row workbook, the CLI end to end.
+
+    PYTHONPATH=. python benchmarks/bench_loading.py [--rows 1000000] [--skip-xlsx]
+
+Each measurement runs in a fresh subprocess and reports wall time and peak memory above
+the interpreter (ru_maxrss of the child, minus the same child importing geo and exiting).
+The input files are generated here, in a temporary folder, and deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+CHILD = r"""
+import json, resource, sys, time, warnings
+warnings.simplefilter("ignore")
+import geo
+from geo.demand import load_demand
+what, path = sys.argv[1], sys.argv[2]
+t = time.perf_counter()
+if what == "load":
+    d = load_demand(path)
+    n = len(d)
+else:
+    n = 0
+s = time.perf_counter() - t
+print(json.dumps({"s": s, "rows": n, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def write_csv(path: Path, rows: int, chunk: int = 500_000) -> None:
+    rng = np.random.default_rng(0)
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("id,lon,lat,weight,group\n")
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            lon = 121.7 + rng.random(n) * 0.3
+            lat = 29.75 + rng.random(n) * 0.2
+            w = rng.integers(1, 50, n)
+            ids = np.char.add("R", np.arange(start, start + n).astype(str))
+            lines = [
+                f"{i},{x:.6f},{y:.6f},{k},outdoor"
+                for i, x, y, k in zip(
+                    ids.tolist(), lon.tolist(), lat.tolist(), w.tolist(), strict=True
+                )
+            ]
+            fh.write("\n".join(lines) + "\n")
+
+
+def write_xlsx(path: Path, rows: int) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("demand")
+    sheet.append(["id", "lon", "lat", "weight", "group"])
+    rng = np.random.default_rng(0)
+    lon = 121.7 + rng.random(rows) * 0.3
+    lat = 29.75 + rng.random(rows) * 0.2
+    for i in range(rows):
+        sheet.append([f"R{i}", float(lon[i]), float(lat[i]), 5, "outdoor"])
+    book.save(path)
+
+
+def child(what: str, path: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, what, str(path)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(path: Path) -> dict:
+    base = child("import", path)
+    run = child("load", path)
+    return {
+        "s": run["s"],
+        "rows": run["rows"],
+        "peak_mb_above_interpreter": (run["rss_kb"] - base["rss_kb"]) / 1024,
+    }
+
+
+def cli(demand: Path, facilities: Path) -> float:
+    import time
+
+    t = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "coverage",
+            "--facilities",
+            str(facilities),
+            "--demand",
+            str(demand),
+            "--type",
+            "outdoor_station",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--big-rows", type=int, default=5_000_000)
+    parser.add_argument("--skip-xlsx", action="store_true")
+    parser.add_argument("--skip-big", action="store_true")
+    args = parser.parse_args()
+    results: dict = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="minutes")}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        csv1 = root / "demand_1m.csv"
+        write_csv(csv1, args.rows)
+        results["csv_1m"] = measure(csv1)
+        fac = Path(__file__).resolve().parents[1] / "datasets" / "beilun" / "facilities.csv"
+        results["cli_coverage_1m_s"] = cli(csv1, fac)
+        if not args.skip_big:
+            csv5 = root / "demand_5m.csv"
+            write_csv(csv5, args.big_rows)
+            results["csv_5m"] = measure(csv5)
+            csv5.unlink()
+        if not args.skip_xlsx:
+            xlsx = root / "demand_1m.xlsx"
+            write_xlsx(xlsx, args.rows)
+            results["xlsx_1m"] = measure(xlsx)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
