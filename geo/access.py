@@ -44,7 +44,7 @@ from geo._metric import (
     threshold_for,
     utm_scale_max,
 )
-from geo.crs import same_crs
+from geo._places import points_in_areas
 from geo.errors import ValidationError
 
 log = logging.getLogger(__name__)
@@ -506,16 +506,6 @@ def gini(values, weights=None) -> float:
     return float(round(1.0 - np.sum(p * (lv[:-1] + lv[1:])), 12))
 
 
-def _area_index(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame):
-    """(row, area) positions of every point in every area; once per area level."""
-    same_crs(("result", points), ("areas", areas))
-    a = areas.reset_index(drop=True)
-    pt_i, area_i = a.sindex.query(points.geometry.to_numpy(), predicate="intersects")
-    level = a["level"].to_numpy()[area_i] if "level" in a.columns else np.zeros(len(area_i))
-    first = ~pd.DataFrame({"p": pt_i, "lvl": level}).duplicated().to_numpy()
-    return a, pt_i[first], area_i[first]
-
-
 def _summary(df: pd.DataFrame, value: str) -> dict[str, float]:
     w = df["weight"].to_numpy(dtype="float64")
     v = df[value].to_numpy(dtype="float64")
@@ -544,7 +534,7 @@ def access_by_area(
     """
     if value not in result.columns or "weight" not in result.columns:
         raise ValueError(f"result needs 'weight' and {value!r}; pass accessibility()'s output")
-    a, pt_i, area_i = _area_index(result, areas)
+    a, pt_i, area_i = points_in_areas(result, areas)
     rows = []
     for k in range(len(a)):
         part = result.iloc[pt_i[area_i == k]]

@@ -29,15 +29,13 @@ from pyproj import CRS
 
 from geo._metric import (
     check_pair,
-    ground_m,
     metric_points,
     nearest_xy,
-    project_onto_polyline,
     resolve_type,
     select_for_type,
     threshold_for,
 )
-from geo.crs import same_crs
+from geo._places import points_in_areas, route_distances
 from geo.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -63,46 +61,6 @@ def nearest_facility(
     crs_in = check_pair(facilities, demand)
     crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
     return nearest_xy(fac_xy, dem_xy, crs)
-
-
-def _route_distances(
-    fac_xy: np.ndarray,
-    dem_xy: np.ndarray,
-    route_ids: np.ndarray,
-    pos: np.ndarray,
-    *,
-    crs: CRS,
-    max_offroute_m: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Distance along each freight route to the nearest reachable facility.
-
-    The route is rebuilt from its samples (ordered by ``route_pos_m``); a facility within
-    ``max_offroute_m`` of the route is reached at its projection onto the route, and the
-    distance for a sample is ``|pos - access_pos| + offroute leg``. Samples with no
-    reachable facility get ``(-1, nan)``.
-    """
-    n = len(dem_xy)
-    nearest = np.full(n, -1, dtype=np.int64)
-    dist = np.full(n, np.nan)
-    if len(fac_xy) == 0:
-        return nearest, dist
-    for rid in pd.unique(route_ids):
-        rows = np.flatnonzero(route_ids == rid)
-        rows = rows[np.argsort(pos[rows], kind="stable")]
-        xy, p = dem_xy[rows], pos[rows]
-        access_pos, leg = project_onto_polyline(fac_xy, xy, p)
-        ok = leg <= max_offroute_m
-        if not ok.any():
-            continue
-        cand = np.flatnonzero(ok)
-        # (samples x reachable facilities): routes have at most a few hundred samples
-        # and a district a handful of driver homes, so this table stays small.
-        total = np.abs(p[:, None] - access_pos[cand][None, :]) + leg[cand][None, :]
-        best = np.argmin(total, axis=1)
-        nearest[rows] = cand[best]
-        dist[rows] = total[np.arange(len(rows)), best]
-        dist[rows] = ground_m(dist[rows], xy[:, 0], xy[:, 0], crs)
-    return nearest, dist
 
 
 def coverage(
@@ -210,7 +168,7 @@ def coverage(
         rid = demand["route_id"]
         on_route = (rid.notna() & (rid.astype(str) != "")).to_numpy()
     if on_route.any():
-        nearest[on_route], dist[on_route] = _route_distances(
+        nearest[on_route], dist[on_route] = route_distances(
             fac_xy,
             dem_xy[on_route],
             demand["route_id"].astype(str).to_numpy()[on_route],
@@ -547,27 +505,11 @@ def _by_area(result: gpd.GeoDataFrame, areas: gpd.GeoDataFrame | None) -> pd.Dat
     cols = ["area_id", "name", "level", "people", "covered", "uncovered", "covered_share"]
     if areas is None or len(areas) == 0 or len(result) == 0:
         return pd.DataFrame(columns=cols)
-    same_crs(("result", result), ("areas", areas))
-    a = areas.reset_index(drop=True)
-    pts = gpd.GeoDataFrame(
-        {
-            "w": result["weight"].to_numpy(dtype="float64"),
-            "c": result["covered"].to_numpy(dtype=bool),
-        },
-        geometry=result.geometry.to_numpy(),
-        crs=result.crs,
-    )
-    # A point is assigned to each area containing it (areas of different levels overlap).
-    tree_idx = a.sindex.query(pts.geometry, predicate="intersects")
-    pt_i, area_i = tree_idx
-    w = pts["w"].to_numpy()[pt_i]
-    c = pts["c"].to_numpy()[pt_i]
-    # A point on the shared edge of two areas of one level counts once, in the first.
-    level = a["level"].to_numpy()[area_i] if "level" in a.columns else np.zeros(len(area_i))
-    key = pd.DataFrame({"p": pt_i, "lvl": level})
-    first = ~key.duplicated()
-    people = np.bincount(area_i[first], weights=w[first], minlength=len(a))
-    covered = np.bincount(area_i[first], weights=np.where(c, w, 0.0)[first], minlength=len(a))
+    a, pt_i, area_i = points_in_areas(result, areas)
+    w = result["weight"].to_numpy(dtype="float64")[pt_i]
+    c = result["covered"].to_numpy(dtype=bool)[pt_i]
+    people = np.bincount(area_i, weights=w, minlength=len(a))
+    covered = np.bincount(area_i, weights=np.where(c, w, 0.0), minlength=len(a))
     df = pd.DataFrame(
         {
             "area_id": a["id"].astype(str) if "id" in a.columns else a.index.astype(str),
