@@ -22,6 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from geo.errors import ServicemapError
+from geo.siting import SITING_MODELS
 
 
 def _progress(iterable, desc: str, total: int | None = None):
@@ -314,11 +315,24 @@ def coverage_cmd(
 @click.option("--add", type=int, default=5, show_default=True, help="Sites to add.")
 @click.option(
     "--model",
-    type=click.Choice(["mclp", "cmclp", "lscp", "pmedian", "route"]),
+    type=click.Choice(list(SITING_MODELS)),
     default=None,
-    help="Default: route for driver homes, else mclp (most people newly covered).",
+    help="Default: route for driver homes, else mclp. "
+    + "; ".join(f"{k}: {m.summary}" for k, m in SITING_MODELS.items())
+    + ".",
 )
-@click.option("--target", type=float, default=None, help="lscp: target covered share (0.95).")
+@click.option(
+    "--target",
+    type=float,
+    default=None,
+    help="lscp, clscp, lscpb: target covered share (0.95); scaleup: build until this share.",
+)
+@click.option(
+    "--site-capacity",
+    type=float,
+    default=None,
+    help="Capacitated models: people a new site serves (default: the median of the type's).",
+)
 @click.option("--threshold-m", type=float, default=None, help="Override the type's threshold.")
 @click.option("--spacing-m", type=float, default=None, help="Candidate grid spacing (metres).")
 @click.option(
@@ -343,6 +357,7 @@ def suggest_cmd(
     add,
     model,
     target,
+    site_capacity,
     threshold_m,
     spacing_m,
     method,
@@ -389,6 +404,7 @@ def suggest_cmd(
                 spacing_m=spacing_m,
                 threshold_m=threshold_m,
                 target_share=target,
+                site_capacity=site_capacity,
                 method=method,
                 time_limit_s=time_limit,
             )
@@ -400,6 +416,7 @@ def suggest_cmd(
     t = registry[type_key]
     unit = "daily trucks" if res.model == "route" else "people"
     click.echo(f"\n{t.label_zh} {t.label_en} ({type_key}): {res.model}, {res.method}")
+    click.echo(f"  optimises: {SITING_MODELS[res.model].summary}")
     click.echo(f"  measure: {res.measure}")
     click.echo(
         f"  covered {res.covered_before:.1%} -> {res.covered_after:.1%} of "

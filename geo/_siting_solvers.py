@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from geo.errors import ServicemapError, ValidationError
+
 _BANNER_LOCK = threading.Lock()
 _BANNER_DONE = False
 
@@ -164,8 +166,17 @@ def _solve_highs(
         proven = status == "Optimal"
     else:
         bound, proven = obj, status == "Optimal"
-    if len(x) != len(cost):
-        raise RuntimeError(f"HiGHS found no solution (status {status!r})")
+    if status == "Infeasible":
+        raise ValidationError(
+            "the model has no solution (HiGHS: infeasible); lower the target, raise the "
+            "capacities or add candidates"
+        )
+    if len(x) != len(cost) or (n_int and info.primal_solution_status != 2):
+        raise ServicemapError(
+            f"HiGHS found no feasible solution (status {status!r}"
+            + (f", time limit {time_limit_s:g} s" if time_limit_s is not None else "")
+            + "); raise time_limit_s or use method='fast'"
+        )
     return x, obj, bound, proven, status, t1 - t0, t2 - t1
 
 

@@ -579,6 +579,12 @@ def capacitated_p_median(
         raise ValueError(
             f"{int((~reach & (w > 0)).sum())} demand rows reach no site; give them a cost"
         )
+    most = float(np.sort(caps[:m])[::-1][:p].sum() + caps[m:].sum())
+    if most < w.sum():
+        raise ValidationError(
+            f"the sites cannot serve everyone: at most {most:g} of {w.sum():g} people with "
+            f"the {p} largest new sites and the existing ones; raise capacity or p"
+        )
     return _s.cap_pmedian_exact(
         rows,
         cols,

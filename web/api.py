@@ -8,7 +8,6 @@ coordinates a request gives (default: ``datum``).
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
@@ -16,7 +15,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from geo import maps
 from geo.finder import local_now, point_from_wgs84, point_to_wgs84
 from web import params
-from web.errors import NotAvailable, NotFound, ParameterError
+from web.errors import NotFound, ParameterError
 from web.i18n import LANGS, current_lang
 from web.state import EXTENSION, AppData, Scenario, facilities_with_changes
 
@@ -293,23 +292,24 @@ def suggest():
     """Suggested new sites for a type (``geo.siting.suggest_sites``), as GeoJSON points.
 
     The scenario's switched-off and added sites are taken into account; ``k`` sites are
-    suggested. 501 while the siting module is not installed.
+    suggested with ``model`` (a key of ``geo.siting.SITING_MODELS``; the answer carries
+    its one-line summary) and ``method`` (``exact`` or ``fast``).
     """
-    if importlib.util.find_spec("geo.siting") is None:
-        raise NotAvailable(
-            "site suggestions need the siting module (geo.siting), which is not installed yet"
-        )
     from geo import siting
 
     d = data()
     scenario = scenario_from_request(d)
     k = params.integer(request.args, "k", default=3, lo=1, hi=20)
+    model = params.choice(request.args, "model", siting.MODELS)
+    method = params.choice(request.args, "method", siting.METHODS, default="exact")
     datum = params.datum(request.args)
     result = siting.suggest_sites(
         facilities_with_changes(d.demo.facilities, scenario),
         d.demo.demand,
         facility_type=scenario.facility_type,
         add=k,
+        model=model,
+        method=method,
         threshold_m=scenario.threshold_m,
         boundary=d.demo.boundary,
         time_limit_s=float(current_app.config.get("SUGGEST_TIME_LIMIT_S", 10.0)),
