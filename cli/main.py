@@ -25,6 +25,7 @@ from cli.params import COUNT, DETOUR, METRES, PORT, SECONDS, SHARE, Group, Numbe
 from geo.crs import DATUMS
 from geo.errors import ServicemapError
 from geo.maps import TILE_SOURCES
+from geo.siting import METHODS, SITING_MODELS
 
 
 def _progress(iterable, desc: str, total: int | None = None):
@@ -445,16 +446,29 @@ def coverage_cmd(
 @click.option("--add", type=COUNT, default=5, show_default=True, help="Sites to add.")
 @click.option(
     "--model",
-    type=click.Choice(["mclp", "cmclp", "lscp", "pmedian", "route"]),
+    type=click.Choice(list(SITING_MODELS)),
     default=None,
-    help="Default: route for driver homes, else mclp (most people newly covered).",
+    help="Default: route for driver homes, else mclp. "
+    + "; ".join(f"{k}: {m.summary}" for k, m in SITING_MODELS.items())
+    + ".",
 )
-@click.option("--target", type=SHARE, default=None, help="lscp: target covered share (0.95).")
+@click.option(
+    "--target",
+    type=SHARE,
+    default=None,
+    help="lscp, clscp, lscpb: target covered share (0.95); scaleup: build until this share.",
+)
+@click.option(
+    "--site-capacity",
+    type=Number(lo=0, lo_open=True),
+    default=None,
+    help="Capacitated models: people a new site serves (default: the median of the type's).",
+)
 @click.option("--threshold-m", type=METRES, default=None, help="Override the type's threshold.")
 @click.option("--spacing-m", type=METRES, default=None, help="Candidate grid spacing (metres).")
 @click.option(
     "--method",
-    type=click.Choice(["exact", "fast"]),
+    type=click.Choice(METHODS),
     default="exact",
     show_default=True,
     help="exact: HiGHS, proven optimum; fast: greedy + swaps.",
@@ -477,6 +491,7 @@ def suggest_cmd(
     add,
     model,
     target,
+    site_capacity,
     threshold_m,
     spacing_m,
     method,
@@ -538,6 +553,7 @@ def suggest_cmd(
                 spacing_m=spacing_m,
                 threshold_m=threshold_m,
                 target_share=target,
+                site_capacity=site_capacity,
                 method=method,
                 time_limit_s=time_limit,
             )
@@ -549,6 +565,7 @@ def suggest_cmd(
     t = registry[type_key]
     unit = "daily trucks" if res.model == "route" else "people"
     click.echo(f"\n{t.label_zh} {t.label_en} ({type_key}): {res.model}, {res.method}")
+    click.echo(f"  optimises: {SITING_MODELS[res.model].summary}")
     click.echo(f"  measure: {res.measure}")
     click.echo(
         f"  covered {res.covered_before:.1%} -> {res.covered_after:.1%} of "

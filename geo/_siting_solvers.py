@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from geo.errors import ServicemapError, ValidationError
+
 _BANNER_LOCK = threading.Lock()
 _BANNER_DONE = False
 
@@ -45,6 +47,8 @@ class Solution:
         HiGHS's model status, or ``"heuristic"``.
     build_s, solve_s : float
         Seconds spent building the model and solving it.
+    gains : ndarray or None
+        Scale-up only: the people each site adds, in build order.
     """
 
     sites: np.ndarray
@@ -56,6 +60,7 @@ class Solution:
     status: str
     build_s: float = 0.0
     solve_s: float = 0.0
+    gains: np.ndarray | None = None
 
 
 def _gap(obj: float, bound: float | None) -> float | None:
@@ -112,10 +117,11 @@ def _solve_highs(
     maximize: bool,
     time_limit_s: float | None,
     mip_rel_gap: float,
-    threads: int | None = None,
+    integer: np.ndarray | None = None,
 ):
     """Solve a MIP given row-wise (CSR) constraint arrays; the first ``n_int`` columns
-    are integer. Returns (x, objective, bound, proven_optimal, status, build_s, solve_s)."""
+    are integer (or the columns where the boolean mask ``integer`` is set).
+    Returns (x, objective, bound, proven_optimal, status, build_s, solve_s)."""
     import highspy
 
     t0 = time.perf_counter()
@@ -135,17 +141,19 @@ def _solve_highs(
     lp.a_matrix_.index_ = np.asarray(indices, dtype=np.int32)
     lp.a_matrix_.value_ = np.asarray(values, dtype=np.float64)
     lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
+    if integer is None:
+        integer = np.arange(len(cost)) < n_int
+    n_int = int(np.count_nonzero(integer))
     if n_int:
-        kinds = [highspy.HighsVarType.kInteger] * n_int
-        kinds += [highspy.HighsVarType.kContinuous] * (len(cost) - n_int)
+        kinds = [highspy.HighsVarType.kContinuous] * len(cost)
+        for j in np.flatnonzero(integer):
+            kinds[j] = highspy.HighsVarType.kInteger
         lp.integrality_ = kinds
     h.passModel(lp)
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     h.setOptionValue("mip_abs_gap", 1e-7)
     if time_limit_s is not None:
         h.setOptionValue("time_limit", float(time_limit_s))
-    if threads is not None:
-        h.setOptionValue("threads", int(threads))
     t1 = time.perf_counter()
     h.run()
     t2 = time.perf_counter()
@@ -158,8 +166,17 @@ def _solve_highs(
         proven = status == "Optimal"
     else:
         bound, proven = obj, status == "Optimal"
-    if len(x) != len(cost):
-        raise RuntimeError(f"HiGHS found no solution (status {status!r})")
+    if status == "Infeasible":
+        raise ValidationError(
+            "the model has no solution (HiGHS: infeasible); lower the target, raise the "
+            "capacities or add candidates"
+        )
+    if len(x) != len(cost) or (n_int and info.primal_solution_status != 2):
+        raise ServicemapError(
+            f"HiGHS found no feasible solution (status {status!r}"
+            + (f", time limit {time_limit_s:g} s" if time_limit_s is not None else "")
+            + "); raise time_limit_s or use method='fast'"
+        )
     return x, obj, bound, proven, status, t1 - t0, t2 - t1
 
 
@@ -222,7 +239,6 @@ def mclp_exact(
     *,
     time_limit_s: float | None = None,
     mip_rel_gap: float = 0.0,
-    fixed_open: np.ndarray | None = None,
 ) -> Solution:
     """max sum W_g z_g  s.t.  z_g <= sum_j A_gj y_j,  sum y = p,  y binary, 0 <= z <= 1."""
     t0 = time.perf_counter()
@@ -238,8 +254,6 @@ def mclp_exact(
     cost = np.concatenate([c_y, W[multi]])
     col_lo = np.zeros(n_col)
     col_hi = np.ones(n_col)
-    if fixed_open is not None:
-        col_lo[fixed_open] = 1.0
     # rows 0..nz-1: z_g - sum_j y_j <= 0 ; row nz: sum_j y_j = p
     rows_cov = np.repeat(np.arange(nz), np.diff(Am.indptr))
     blocks = [
@@ -656,15 +670,14 @@ def capacitated_exact(
     n_cand: int,
     p: int | None,
     *,
-    fixed: np.ndarray | None = None,
     time_limit_s: float | None = None,
     mip_rel_gap: float = 0.0,
 ) -> tuple[Solution, float]:
     """Capacitated maximal covering. Sites ``0..n_cand-1`` are candidates (choose ``p``),
     the rest are existing and open. ``x_e`` is the share of row ``rows[e]`` served by
     site ``cols[e]``: max sum w x  s.t.  sum_e x_e <= 1 per row,
-    sum_e w x_e <= cap_j y_j per site, x_e <= y_j. With ``p=None`` the candidate sites
-    in ``fixed`` are open and nothing is chosen (the served people of given sites).
+    sum_e w x_e <= cap_j y_j per site, x_e <= y_j. With ``p=None`` nothing is chosen
+    (``n_cand`` is 0: the people the given open sites serve, an LP).
     Returns the solution and the people served."""
     t0 = time.perf_counter()
     n, n_site = len(w), len(cap)
@@ -672,8 +685,6 @@ def capacitated_exact(
     inf_cap = ~np.isfinite(cap)
     open_fixed = np.zeros(n_site, dtype=bool)
     open_fixed[n_cand:] = True
-    if fixed is not None:
-        open_fixed[np.asarray(fixed, dtype=np.int64)] = True
     y_lo = np.where(open_fixed[:n_cand], 1.0, 0.0)
     y_hi = np.ones(n_cand) if p is not None else y_lo.copy()
     cand_pair = cols < n_cand
@@ -775,4 +786,365 @@ def capacitated_fast(rows, cols, d, w, cap, n_cand: int, p: int) -> Solution:
         method="greedy",
         status="heuristic",
         solve_s=time.perf_counter() - t0,
+    )
+
+
+# --------------------------------------------------------------------------- p-center
+def pcenter_search(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    d: np.ndarray,
+    fallback: np.ndarray,
+    active: np.ndarray,
+    m: int,
+    p: int,
+    *,
+    exact: bool,
+    time_limit_s: float | None = None,
+) -> Solution:
+    """p-center by bisection over the distinct costs: the smallest radius ``r`` at which
+    ``p`` sites (set covering at ``r``, HiGHS or greedy) reach every active row whose
+    ``fallback`` (its nearest existing site) is farther than ``r``.
+
+    The optimum of min max_i min(fallback_i, min_open d_ij) is one of the costs, so the
+    search is exact when every set covering is; the bound is the smallest radius not
+    proven out of reach (the all-candidates-open radius in fast mode)."""
+    t0 = time.perf_counter()
+    n = len(fallback)
+    best_all = fallback.copy()
+    np.minimum.at(best_all, rows, d)
+    if not np.isfinite(best_all[active]).all():
+        raise ValueError(
+            f"{int((~np.isfinite(best_all) & active).sum())} demand rows reach no candidate "
+            f"and no existing site; drop them or give them a cost"
+        )
+    if not active.any():
+        return Solution(np.empty(0, np.int64), 0.0, 0.0, True, 0.0, "highs", "trivial")
+    lb = float(best_all[active].max())
+    keep = active[rows] & (d < fallback[rows])
+    rows, cols, d = rows[keep], cols[keep], d[keep]
+    fb_act = fallback[active & np.isfinite(fallback)]
+    values = np.unique(np.concatenate([d, fb_act]))
+    values = values[values >= lb]
+    deadline = None if time_limit_s is None else t0 + float(time_limit_s)
+    all_proven = True
+
+    def sites_for(r: float):
+        """Fewest sites reaching every row at radius r (None: more than p needed)."""
+        nonlocal all_proven
+        need = active & (fallback > r)
+        if not need.any():
+            return np.empty(0, np.int64), True
+        sel = (d <= r) & need[rows]
+        cover = _to_csr_pairs(rows[sel], cols[sel], n, m)
+        if (np.diff(cover.indptr)[need] == 0).any():
+            return None, True  # a row no candidate reaches within r
+        A, W, _ = reduce_cover(cover, need.astype(np.float64))
+        left = None if deadline is None else max(0.01, deadline - time.perf_counter())
+        if exact:
+            sol = lscp_exact(A, W, float(W.sum()), cover_all=True, time_limit_s=left)
+            if not sol.proven_optimal:
+                all_proven = False
+            if sol.bound is not None and sol.bound > p:
+                return None, True
+        else:
+            sol = lscp_fast(A, W, float(W.sum()))
+        if sol.objective > p:
+            return None, exact and sol.proven_optimal
+        return sol.sites, True
+
+    lo, hi = 0, len(values) - 1
+    best, proven_lo = None, -1  # values[proven_lo] is proven out of reach
+    top, _ = sites_for(float(values[hi]))
+    if top is None:
+        raise ValueError(f"p={p} sites cannot reach every demand row; raise p")
+    best = top
+    while lo < hi:
+        mid = (lo + hi) // 2
+        got, sure = sites_for(float(values[mid]))
+        if got is None:
+            if sure:
+                proven_lo = max(proven_lo, mid)
+            lo = mid + 1
+        else:
+            best, hi = got, mid
+    chosen = np.asarray(best, dtype=np.int64)
+    value = pcenter_cost(rows, cols, d, fallback, active, chosen)
+    bound = float(values[proven_lo + 1]) if exact else lb
+    proven = exact and all_proven and bound >= value - 1e-9
+    return Solution(
+        sites=chosen,
+        objective=value,
+        bound=bound,
+        proven_optimal=proven,
+        gap=_gap(value, bound),
+        method="highs" if exact else "greedy",
+        status="Optimal" if proven else "heuristic" if not exact else "bisection",
+        solve_s=time.perf_counter() - t0,
+    )
+
+
+def pcenter_cost(rows, cols, d, fallback, active, chosen) -> float:
+    """The worst cost over active rows when each uses its cheapest open site."""
+    open_mask = np.zeros(int(cols.max()) + 1 if len(cols) else 1, dtype=bool)
+    chosen = np.asarray(chosen, dtype=np.int64)
+    open_mask[chosen[chosen < len(open_mask)]] = True
+    best = _best_cost(rows, cols, d, fallback, open_mask)
+    return float(best[active].max()) if active.any() else 0.0
+
+
+# --------------------------------------------------------------------------- backup
+def backup_exact(
+    A: sp.csr_array,
+    W: np.ndarray,
+    e: np.ndarray,
+    *,
+    p: int,
+    need_rows: np.ndarray | None = None,
+    need: float | None = None,
+    time_limit_s: float | None = None,
+    mip_rel_gap: float = 0.0,
+) -> Solution:
+    """max sum W_g u_g  s.t.  2 u_g <= e_g + sum_j A_gj y_j (u binary: covered twice),
+    sum y = p; ``e_g`` (0 or 1) counts the existing sites already covering group g.
+    LSCPB: the groups in ``need_rows`` (none covered yet) must be covered,
+    sum_j A_gj y_j >= 1; or, with ``need``, their covered weight must reach it
+    (z_g <= sum_j A_gj y_j, sum W z >= need)."""
+    t0 = time.perf_counter()
+    k, m = A.shape
+    rows_a = np.repeat(np.arange(k), np.diff(A.indptr))
+    cols_a = A.indices.astype(np.int64)
+    # columns: y (m), u (k) [, z (len(g))]; rows: backup (k), card (1) [, cover] [, need]
+    blocks = [
+        (rows_a, cols_a, -np.ones(len(rows_a))),
+        (np.arange(k), m + np.arange(k), np.full(k, 2.0)),
+        (np.full(m, k), np.arange(m), np.ones(m)),
+    ]
+    row_lo = [np.full(k, -np.inf), [p]]
+    row_hi = [e.astype(np.float64), [p]]
+    n_col = m + k
+    cost = np.concatenate([np.zeros(m), W])
+    if need_rows is not None and need_rows.any():
+        g = np.flatnonzero(need_rows)
+        rank = -np.ones(k, np.int64)
+        rank[g] = np.arange(len(g))
+        sel = need_rows[rows_a]
+        sign = 1.0 if need is None else -1.0
+        blocks.append((k + 1 + rank[rows_a[sel]], cols_a[sel], np.full(int(sel.sum()), sign)))
+        if need is None:
+            row_lo.append(np.ones(len(g)))
+            row_hi.append(np.full(len(g), np.inf))
+        else:
+            blocks += [
+                (k + 1 + np.arange(len(g)), n_col + np.arange(len(g)), np.ones(len(g))),
+                (np.full(len(g), k + 1 + len(g)), n_col + np.arange(len(g)), W[g]),
+            ]
+            row_lo += [np.full(len(g), -np.inf), [need]]
+            row_hi += [np.zeros(len(g)), [np.inf]]
+            cost = np.concatenate([cost, np.zeros(len(g))])
+            n_col += len(g)
+    row_lo_a, row_hi_a = np.concatenate(row_lo), np.concatenate(row_hi)
+    indptr, indices, values = _csr_rows(blocks, len(row_lo_a))
+    integer = np.zeros(n_col, bool)
+    integer[: m + k] = True
+    build = time.perf_counter() - t0
+    x, obj, bound, proven, status, b2, solve = _solve_highs(
+        cost=cost,
+        col_lo=np.zeros(n_col),
+        col_hi=np.ones(n_col),
+        n_int=0,
+        integer=integer,
+        row_lo=row_lo_a,
+        row_hi=row_hi_a,
+        indptr=indptr,
+        indices=indices,
+        values=values,
+        maximize=True,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=mip_rel_gap,
+    )
+    chosen = np.flatnonzero(x[:m] > 0.5)
+    value = twice_weight(A, W, e, chosen)
+    return Solution(
+        sites=chosen,
+        objective=value,
+        bound=bound,
+        proven_optimal=proven,
+        gap=_gap(value, bound),
+        method="highs",
+        status=status,
+        build_s=build + b2,
+        solve_s=solve,
+    )
+
+
+def twice_weight(A: sp.csr_array, W: np.ndarray, e: np.ndarray, chosen) -> float:
+    """Weight of the groups reached at least twice (existing ``e`` included)."""
+    if len(W) == 0:
+        return 0.0
+    cnt = e.astype(np.float64).copy()
+    if len(chosen):
+        cnt += np.asarray(A[:, np.asarray(chosen)].sum(axis=1)).ravel()
+    return float(W[cnt >= 2].sum())
+
+
+def backup_fast(A: sp.csr_array, W: np.ndarray, e: np.ndarray, p: int, start=()) -> Solution:
+    """Greedy: each next site the one adding the most people covered twice (people
+    covered once count half, so that a first cover is not worthless)."""
+    t0 = time.perf_counter()
+    At = sp.csr_array(A.T)
+    cnt = e.astype(np.int64).copy()
+    chosen = [int(j) for j in start]
+    for j in chosen:
+        cnt[At.indices[At.indptr[j] : At.indptr[j + 1]]] += 1
+    is_ch = np.zeros(A.shape[1], bool)
+    is_ch[chosen] = True
+    while len(chosen) < p:
+        gain = At @ (np.where(cnt == 1, W, 0.0) + np.where(cnt == 0, 0.5 * W, 0.0))
+        gain[is_ch] = -np.inf
+        j = int(np.argmax(gain))
+        chosen.append(j)
+        is_ch[j] = True
+        cnt[At.indices[At.indptr[j] : At.indptr[j + 1]]] += 1
+    return Solution(
+        sites=np.asarray(chosen, np.int64),
+        objective=twice_weight(A, W, e, chosen),
+        bound=None,
+        proven_optimal=False,
+        gap=None,
+        method="greedy",
+        status="heuristic",
+        solve_s=time.perf_counter() - t0,
+    )
+
+
+# --------------------------------------------------------------------------- capacitated
+def _assignment_model(rows, cols, w, cap, n_cand):
+    """Blocks shared by the capacitated models. Columns: y (n_cand), x (pairs); rows:
+    per site ``sum_e w x_e - cap_j y_j <= 0`` (candidates) or ``<= cap_j`` (existing),
+    then per candidate pair ``x_e - y_j <= 0``. Returns blocks, row_lo, row_hi."""
+    n_site, ne = len(cap), len(rows)
+    inf_cap = ~np.isfinite(cap)
+    ce = np.flatnonzero(cols < n_cand)
+    blocks = [
+        (cols.astype(np.int64), n_cand + np.arange(ne), w[rows]),
+        (np.arange(n_cand), np.arange(n_cand), -np.where(inf_cap[:n_cand], 0.0, cap[:n_cand])),
+        (n_site + np.arange(len(ce)), n_cand + ce, np.ones(len(ce))),
+        (n_site + np.arange(len(ce)), cols[ce].astype(np.int64), -np.ones(len(ce))),
+    ]
+    site_hi = np.where(inf_cap, np.inf, 0.0)
+    site_hi[n_cand:] = np.where(inf_cap[n_cand:], np.inf, cap[n_cand:])
+    row_lo = np.full(n_site + len(ce), -np.inf)
+    row_hi = np.concatenate([site_hi, np.zeros(len(ce))])
+    return blocks, row_lo, row_hi
+
+
+def cap_cover_exact(
+    rows, cols, w, cap, n_cand: int, *, need: float | None, time_limit_s=None
+) -> Solution:
+    """Capacitated set covering: fewest candidates such that every row is served in full
+    (``need=None``: sum_e x_e = 1 per row, spopt's CLSCP-SO) or the people served reach
+    ``need``; sites serve at most their capacity, existing sites (cols >= n_cand) open."""
+    t0 = time.perf_counter()
+    n, ne, n_site = len(w), len(rows), len(cap)
+    blocks, lo, hi = _assignment_model(rows, cols, w, cap, n_cand)
+    off = len(lo)
+    blocks.append((off + rows, n_cand + np.arange(ne), np.ones(ne)))
+    if need is None:
+        r_lo, r_hi = np.ones(n), np.ones(n)
+        extra_lo, extra_hi = np.empty(0), np.empty(0)
+    else:
+        r_lo, r_hi = np.full(n, -np.inf), np.ones(n)
+        blocks.append((np.full(ne, off + n), n_cand + np.arange(ne), w[rows]))
+        extra_lo, extra_hi = np.array([need]), np.array([np.inf])
+    row_lo = np.concatenate([lo, r_lo, extra_lo])
+    row_hi = np.concatenate([hi, r_hi, extra_hi])
+    indptr, indices, values = _csr_rows(blocks, len(row_lo))
+    build = time.perf_counter() - t0
+    x, obj, bound, proven, status, b2, solve = _solve_highs(
+        cost=np.concatenate([np.ones(n_cand), np.zeros(ne)]),
+        col_lo=np.zeros(n_cand + ne),
+        col_hi=np.ones(n_cand + ne),
+        n_int=n_cand,
+        row_lo=row_lo,
+        row_hi=row_hi,
+        indptr=indptr,
+        indices=indices,
+        values=values,
+        maximize=False,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=0.0,
+    )
+    del n_site
+    chosen = np.flatnonzero(x[:n_cand] > 0.5)
+    b = math.ceil(bound - 1e-6)
+    return Solution(
+        sites=chosen,
+        objective=float(len(chosen)),
+        bound=float(b),
+        proven_optimal=proven,
+        gap=_gap(float(len(chosen)), b),
+        method="highs",
+        status=status,
+        build_s=build + b2,
+        solve_s=solve,
+    )
+
+
+def cap_pmedian_exact(
+    rows,
+    cols,
+    d,
+    w,
+    cap,
+    n_cand: int,
+    p: int,
+    *,
+    single_source: bool = True,
+    time_limit_s=None,
+    mip_rel_gap: float = 0.0,
+) -> Solution:
+    """Capacitated p-median: min sum_e w d_e x_e  s.t. sum_e x_e = 1 per row, capacities,
+    x_e <= y_j, sum y = p; ``x`` binary with ``single_source`` (spopt's model: each row
+    served by one site), else shares."""
+    t0 = time.perf_counter()
+    n, ne = len(w), len(rows)
+    blocks, lo, hi = _assignment_model(rows, cols, w, cap, n_cand)
+    off = len(lo)
+    blocks += [
+        (off + rows, n_cand + np.arange(ne), np.ones(ne)),
+        (np.full(n_cand, off + n), np.arange(n_cand), np.ones(n_cand)),
+    ]
+    row_lo = np.concatenate([lo, np.ones(n), [p]])
+    row_hi = np.concatenate([hi, np.ones(n), [p]])
+    indptr, indices, values = _csr_rows(blocks, len(row_lo))
+    integer = np.zeros(n_cand + ne, bool)
+    integer[: n_cand + (ne if single_source else 0)] = True
+    build = time.perf_counter() - t0
+    x, obj, bound, proven, status, b2, solve = _solve_highs(
+        cost=np.concatenate([np.zeros(n_cand), w[rows] * d]),
+        col_lo=np.zeros(n_cand + ne),
+        col_hi=np.ones(n_cand + ne),
+        n_int=0,
+        integer=integer,
+        row_lo=row_lo,
+        row_hi=row_hi,
+        indptr=indptr,
+        indices=indices,
+        values=values,
+        maximize=False,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=mip_rel_gap,
+    )
+    chosen = np.flatnonzero(x[:n_cand] > 0.5)
+    return Solution(
+        sites=chosen,
+        objective=obj,
+        bound=bound,
+        proven_optimal=proven,
+        gap=_gap(obj, bound),
+        method="highs",
+        status=status,
+        build_s=build + b2,
+        solve_s=solve,
     )

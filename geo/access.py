@@ -36,6 +36,7 @@ import scipy.sparse as sp
 
 from geo._metric import (
     check_pair,
+    metric_points,
     pairs_within,
     pairs_within_xy,
     resolve_type,
@@ -43,12 +44,12 @@ from geo._metric import (
     threshold_for,
     wgs84_points,
 )
-from geo.crs import same_crs
+from geo._places import points_in_areas
 from geo.errors import ValidationError
 
 log = logging.getLogger(__name__)
 
-METHODS = ("2sfca", "e2sfca", "gravity")
+METHODS = ("2sfca", "e2sfca", "gravity", "3sfca", "catchment", "supply_ratio", "raam")
 DECAYS = ("none", "step", "gaussian", "gravity")
 # Luo and Qi's (2009) E2SFCA steps (10/20/30 minutes -> 1, 0.68, 0.22), as shares of the
 # threshold; the access package's default weight function for enhanced_two_stage_fca.
@@ -243,6 +244,238 @@ def fca_from_cost(
     >>> fca_from_cost(np.array([[100.0], [300.0]]), [10, 30], [8], max_cost=500).tolist()
     [0.2, 0.2]
     """
+    p, s = _check_shapes(cost, demand_weight, supply)
+    shape = cost.shape
+    rows, cols, vals = _pairs_from_cost(cost, max_cost)
+    f = decay_weights(vals, decay=decay, steps=steps, sigma=sigma, beta=beta, min_cost=min_cost)
+    catch = np.bincount(cols, weights=p[rows] * f, minlength=shape[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(catch > 0, s / catch, 0.0)
+    acc = np.bincount(rows, weights=ratio[cols] * f, minlength=shape[0])
+    return (acc, ratio) if return_ratio else acc
+
+
+def _decayed_pairs(cost, max_cost, decay, steps, sigma, beta, min_cost):
+    rows, cols, vals = _pairs_from_cost(cost, max_cost)
+    f = decay_weights(vals, decay=decay, steps=steps, sigma=sigma, beta=beta, min_cost=min_cost)
+    return rows, cols, vals, f
+
+
+def three_stage_from_cost(
+    cost,
+    demand_weight,
+    supply,
+    *,
+    max_cost: float | None = None,
+    decay: str = "step",
+    steps: Mapping[float, float] | None = None,
+    sigma: float | None = None,
+    beta: float = 1.5,
+    min_cost: float = 1.0,
+) -> np.ndarray:
+    """Three-step floating catchment (3SFCA, Wan, Zou and Sternberg 2012).
+
+    Each row spreads itself over the facilities in reach in proportion to their decay
+    weight, ``G_ij = f_ij / sum_j' f_ij'``; then ``R_j = S_j / sum_i P_i f_ij G_ij`` and
+    ``A_i = sum_j R_j f_ij G_ij``. This is ``access.fca.three_stage_fca`` given the pairs
+    within ``max_cost`` (``access`` sums ``G``'s denominator over every pair it is given).
+    A row or facility with nothing in reach gets 0.
+
+    Examples
+    --------
+    One workplace of 10 between two stations of capacity 4 and 8, equally far:
+
+    >>> three_stage_from_cost(np.array([[100.0, 100.0]]), [10], [4, 8],
+    ...                       max_cost=500, decay="none").round(6).tolist()
+    [1.2]
+    """
+    p, s = _check_shapes(cost, demand_weight, supply)
+    rows, cols, _, f = _decayed_pairs(cost, max_cost, decay, steps, sigma, beta, min_cost)
+    fsum = np.bincount(rows, weights=f, minlength=len(p))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(fsum[rows] > 0, f / fsum[rows], 0.0)
+        catch = np.bincount(cols, weights=p[rows] * f * g, minlength=len(s))
+        ratio = np.where(catch > 0, s / catch, 0.0)
+    return np.bincount(rows, weights=ratio[cols] * f * g, minlength=len(p))
+
+
+def catchment_from_cost(
+    cost,
+    supply,
+    *,
+    max_cost: float | None = None,
+    decay: str = "none",
+    steps: Mapping[float, float] | None = None,
+    sigma: float | None = None,
+    beta: float = 1.5,
+    min_cost: float = 1.0,
+) -> np.ndarray:
+    """Weighted catchment: ``A_i = sum_j f(d_ij) S_j``, the supply within reach
+    (``access.Access.weighted_catchment``; a row with nothing in reach gets 0).
+
+    Examples
+    --------
+    >>> catchment_from_cost(np.array([[100.0, 900.0]]), [4, 8], max_cost=500).tolist()
+    [4.0]
+    """
+    s = np.asarray(supply, dtype=np.float64)
+    _check_shapes(cost, np.zeros(cost.shape[0]), s)
+    rows, cols, _, f = _decayed_pairs(cost, max_cost, decay, steps, sigma, beta, min_cost)
+    return np.bincount(rows, weights=s[cols] * f, minlength=cost.shape[0])
+
+
+def supply_ratio_from_cost(
+    cost,
+    neighbour_cost,
+    demand_weight,
+    supply,
+    *,
+    max_cost: float | None = None,
+    decay: str = "none",
+    steps: Mapping[float, float] | None = None,
+    sigma: float | None = None,
+    beta: float = 1.5,
+    min_cost: float = 1.0,
+) -> np.ndarray:
+    """Floating catchment ratio: supply within reach of a row over the people within
+    reach of it, ``A_i = sum_j f(d_ij) S_j / sum_k f(d_ik) P_k`` (``access.fca.fca_ratio``).
+
+    ``neighbour_cost`` is the (n_demand x n_demand) cost between demand rows, the row
+    itself included (a stored 0 on the diagonal). A row with no one in reach gets 0.
+
+    Examples
+    --------
+    Two workplaces of 10 and 30, 200 m apart, one station of capacity 8 next to the first:
+
+    >>> near = sp.csr_array(np.array([[0.0, 200.0], [200.0, 0.0]]))
+    >>> near.setdiag(0.0)
+    >>> supply_ratio_from_cost(np.array([[50.0], [250.0]]), near, [10, 30], [8],
+    ...                        max_cost=100).tolist()
+    [0.8, 0.0]
+    """
+    p, s = _check_shapes(cost, demand_weight, supply)
+    if neighbour_cost.shape != (len(p), len(p)):
+        raise ValueError(
+            f"neighbour_cost has shape {neighbour_cost.shape!r}, expected ({len(p)}, {len(p)})"
+        )
+    top = catchment_from_cost(
+        cost,
+        s,
+        max_cost=max_cost,
+        decay=decay,
+        steps=steps,
+        sigma=sigma,
+        beta=beta,
+        min_cost=min_cost,
+    )
+    people = catchment_from_cost(
+        neighbour_cost,
+        p,
+        max_cost=max_cost,
+        decay=decay,
+        steps=steps,
+        sigma=sigma,
+        beta=beta,
+        min_cost=min_cost,
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(people > 0, top / people, 0.0)
+
+
+def raam_from_cost(
+    cost,
+    demand_weight,
+    supply,
+    *,
+    tau: float,
+    rho: float | None = None,
+    max_cost: float | None = None,
+    max_cycles: int = 150,
+    initial_step: float = 0.2,
+    min_step: float = 0.005,
+    half_life: float = 50,
+) -> np.ndarray:
+    """Rational Agent Access Model (RAAM, Saxon and Snow 2020): the cost each person pays,
+    travel plus congestion, once everyone has moved to the facility that suits them.
+
+    ``cost_ij / tau + (people at j) / (rho S_j)``, minimised by moving people between
+    facilities in integer steps, as ``access.raam.raam`` does (the same iteration, so the
+    same numbers); ``tau`` is the travel cost worth one unit of congestion and ``rho``
+    the people per unit of supply at an average facility (default: total people over total
+    supply). Lower is better. Rows with no weight or no facility in reach are NaN; the
+    iteration works on a dense (rows x facilities) table of the rows and facilities in
+    reach.
+
+    Examples
+    --------
+    Ten people 30 cost units from the only station (capacity 5), tau = 60: half a unit
+    of travel and, at the average load, one of congestion:
+
+    >>> raam_from_cost(np.array([[30.0]]), [10], [5], tau=60).tolist()
+    [1.5]
+    """
+    p, s = _check_shapes(cost, demand_weight, supply)
+    if max_cycles < 1:
+        raise ValueError(f"max_cycles must be >= 1, got {max_cycles!r}")
+    if not (tau > 0):
+        raise ValueError(f"tau must be > 0, got {tau!r}")
+    rows, cols, vals = _pairs_from_cost(cost, max_cost)
+    keep = (p[rows] > 0) & (s[cols] > 0)
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    dem_at = np.unique(rows)
+    sup_at = np.unique(cols)
+    out = np.full(len(p), np.nan)
+    if not len(dem_at):
+        return out
+    if rho is None:
+        rho = float(p[p > 0].sum() / s[s > 0].sum())
+    ri = np.searchsorted(dem_at, rows)
+    ci = np.searchsorted(sup_at, cols)
+    travel = np.full((len(dem_at), len(sup_at)), np.nan)
+    travel[ri, ci] = vals / tau
+    travel = np.ma.masked_array(travel, np.isnan(travel))
+    out[dem_at] = _iterate_raam(
+        p[dem_at].copy(), s[sup_at] * rho, travel, max_cycles, initial_step, min_step, half_life
+    )
+    return out
+
+
+def _iterate_raam(demand, supply, travel, max_cycles, initial_step, min_step, half_life):
+    """``access.raam.iterate_raam``, step for step (limit_initial = 20 cycles)."""
+    norig, _ = travel.shape
+    r = np.arange(norig)
+    assignment = np.zeros(travel.shape)
+    assignment[r, travel.argmin(axis=1)] = demand
+    for i in range(max_cycles):
+        demand_at_supply = assignment.sum(axis=0)
+        total_cost = demand_at_supply / supply + travel
+        max_loc = np.ma.masked_array(total_cost, assignment == 0).argmax(axis=1)
+        min_loc = total_cost.argmin(axis=1)
+        slmin, slmax = supply[min_loc], supply[max_loc]
+        trlmin, trlmax = travel[r, min_loc], travel[r, max_loc]
+        drlmin, drlmax = assignment[r, min_loc], assignment[r, max_loc]
+        dr = drlmin + drlmax
+        other_min = demand_at_supply[min_loc] - drlmin
+        other_max = demand_at_supply[max_loc] - drlmax
+        new_min = ((slmin * slmax) / (slmin + slmax)) * (
+            (trlmax - trlmin) + (dr + other_max) / slmax - other_min / slmin
+        )
+        delta = np.minimum(new_min - drlmin, drlmax)
+        delta = np.where(max_loc == min_loc, 0, delta)
+        step = max(float(initial_step) * 0.5 ** (i / half_life), min_step)
+        delta = np.minimum(delta, step * demand).astype(int)
+        if i < 20:  # keep attractive facilities from being mobbed in the first cycles
+            delta_mat = np.zeros(travel.shape)
+            delta_mat[r, min_loc] += delta
+            scale = np.maximum(delta_mat.sum(axis=0) / supply, 1)
+            delta = (delta_mat / scale).round().astype(int).sum(axis=1)
+        assignment[r, min_loc] += delta
+        assignment[r, max_loc] -= delta
+    # as in access: the costs of the last cycle, weighted by the final assignment
+    return np.asarray((total_cost * assignment).sum(axis=1) / assignment.sum(axis=1))
+
+
+def _check_shapes(cost, demand_weight, supply) -> tuple[np.ndarray, np.ndarray]:
     shape = cost.shape
     if len(shape) != 2:
         raise ValueError(f"cost must be 2-D, got shape {shape!r}")
@@ -255,13 +488,7 @@ def fca_from_cost(
         )
     if np.isnan(s).any():
         raise ValueError("supply holds NaN; fill unknown capacities first")
-    rows, cols, vals = _pairs_from_cost(cost, max_cost)
-    f = decay_weights(vals, decay=decay, steps=steps, sigma=sigma, beta=beta, min_cost=min_cost)
-    catch = np.bincount(cols, weights=p[rows] * f, minlength=shape[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(catch > 0, s / catch, 0.0)
-    acc = np.bincount(rows, weights=ratio[cols] * f, minlength=shape[0])
-    return (acc, ratio) if return_ratio else acc
+    return p, s
 
 
 # --------------------------------------------------------------------------- adapter
@@ -302,6 +529,18 @@ def _capacities(facilities: gpd.GeoDataFrame, capacity) -> tuple[np.ndarray, str
     return cap, note
 
 
+# the decay each method takes (first = default) and what it measures
+_METHOD_DECAYS = {
+    "2sfca": ("none",),
+    "e2sfca": ("step", "gaussian"),
+    "gravity": ("gravity",),
+    "3sfca": ("step", "gaussian"),
+    "catchment": ("none", "step", "gaussian", "gravity"),
+    "supply_ratio": ("none", "step", "gaussian", "gravity"),
+    "raam": ("none",),
+}
+
+
 def accessibility(
     facilities: gpd.GeoDataFrame,
     demand: gpd.GeoDataFrame,
@@ -309,17 +548,21 @@ def accessibility(
     facility_type: str | None = None,
     method: str = "2sfca",
     threshold_m: float | None = None,
+    threshold_s: float | None = None,
     decay: str | None = None,
     steps: Mapping[float, float] | None = None,
     sigma_m: float | None = None,
     beta: float = 1.5,
     min_m: float = 50.0,
+    tau: float | None = None,
     capacity: str | float | np.ndarray = "capacity",
     groups: list[str] | tuple[str, ...] | None = None,
     cost=None,
+    neighbour_cost=None,
     registry: dict | None = None,
 ) -> gpd.GeoDataFrame:
-    """Capacity-aware accessibility of every demand row: 2SFCA, enhanced 2SFCA or gravity.
+    """Capacity-aware accessibility of every demand row: the floating catchment family,
+    gravity, supply ratio, weighted catchment and RAAM.
 
     Parameters
     ----------
@@ -328,16 +571,29 @@ def accessibility(
     facility_type : str, optional
         Registry key: keeps that type's facilities and the demand group it serves, and
         gives the default threshold.
-    method : {"2sfca", "e2sfca", "gravity"}
+    method : {"2sfca", "e2sfca", "gravity", "3sfca", "catchment", "supply_ratio", "raam"}
         ``"2sfca"``: everyone within the threshold shares equally. ``"e2sfca"``: shares
         weighted by distance decay, stepped (default: Luo and Qi's 1 / 0.68 / 0.22 at a
         third, two thirds and all of the threshold) or Gaussian (``decay="gaussian"``,
         ``sigma_m``, default half the threshold). ``"gravity"``: weights
         ``max(d, min_m) ** -beta`` within the threshold (Shen's gravity accessibility).
+        ``"3sfca"``: E2SFCA with each worker spread over the stations in reach by their
+        decay weight (:func:`three_stage_from_cost`). ``"catchment"``: the capacity
+        within reach (:func:`catchment_from_cost`). ``"supply_ratio"``: capacity within
+        reach over the people within reach of the same row
+        (:func:`supply_ratio_from_cost`). ``"raam"``: the travel + congestion cost of
+        the rational agent access model (:func:`raam_from_cost`; lower is better, NaN
+        with nothing in reach).
     threshold_m : float, optional
-        Catchment radius in metres (or in the unit of ``cost``); default the type's.
+        Catchment radius in metres (straight line, or a ``cost`` matrix in metres);
+        default the type's.
+    threshold_s : float, optional
+        Catchment in seconds, for a ``cost`` matrix of travel times (then ``sigma_m``,
+        ``min_m``, ``steps`` and ``tau`` are seconds too).
     decay, steps, sigma_m, beta, min_m
         Distance-decay options, see :func:`decay_weights`. ``steps`` keys are metres.
+    tau : float, optional
+        RAAM: the travel cost worth one unit of congestion; default the threshold.
     capacity : str, float or array
         Column of facility capacities (default ``"capacity"``; unknown values are filled
         with the median, with a warning), one number for all, or an array.
@@ -347,13 +603,15 @@ def accessibility(
         A precomputed (demand x facility) cost matrix over the rows and facilities *kept*
         (e.g. road-network travel times, stored entries = reachable pairs); replaces the
         straight-line distances.
+    neighbour_cost : sparse matrix, optional
+        ``"supply_ratio"`` with ``cost``: the (demand x demand) cost between kept rows.
 
     Returns
     -------
     GeoDataFrame
-        The kept demand rows plus ``access`` (capacity per person reachable; 0 when no
-        facility is within reach), ``reachable`` (facilities within the threshold) and
-        ``covered`` (at least one). ``attrs`` records the method and its parameters.
+        The kept demand rows plus ``access`` (0 when no facility is within reach; NaN
+        for RAAM), ``reachable`` (facilities within the threshold) and ``covered`` (at
+        least one). ``attrs`` records the method and its parameters.
 
     Examples
     --------
@@ -367,53 +625,73 @@ def accessibility(
     [0.2, 0.2, 0.0]
     """
     crs_in = check_pair(facilities, demand)
-    if method not in METHODS:
+    if method not in _METHOD_DECAYS:
         raise ValueError(f"method={method!r} is not known; use one of {METHODS}")
     ftype = resolve_type(facility_type, registry)
     facilities, demand, _ = select_for_type(facilities, demand, ftype, groups)
-    threshold_m = threshold_for(ftype, threshold_m)
+    if threshold_s is not None:
+        if cost is None:
+            raise ValueError(
+                "threshold_s= (seconds) needs cost= travel times; for straight-line "
+                "distances give threshold_m="
+            )
+        if threshold_m is not None:
+            raise ValueError("give threshold_m= (metres) or threshold_s= (seconds), not both")
+        if not (math.isfinite(threshold_s) and threshold_s > 0):
+            raise ValueError(
+                f"threshold_s must be a positive number of seconds, got {threshold_s!r}"
+            )
+        limit = float(threshold_s)
+    else:
+        limit = threshold_for(ftype, threshold_m)
     if "weight" not in demand.columns:
         raise ValidationError("demand has no 'weight' column; load it with load_demand()")
 
-    if decay is None:
-        decay = {"2sfca": "none", "e2sfca": "step", "gravity": "gravity"}[method]
-    if method == "2sfca" and decay != "none":
-        raise ValueError("method='2sfca' has no decay; use method='e2sfca' with decay=")
-    if method == "e2sfca" and decay not in ("step", "gaussian"):
-        raise ValueError(f"method='e2sfca' takes decay='step' or 'gaussian', not {decay!r}")
-    if method == "gravity" and decay != "gravity":
-        raise ValueError(f"method='gravity' takes decay='gravity', not {decay!r}")
+    allowed = _METHOD_DECAYS[method]
+    decay = allowed[0] if decay is None else decay
+    if decay not in allowed:
+        if method == "2sfca":
+            raise ValueError("method='2sfca' has no decay; use method='e2sfca' with decay=")
+        raise ValueError(
+            f"method={method!r} takes decay={' or '.join(map(repr, allowed))}, not {decay!r}"
+        )
     if decay == "step" and steps is None:
-        steps = {threshold_m * k: v for k, v in E2SFCA_STEPS}
+        steps = {limit * k: v for k, v in E2SFCA_STEPS}
     if decay == "gaussian" and sigma_m is None:
-        sigma_m = threshold_m / 2.0
+        sigma_m = limit / 2.0
 
     supply, cap_note = _capacities(facilities, capacity)
     if cost is None:
-        fac_ll, dem_ll = wgs84_points(facilities, demand, crs_in)
-        rows, cols, dist = pairs_within(fac_ll, dem_ll, float(threshold_m))
+        crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
+        rows, cols, dist = _pairs_xy(fac_xy, dem_xy, crs, limit)
         cost = _to_csr(rows, cols, dist, (len(demand), len(facilities)))
         how = "straight-line distance"
+        if method == "supply_ratio":
+            nr, nc, nd = _pairs_xy(dem_xy, dem_xy, crs, limit)
+            neighbour_cost = _to_csr(nr, nc, nd, (len(demand), len(demand)))
     else:
         if cost.shape != (len(demand), len(facilities)):
             raise ValueError(
                 f"cost is {cost.shape[0]} x {cost.shape[1]} but {len(demand)} demand rows and "
                 f"{len(facilities)} facilities are kept; build it over the kept rows"
             )
+        if method == "supply_ratio" and neighbour_cost is None:
+            raise ValueError("method='supply_ratio' with cost= needs neighbour_cost=")
         how = "given cost matrix"
     weight = demand["weight"].to_numpy(dtype="float64")
-    acc = fca_from_cost(
-        cost,
-        weight,
-        supply,
-        max_cost=threshold_m,
-        decay=decay,
-        steps=steps,
-        sigma=sigma_m,
-        beta=beta,
-        min_cost=min_m,
-    )
-    rows, _, _ = _pairs_from_cost(cost, threshold_m)
+    kw = dict(max_cost=limit, decay=decay, steps=steps, sigma=sigma_m, beta=beta, min_cost=min_m)
+    if method in ("2sfca", "e2sfca", "gravity"):
+        acc = fca_from_cost(cost, weight, supply, **kw)
+    elif method == "3sfca":
+        acc = three_stage_from_cost(cost, weight, supply, **kw)
+    elif method == "catchment":
+        acc = catchment_from_cost(cost, supply, **kw)
+    elif method == "supply_ratio":
+        acc = supply_ratio_from_cost(cost, neighbour_cost, weight, supply, **kw)
+    else:
+        tau = limit if tau is None else float(tau)
+        acc = raam_from_cost(cost, weight, supply, tau=tau, max_cost=limit)
+    rows, _, _ = _pairs_from_cost(cost, limit)
     reach = np.bincount(rows, minlength=len(demand))
     out = demand.copy()
     out["access"] = acc
@@ -423,10 +701,12 @@ def accessibility(
         "facility_type": ftype.key if ftype else None,
         "method": method,
         "decay": decay,
-        "threshold_m": float(threshold_m),
+        "threshold_m": float(limit) if threshold_s is None else float("nan"),
+        **({"threshold_s": float(limit)} if threshold_s is not None else {}),
         "steps": dict(steps) if steps else None,
         "sigma_m": sigma_m,
         "beta": beta if decay == "gravity" else None,
+        "tau": tau if method == "raam" else None,
         "distance": how,
         "capacity": cap_note,
         "n_facilities": len(facilities),
@@ -496,16 +776,6 @@ def gini(values, weights=None) -> float:
     return float(round(1.0 - np.sum(p * (lv[:-1] + lv[1:])), 12))
 
 
-def _area_index(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame):
-    """(row, area) positions of every point in every area; once per area level."""
-    same_crs(("result", points), ("areas", areas))
-    a = areas.reset_index(drop=True)
-    pt_i, area_i = a.sindex.query(points.geometry.to_numpy(), predicate="intersects")
-    level = a["level"].to_numpy()[area_i] if "level" in a.columns else np.zeros(len(area_i))
-    first = ~pd.DataFrame({"p": pt_i, "lvl": level}).duplicated().to_numpy()
-    return a, pt_i[first], area_i[first]
-
-
 def _summary(df: pd.DataFrame, value: str) -> dict[str, float]:
     w = df["weight"].to_numpy(dtype="float64")
     v = df[value].to_numpy(dtype="float64")
@@ -534,7 +804,7 @@ def access_by_area(
     """
     if value not in result.columns or "weight" not in result.columns:
         raise ValueError(f"result needs 'weight' and {value!r}; pass accessibility()'s output")
-    a, pt_i, area_i = _area_index(result, areas)
+    a, pt_i, area_i = points_in_areas(result, areas)
     rows = []
     for k in range(len(a)):
         part = result.iloc[pt_i[area_i == k]]
@@ -667,10 +937,14 @@ __all__ = [
     "EquitySummary",
     "access_by_area",
     "accessibility",
+    "catchment_from_cost",
     "decay_weights",
     "distance_pairs",
     "equity",
     "fca_from_cost",
     "gini",
     "lorenz_curve",
+    "raam_from_cost",
+    "supply_ratio_from_cost",
+    "three_stage_from_cost",
 ]

@@ -29,16 +29,13 @@ from pyproj import CRS
 
 from geo._metric import (
     check_pair,
-    ground_m,
     nearest_geodesic,
-    pairs_within,
-    project_onto_polyline,
     resolve_type,
     select_for_type,
     threshold_for,
     wgs84_points,
 )
-from geo.crs import metric_crs_from_bounds, same_crs, transform_xy
+from geo._places import points_in_areas, route_distances
 from geo.errors import ValidationError
 from geo.network.modes import STRAIGHT, load_travel_modes
 
@@ -62,58 +59,6 @@ def nearest_facility(
     """
     crs_in = check_pair(facilities, demand)
     return nearest_geodesic(*wgs84_points(facilities, demand, crs_in))
-
-
-def _route_distances(
-    fac_ll: np.ndarray,
-    dem_ll: np.ndarray,
-    route_ids: np.ndarray,
-    pos: np.ndarray,
-    *,
-    max_offroute_m: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Distance along each freight route to the nearest reachable facility.
-
-    The route is rebuilt from its samples (ordered by ``route_pos_m``); a facility within
-    ``max_offroute_m`` of the route is reached at its projection onto the route, and the
-    distance for a sample is ``|pos - access_pos| + offroute leg``. Samples with no
-    reachable facility get ``(-1, nan)``. Each route is drawn in the UTM zone of its own
-    samples, with only the facilities that can be near it, so a far-away point moves
-    nothing.
-    """
-    n = len(dem_ll)
-    nearest = np.full(n, -1, dtype=np.int64)
-    dist = np.full(n, np.nan)
-    if len(fac_ll) == 0:
-        return nearest, dist
-    for rid in pd.unique(route_ids):
-        rows = np.flatnonzero(route_ids == rid)
-        rows = rows[np.argsort(pos[rows], kind="stable")]
-        ll, p = dem_ll[rows], pos[rows]
-        # a facility within max_offroute_m of a piece of the route is within that plus
-        # half the piece's length of one of its ends
-        gap = float(np.max(np.diff(p), initial=0.0))
-        _, near, _ = pairs_within(fac_ll, ll, max_offroute_m + gap / 2 + 1.0)
-        near = np.unique(near)
-        if len(near) == 0:
-            continue
-        lo, hi = ll.min(axis=0), ll.max(axis=0)
-        crs = metric_crs_from_bounds((lo[0], lo[1], hi[0], hi[1]), "EPSG:4326")
-        xy = transform_xy(ll, "EPSG:4326", crs)
-        fxy = transform_xy(fac_ll[near], "EPSG:4326", crs)
-        access_pos, leg = project_onto_polyline(fxy, xy, p)
-        leg = ground_m(leg, fxy[:, 0], fxy[:, 0], crs)
-        ok = leg <= max_offroute_m
-        if not ok.any():
-            continue
-        cand = np.flatnonzero(ok)
-        # (samples x reachable facilities): routes have at most a few hundred samples
-        # and a district a handful of driver homes, so this table stays small.
-        total = np.abs(p[:, None] - access_pos[cand][None, :]) + leg[cand][None, :]
-        best = np.argmin(total, axis=1)
-        nearest[rows] = near[cand[best]]
-        dist[rows] = total[np.arange(len(rows)), best]
-    return nearest, dist
 
 
 def coverage(
@@ -237,7 +182,7 @@ def coverage(
         rid = demand["route_id"]
         on_route = (rid.notna() & (rid.astype(str) != "")).to_numpy()
     if on_route.any():
-        nearest[on_route], dist[on_route] = _route_distances(
+        nearest[on_route], dist[on_route] = route_distances(
             fac_ll,
             dem_ll[on_route],
             demand["route_id"].astype(str).to_numpy()[on_route],
@@ -597,27 +542,11 @@ def _by_area(result: gpd.GeoDataFrame, areas: gpd.GeoDataFrame | None) -> pd.Dat
     cols = ["area_id", "name", "level", "people", "covered", "uncovered", "covered_share"]
     if areas is None or len(areas) == 0 or len(result) == 0:
         return pd.DataFrame(columns=cols)
-    same_crs(("result", result), ("areas", areas))
-    a = areas.reset_index(drop=True)
-    pts = gpd.GeoDataFrame(
-        {
-            "w": result["weight"].to_numpy(dtype="float64"),
-            "c": result["covered"].to_numpy(dtype=bool),
-        },
-        geometry=result.geometry.to_numpy(),
-        crs=result.crs,
-    )
-    # A point is assigned to each area containing it (areas of different levels overlap).
-    tree_idx = a.sindex.query(pts.geometry, predicate="intersects")
-    pt_i, area_i = tree_idx
-    w = pts["w"].to_numpy()[pt_i]
-    c = pts["c"].to_numpy()[pt_i]
-    # A point on the shared edge of two areas of one level counts once, in the first.
-    level = a["level"].to_numpy()[area_i] if "level" in a.columns else np.zeros(len(area_i))
-    key = pd.DataFrame({"p": pt_i, "lvl": level})
-    first = ~key.duplicated()
-    people = np.bincount(area_i[first], weights=w[first], minlength=len(a))
-    covered = np.bincount(area_i[first], weights=np.where(c, w, 0.0)[first], minlength=len(a))
+    a, pt_i, area_i = points_in_areas(result, areas)
+    w = result["weight"].to_numpy(dtype="float64")[pt_i]
+    c = result["covered"].to_numpy(dtype=bool)[pt_i]
+    people = np.bincount(area_i, weights=w, minlength=len(a))
+    covered = np.bincount(area_i, weights=np.where(c, w, 0.0), minlength=len(a))
     df = pd.DataFrame(
         {
             "area_id": a["id"].astype(str) if "id" in a.columns else a.index.astype(str),

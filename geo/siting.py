@@ -16,11 +16,13 @@ Every model is solved exactly with HiGHS (``highspy``), or with a greedy + swap 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -36,17 +38,19 @@ from geo._metric import (
     ground_m,
     metric_points,
     nearest_xy,
-    project_onto_polyline,
     resolve_type,
+    select_for_type,
     threshold_for,
 )
+from geo._places import route_lines, route_offsets
 from geo._siting_solvers import Solution
+from geo.access import _pairs_xy
 from geo.crs import require_crs, transform_xy
 from geo.errors import ValidationError
 
 log = logging.getLogger(__name__)
 
-MODELS = ("mclp", "cmclp", "lscp", "pmedian", "route")
+NEW_ID_PREFIX = "NEW"
 METHODS = ("exact", "fast")
 
 
@@ -302,6 +306,417 @@ def capacitated_covering(
     return sol
 
 
+def _cap_array(values, size: int, name: str) -> np.ndarray:
+    """Capacities as floats, broadcast to ``size``; NaN or inf = unlimited (inf)."""
+    cap = np.broadcast_to(np.asarray(values, dtype=np.float64), (size,)).copy()
+    if (cap < 0).any():
+        raise ValueError(f"{name} holds negative values; capacities are people >= 0")
+    return np.where(np.isnan(cap), np.inf, cap)
+
+
+def _site_pairs(cover, capacity, existing_cover, existing_capacity):
+    """(rows, cols, caps, m) of candidates then existing sites (columns m, m+1, ...)."""
+    cov = sp.coo_array(_as_cover(cover))
+    m = cov.shape[1]
+    rows, cols = cov.row.astype(np.int64), cov.col.astype(np.int64)
+    caps = _cap_array(capacity, m, "capacity")
+    if existing_cover is not None:
+        ex = sp.coo_array(_as_cover(existing_cover))
+        ecap = _cap_array(
+            np.inf if existing_capacity is None else existing_capacity,
+            ex.shape[1],
+            "existing_capacity",
+        )
+        rows = np.concatenate([rows, ex.row.astype(np.int64)])
+        cols = np.concatenate([cols, m + ex.col.astype(np.int64)])
+        caps = np.concatenate([caps, ecap])
+    order = np.lexsort((cols, rows))
+    return rows[order], cols[order], caps, m
+
+
+def p_center(
+    cost,
+    p: int,
+    *,
+    weights=None,
+    existing_cost=None,
+    method: str = "exact",
+    time_limit_s: float | None = None,
+) -> Solution:
+    """p-center: the ``p`` candidates that make the worst-off row's cost the least.
+
+    Parameters
+    ----------
+    cost : sparse or dense matrix (n_demand x n_candidates)
+        Metres or seconds; sparse: stored entries are the usable pairs; dense: ``inf`` =
+        unusable.
+    p : int
+        Sites to add (at most; fewer when fewer already reach the optimum).
+    weights : array (n_demand,), optional
+        Only rows with weight > 0 count (the objective is unweighted, as in spopt).
+    existing_cost : array (n_demand,), optional
+        Each row's cost to its nearest existing facility (kept open); ``inf`` for none.
+
+    Returns
+    -------
+    Solution
+        ``objective`` = max over rows of the cost to the nearest open site: the objective
+        of ``spopt.locate.PCenter.from_cost_matrix`` with the existing sites predefined.
+        Exact: bisection over the distinct costs, one HiGHS set covering per step (the
+        optimum is one of the costs); fast: the same with greedy set covering, bound =
+        the worst cost with every candidate open.
+
+    Examples
+    --------
+    >>> cost = np.array([[1.0, 3.0], [2.0, 2.0], [9.0, 1.0]])
+    >>> sol = p_center(cost, 1)
+    >>> sol.sites.tolist(), sol.objective
+    ([1], 3.0)
+    >>> p_center(cost, 1, existing_cost=[0.5, 1.5, 20.0]).objective
+    1.5
+    """
+    _check_method(method)
+    from geo.access import _pairs_from_cost
+
+    rows, cols, d = _pairs_from_cost(cost, None)
+    n, m = cost.shape
+    p = _check_p(p, m)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    fb = np.full(n, np.inf) if existing_cost is None else np.asarray(existing_cost, np.float64)
+    return _s.pcenter_search(
+        rows, cols, d, fb, w > 0, m, p, exact=method == "exact", time_limit_s=time_limit_s
+    )
+
+
+def backup_covering(
+    cover,
+    weights,
+    p: int | None = None,
+    *,
+    existing_count=None,
+    target_share: float = 1.0,
+    method: str = "exact",
+    time_limit_s: float | None = None,
+) -> Solution:
+    """Backup coverage: the most people within reach of two sites.
+
+    With ``p``: MCLP with backup (``p`` new sites maximising the weight covered at least
+    twice). Without: LSCP with maximal backup, spopt's ``LSCPB`` -- first the fewest sites
+    that bring coverage to ``target_share`` (:func:`set_covering`), then, with that many
+    sites, the most weight covered twice.
+
+    Parameters
+    ----------
+    cover : sparse or dense matrix (n_demand x n_candidates)
+    weights : array (n_demand,)
+        People (ones to count rows, as spopt's LSCPB does).
+    p : int, optional
+    existing_count : int array (n_demand,), optional
+        How many existing sites (kept) already cover each row.
+    target_share : float
+        LSCPB only: the share that must be covered once (1.0 = every row, as spopt).
+
+    Returns
+    -------
+    Solution
+        ``objective`` = weight covered at least twice (existing included). spopt's LSCPB
+        objective also counts every row with fewer than two candidates in reach as backed
+        up (its constraint leaves that row's backup variable free); subtract those to
+        compare (the tests do).
+
+    Examples
+    --------
+    >>> cover = np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=bool)
+    >>> backup_covering(cover, [5, 1, 1], 2).objective
+    5.0
+    >>> sol = backup_covering(cover, [5, 1, 1])  # LSCPB: 2 sites cover all, 5 twice
+    >>> len(sol.sites), sol.objective
+    (2, 5.0)
+    """
+    _check_method(method)
+    w = np.asarray(weights, dtype=np.float64)
+    cov = _as_cover(cover)
+    n, m = cov.shape
+    e = np.zeros(n) if existing_count is None else np.asarray(existing_count, np.float64)
+    if e.shape != (n,):
+        raise ValueError(f"existing_count has shape {e.shape}, expected ({n},)")
+    e = np.minimum(e, 2.0)
+    if p is None:
+        first = set_covering(
+            cov, w, target_share=target_share, covered=e >= 1, time_limit_s=time_limit_s
+        )
+        k = len(first.sites)
+        full = target_share == 1.0
+    else:
+        k = _check_p(p, m)
+        full = False
+    # reduce: rows twice-covered already or out of reach twice (and not needed) go
+    deg = np.diff(cov.indptr)
+    constant = float(w[e >= 2].sum())
+    must = (e < 1) & (w > 0) & (deg > 0) if p is None else np.zeros(n, bool)
+    keep = np.flatnonzero(((e < 2) & (w > 0) & (e + deg >= 2)) | must)
+    A, W = cov[keep], w[keep]
+    ek, mk = e[keep], must[keep]
+    if len(keep):  # merge rows with the same candidates, existing count and need
+        rng = np.random.default_rng(12345)
+        key = np.column_stack([A @ rng.random((m, 2)), np.diff(A.indptr), ek, mk])
+        _, first_i, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        W = np.bincount(inv.ravel(), weights=W, minlength=len(first_i))
+        A, ek, mk = A[first_i], ek[first_i], mk[first_i]
+    if k == 0 or len(W) == 0:
+        sol = Solution(np.empty(0, np.int64), 0.0, 0.0, True, 0.0, method, "trivial")
+    elif method == "fast":
+        start = first.sites if p is None else ()
+        sol = _s.backup_fast(A, W, ek, k if p is not None else len(start), start=start)
+    else:
+        # LSCPB below a full target: the rows still to cover must bring in this much
+        need = None if full or p is not None else target_share * w.sum() - w[e >= 1].sum()
+        sol = _s.backup_exact(
+            A,
+            W,
+            ek,
+            p=k,
+            need_rows=mk if p is None else None,
+            need=None if need is None else max(float(need), 0.0),
+            time_limit_s=time_limit_s,
+        )
+    return _shift(sol, constant)
+
+
+def capacitated_set_covering(
+    cover,
+    weights,
+    *,
+    capacity,
+    target_share: float = 1.0,
+    existing_cover=None,
+    existing_capacity=None,
+    method: str = "exact",
+    time_limit_s: float | None = None,
+) -> Solution:
+    """Capacitated set covering: the fewest sites that *serve* ``target_share`` of people.
+
+    A site serves at most its ``capacity`` people, split between the rows it reaches;
+    existing sites (``existing_cover``, ``existing_capacity``; NaN or inf = unlimited)
+    stay open. ``target_share=1.0`` serves every row in full: the objective of spopt's
+    capacitated ``LSCP`` (``demand_quantity_arr``, ``facility_capacity_arr``; CLSCP-SO)
+    minus the predefined sites. ``objective`` = new sites. Raises :class:`ValueError`
+    when even every candidate open cannot reach the target.
+
+    Examples
+    --------
+    Three workplaces of 6 people, two sites of capacity 10 reaching all of them:
+
+    >>> capacitated_set_covering(np.ones((3, 2), bool), [6, 6, 6], capacity=10).objective
+    2.0
+    """
+    _check_method(method)
+    if not (0 < target_share <= 1):
+        raise ValueError(f"target_share must be in (0, 1], got {target_share!r}")
+    w = np.asarray(weights, dtype=np.float64)
+    rows, cols, caps, m = _site_pairs(cover, capacity, existing_cover, existing_capacity)
+    total = float(w.sum())
+    best = _s.capacitated_served(rows, cols, w, caps, np.arange(len(caps)))
+    if best < target_share * total - 1e-6 * max(total, 1.0):
+        raise ValueError(
+            f"target_share={target_share!r} cannot be served: with every candidate open "
+            f"the sites serve {best / total:.4f} of the people; raise capacities, lower "
+            f"target_share or add candidates"
+        )
+    if method == "fast":
+        return _scale_up_greedy(rows, cols, w, caps, m, need=target_share * total)
+    need = None if target_share == 1.0 else target_share * total
+    return _s.cap_cover_exact(rows, cols, w, caps, m, need=need, time_limit_s=time_limit_s)
+
+
+def capacitated_p_median(
+    cost,
+    weights,
+    p: int,
+    *,
+    capacity,
+    existing_cost=None,
+    existing_capacity=None,
+    single_source: bool = True,
+    method: str = "exact",
+    time_limit_s: float | None = None,
+) -> Solution:
+    """Capacitated p-median: ``p`` sites, least total weighted cost, capacities kept.
+
+    Every row must be served in full, by one site (``single_source=True``, spopt's
+    capacitated ``PMedian``) or split between sites. ``existing_cost`` is an
+    (n_demand x n_existing) cost matrix of the sites kept open, with their
+    ``existing_capacity`` (NaN = unlimited). ``objective`` = sum of weight x cost: the
+    objective of ``spopt.locate.PMedian.from_cost_matrix(facility_capacities=...)`` with
+    the existing sites predefined. ``method="fast"`` is HiGHS stopped at a 2 % gap.
+
+    Examples
+    --------
+    >>> cost = np.array([[0.0, 4.0], [1.0, 3.0], [5.0, 0.0]])
+    >>> capacitated_p_median(cost, [1, 1, 1], 2, capacity=[1, 2]).objective
+    3.0
+    """
+    _check_method(method)
+    from geo.access import _pairs_from_cost
+
+    rows, cols, d = _pairs_from_cost(cost, None)
+    n, m = cost.shape
+    p = _check_p(p, m)
+    caps = _cap_array(capacity, m, "capacity")
+    w = np.asarray(weights, dtype=np.float64)
+    if existing_cost is not None:
+        er, ec, ed = _pairs_from_cost(existing_cost, None)
+        ecap = _cap_array(
+            np.inf if existing_capacity is None else existing_capacity,
+            existing_cost.shape[1],
+            "existing_capacity",
+        )
+        rows, cols, d = np.r_[rows, er], np.r_[cols, m + ec], np.r_[d, ed]
+        caps = np.r_[caps, ecap]
+    reach = np.zeros(n, bool)
+    reach[rows] = True
+    if not reach[w > 0].all():
+        raise ValueError(
+            f"{int((~reach & (w > 0)).sum())} demand rows reach no site; give them a cost"
+        )
+    most = float(np.sort(caps[:m])[::-1][:p].sum() + caps[m:].sum())
+    if most < w.sum():
+        raise ValidationError(
+            f"the sites cannot serve everyone: at most {most:g} of {w.sum():g} people with "
+            f"the {p} largest new sites and the existing ones; raise capacity or p"
+        )
+    return _s.cap_pmedian_exact(
+        rows,
+        cols,
+        d,
+        w,
+        caps,
+        m,
+        p,
+        single_source=single_source,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=0.02 if method == "fast" else 0.0,
+    )
+
+
+def scale_up(
+    cover,
+    weights,
+    *,
+    capacity,
+    target_share: float | None = None,
+    max_sites: int | None = None,
+    existing_cover=None,
+    existing_capacity=None,
+    method: str = "exact",
+    time_limit_s: float | None = None,
+) -> Solution:
+    """Scale-up (AccessMod's sense): the order in which to build, site by site.
+
+    Existing sites serve first (each up to its capacity); then each new site serves the
+    people it can still reach, up to its ``capacity``, until ``target_share`` of the
+    people are served or ``max_sites`` are built (give one or both). ``gains`` lists what
+    each site adds, in build order. ``method="fast"`` is AccessMod's greedy (each next
+    site the one serving the most people still unserved, filled in row order);
+    ``"exact"`` picks the set with HiGHS (:func:`capacitated_set_covering` for a target,
+    :func:`capacitated_covering` for a count), then orders it greedily by the people
+    served (an LP per step). ``objective`` = people served in the end.
+
+    Examples
+    --------
+    >>> cover = np.array([[1, 0], [1, 0], [0, 1]], dtype=bool)
+    >>> sol = scale_up(cover, [10, 10, 5], capacity=12, max_sites=2)
+    >>> sol.sites.tolist(), sol.gains.tolist()
+    ([0, 1], [12.0, 5.0])
+    """
+    _check_method(method)
+    if target_share is None and max_sites is None:
+        raise ValueError("give target_share= or max_sites= (or both)")
+    if target_share is not None and not (0 < target_share <= 1):
+        raise ValueError(f"target_share must be in (0, 1], got {target_share!r}")
+    w = np.asarray(weights, dtype=np.float64)
+    rows, cols, caps, m = _site_pairs(cover, capacity, existing_cover, existing_capacity)
+    total = float(w.sum())
+    need = np.inf if target_share is None else target_share * total
+    cap_n = m if max_sites is None else _check_p(max_sites, m)
+    if method == "fast":
+        return _scale_up_greedy(rows, cols, w, caps, m, need=need, max_sites=cap_n)
+    ex_open = np.arange(m, len(caps))
+    served0 = _s.capacitated_served(rows, cols, w, caps, ex_open)
+    if served0 >= need - 1e-9 * max(total, 1.0):
+        chosen = np.empty(0, np.int64)
+        sol = Solution(chosen, served0, served0, True, 0.0, "highs", "trivial")
+    elif target_share is not None:
+        reach = _s.capacitated_served(rows, cols, w, caps, np.arange(len(caps)))
+        need = min(need, reach)
+        sol = _s.cap_cover_exact(rows, cols, w, caps, m, need=need, time_limit_s=time_limit_s)
+        if len(sol.sites) > cap_n:  # the count binds first: the best cap_n sites
+            sol, _ = _s.capacitated_exact(rows, cols, w, caps, m, cap_n, time_limit_s=time_limit_s)
+    else:
+        sol, _ = _s.capacitated_exact(rows, cols, w, caps, m, cap_n, time_limit_s=time_limit_s)
+    # build order: each next the one serving the most people with those before it
+    rest, order, gains, prev = list(sol.sites), [], [], served0
+    while rest:
+        got = [_s.capacitated_served(rows, cols, w, caps, np.r_[order, j, ex_open]) for j in rest]
+        b = int(np.argmax(got))
+        order.append(rest.pop(b))
+        gains.append(got[b] - prev)
+        prev = got[b]
+    sol.sites = np.asarray(order, np.int64)
+    sol.gains = np.asarray(gains)
+    sol.objective = prev
+    return sol
+
+
+def _scale_up_greedy(rows, cols, w, caps, m, *, need, max_sites=None) -> Solution:
+    """AccessMod's scale-up: existing sites serve first, then each next candidate the one
+    that can serve the most people still unserved, filled in row order."""
+    t0 = time.perf_counter()
+    left = w.astype(np.float64).copy()
+    order = np.argsort(cols, kind="stable")
+    r, c = rows[order], cols[order]
+    starts = np.searchsorted(c, np.arange(len(caps) + 1))
+
+    def fill(j) -> float:
+        room, got = caps[j], 0.0
+        for e in range(starts[j], starts[j + 1]):
+            if room <= 0:
+                break
+            take = min(room, left[r[e]])
+            left[r[e]] -= take
+            room -= take
+            got += take
+        return got
+
+    for j in range(m, len(caps)):
+        fill(j)
+    chosen, gains = [], []
+    tol = 1e-9 * max(1.0, float(w.sum()))
+    limit = m if max_sites is None else int(max_sites)
+    while len(chosen) < limit and float(w.sum() - left.sum()) < need - tol:
+        reach = np.bincount(c, weights=left[r], minlength=len(caps))[:m]
+        gain = np.minimum(reach, caps[:m])
+        gain[chosen] = -1.0
+        j = int(np.argmax(gain))
+        if gain[j] <= tol:
+            break
+        chosen.append(j)
+        gains.append(fill(j))
+    if float(w.sum() - left.sum()) < need - tol and max_sites is None and need < np.inf:
+        raise ValueError("the target cannot be served with these candidates")
+    return Solution(
+        sites=np.asarray(chosen, dtype=np.int64),
+        objective=float(len(chosen)) if max_sites is None else float(w.sum() - left.sum()),
+        bound=None,
+        proven_optimal=False,
+        gap=None,
+        method="greedy",
+        status="heuristic",
+        solve_s=time.perf_counter() - t0,
+        gains=np.asarray(gains),
+    )
+
+
 # --------------------------------------------------------------------------- candidates
 def candidate_sites(
     boundary: gpd.GeoDataFrame | gpd.GeoSeries,
@@ -391,9 +806,12 @@ class SiteSuggestion:
     """Where to put new sites, and what they change (see :func:`suggest_sites`).
 
     ``covered_before`` / ``covered_after`` are shares of people (of daily trucks for the
-    route model) recomputed from the sites with :func:`geo.coverage.coverage`, never read
-    from the solver. ``sites`` has ``id``, ``lon``, ``lat``, ``people_added`` (what each
-    adds, in the order listed; they sum to ``people_after - people_before``) and geometry.
+    route model) recounted from the sites (:func:`geo.coverage.coverage`, or the people
+    served within capacities for the capacitated models), never read from the solver.
+    ``sites`` has ``id``, ``lon``, ``lat``, ``people_added`` (what each adds, in the order
+    listed; they sum to ``people_after - people_before``), ``share_after`` (the covered
+    share once it is built) and geometry. ``threshold_m`` is the coverage distance;
+    ``detour_m`` (route model only) how far off a freight route a site may be.
     """
 
     facility_type: str
@@ -413,6 +831,7 @@ class SiteSuggestion:
     solve_s: float
     measure: str
     extra: dict[str, Any] = field(default_factory=dict)
+    detour_m: float | None = None
 
     @property
     def covered_before(self) -> float:
@@ -433,9 +852,11 @@ class SiteSuggestion:
         return {
             "facility_type": self.facility_type,
             "model": self.model,
+            "model_summary": SITING_MODELS[self.model].summary,
             "method": self.method,
             "measure": self.measure,
             "threshold_m": self.threshold_m,
+            **({"detour_m": self.detour_m} if self.detour_m is not None else {}),
             "sites": [
                 {
                     "id": i,
@@ -467,57 +888,563 @@ class SiteSuggestion:
         }
 
 
-def _new_sites(xy_ll: np.ndarray, ftype_key: str, capacity: float | None) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {
-            "id": [f"new-{i + 1}" for i in range(len(xy_ll))],
-            "type": ftype_key,
-            "capacity": np.nan if capacity is None else float(capacity),
-        },
-        geometry=gpd.points_from_xy(xy_ll[:, 0], xy_ll[:, 1]) if len(xy_ll) else [],
-        crs="EPSG:4326",
+@dataclass
+class SitingProblem:
+    """One siting question in metric arrays: what every model of the table is given.
+
+    Built by :meth:`from_frames`; ``existing``, ``demand`` and ``candidates`` are the
+    frames (the type's facilities and demand group), ``*_xy`` their points in one metric
+    CRS, ``pairs`` the (demand row, candidate, ground metres) within the threshold.
+    """
+
+    facility_type: Any
+    existing: gpd.GeoDataFrame
+    demand: gpd.GeoDataFrame
+    candidates: gpd.GeoDataFrame
+    crs: Any
+    existing_xy: np.ndarray
+    candidate_xy: np.ndarray
+    demand_xy: np.ndarray
+    weights: np.ndarray
+    threshold_m: float
+    detour_m: float
+    site_capacity: float | None
+    registry: dict | None
+
+    @classmethod
+    def from_frames(
+        cls,
+        facilities: gpd.GeoDataFrame,
+        demand: gpd.GeoDataFrame,
+        candidates: gpd.GeoDataFrame,
+        *,
+        facility_type: str,
+        threshold_m: float | None = None,
+        detour_m: float | None = None,
+        site_capacity: float | None = None,
+        registry: dict | None = None,
+    ) -> SitingProblem:
+        crs_in = check_pair(facilities, demand)
+        ftype = resolve_type(facility_type, registry)
+        threshold = threshold_for(ftype, threshold_m)
+        existing, dem, _ = select_for_type(facilities, demand, ftype, None)
+        require_crs(candidates, "candidates")
+        cand = candidates.to_crs(crs_in) if not candidates.crs.equals(crs_in) else candidates
+        if len(cand) == 0:
+            raise ValidationError("there are no candidate sites; widen the boundary or the mask")
+        # one metric CRS for existing + candidates + demand
+        both = pd.concat([existing.geometry, cand.geometry], ignore_index=True)
+        both = gpd.GeoDataFrame({"id": np.arange(len(both)).astype(str)}, geometry=both)
+        crs, site_xy, dem_xy = metric_points(both.set_crs(crs_in), dem, crs_in)
+        return cls(
+            facility_type=ftype,
+            existing=existing,
+            demand=dem,
+            candidates=cand,
+            crs=crs,
+            existing_xy=site_xy[: len(existing)],
+            candidate_xy=site_xy[len(existing) :],
+            demand_xy=dem_xy,
+            weights=dem["weight"].to_numpy(dtype="float64"),
+            threshold_m=threshold,
+            detour_m=float(detour_m or ftype.max_offroute_m or threshold),
+            site_capacity=site_capacity,
+            registry=registry,
+        )
+
+    # ------------------------------------------------------------ shared pieces
+    @cached_property
+    def pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(demand row, candidate, ground metres) of every pair within the threshold."""
+        return _pairs_xy(self.candidate_xy, self.demand_xy, self.crs, self.threshold_m)
+
+    @cached_property
+    def existing_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _pairs_xy(self.existing_xy, self.demand_xy, self.crs, self.threshold_m)
+
+    @cached_property
+    def covered_before(self) -> np.ndarray:
+        """Rows covered by the existing sites, as :func:`geo.coverage.coverage` counts."""
+        return self.recount_covered(np.empty(0, np.int64))[1]
+
+    @cached_property
+    def existing_count(self) -> np.ndarray:
+        """How many existing sites reach each row within the threshold."""
+        return np.bincount(self.existing_pairs[0], minlength=len(self.weights))
+
+    @cached_property
+    def existing_capacity(self) -> np.ndarray:
+        """Capacities of the existing sites; NaN (unknown) counts as unlimited."""
+        if "capacity" not in self.existing:
+            return np.full(len(self.existing), np.inf)
+        cap = pd.to_numeric(self.existing["capacity"], errors="coerce").to_numpy("float64")
+        return np.where(np.isnan(cap), np.inf, cap)
+
+    def new_site_capacity(self) -> float:
+        """The capacity of a new site: the one given, else the median of the type's."""
+        if self.site_capacity is not None:
+            return float(self.site_capacity)
+        known = self.existing_capacity[np.isfinite(self.existing_capacity)]
+        if not len(known):
+            raise ValidationError("give site_capacity=: no existing site has a capacity")
+        return float(np.median(known))
+
+    def useful(self, *, new_only: bool):
+        """Candidates reaching a weighted row (not yet covered, with ``new_only``), and
+        the pairs remapped to their positions among them: (keep, rows, cols, dist)."""
+        rows, cols, dist = self.pairs
+        ok = self.weights[rows] > 0
+        if new_only:
+            ok &= ~self.covered_before[rows]
+        useful = np.zeros(len(self.candidate_xy), bool)
+        useful[cols[ok]] = True
+        keep = np.flatnonzero(useful)
+        remap = -np.ones(len(self.candidate_xy), np.int64)
+        remap[keep] = np.arange(len(keep))
+        sel = remap[cols] >= 0
+        return keep, rows[sel], remap[cols[sel]], dist[sel]
+
+    def cover(self, rows, cols, m: int) -> sp.csr_array:
+        return _s._to_csr_pairs(rows, cols, len(self.weights), m)
+
+    def existing_cover(self) -> sp.csr_array:
+        er, ec, _ = self.existing_pairs
+        return self.cover(er, ec, len(self.existing))
+
+    # ------------------------------------------------------------ the recount
+    def with_sites(self, chosen: np.ndarray) -> gpd.GeoDataFrame:
+        """The type's facility layer (EPSG:4326) with candidates ``chosen`` added."""
+        ll = transform_xy(self.candidate_xy[chosen], self.crs, 4326)
+        add = [(float(x), float(y)) for x, y in ll]
+        return apply_changes(self.existing, facility_type=self.facility_type.key, add=add)
+
+    def recount_covered(self, chosen: np.ndarray) -> tuple[float, np.ndarray]:
+        """People covered, and which rows, with the existing sites and ``chosen``."""
+        from geo.coverage import coverage
+
+        fac = self.with_sites(chosen)
+        res = coverage(
+            fac.to_crs(self.demand.crs),
+            self.demand,
+            facility_type=self.facility_type.key,
+            threshold_m=self.threshold_m,
+            registry=self.registry,
+        )
+        c = res["covered"].to_numpy(dtype=bool)
+        return float(self.weights[c].sum()), c
+
+    def recount_served(self, chosen: np.ndarray) -> float:
+        """People served within the sites' capacities (an LP over the open sites)."""
+        rows, cols, _ = self.pairs
+        er, ec, _ = self.existing_pairs
+        m = len(self.candidate_xy)
+        caps = np.r_[np.full(m, self.new_site_capacity()), self.existing_capacity]
+        open_ = np.r_[np.asarray(chosen, np.int64), m + np.arange(len(self.existing))]
+        return _s.capacitated_served(
+            np.r_[rows, er], np.r_[cols, m + ec], self.weights, caps, open_
+        )
+
+    @cached_property
+    def routes(self):
+        """Freight routes (route rule): their lines, daily trucks, and served by existing."""
+        d = self.demand
+        on = d["route_id"].fillna("").astype(str).to_numpy() != "" if "route_id" in d else None
+        if on is None or not on.any():
+            raise ValidationError(
+                "the route model needs freight-route demand (route_id, route_pos_m)"
+            )
+        rid = d["route_id"].astype(str).to_numpy()[on]
+        lines = route_lines(self.demand_xy[on], rid, d["route_pos_m"].to_numpy("float64")[on])
+        trucks = pd.Series(self.weights[on]).groupby(rid).sum().reindex(list(lines)).to_numpy()
+        served = (route_offsets(self.existing_xy, lines) <= self.detour_m).any(axis=1)
+        return lines, trucks, served
+
+    def recount_routes(self, chosen: np.ndarray) -> float:
+        """Daily trucks on routes with a site within ``detour_m`` (existing or chosen)."""
+        lines, trucks, served = self.routes
+        xy = self.candidate_xy[np.asarray(chosen, np.int64)]
+        hit = served | (route_offsets(xy, lines) <= self.detour_m).any(axis=1)
+        return float(trucks[hit].sum())
+
+    def recount(self, kind: str, chosen: np.ndarray) -> list[float]:
+        """The one recount step: the measure after each prefix of ``chosen`` (0..k)."""
+        one = {
+            "covered": lambda c: self.recount_covered(c)[0],
+            "served": self.recount_served,
+            "route": self.recount_routes,
+        }[kind]
+        return [one(chosen[:k]) for k in range(len(chosen) + 1)]
+
+
+@dataclass
+class _Answer:
+    """What a model's solver gives back to :func:`suggest_sites` (candidate positions)."""
+
+    sol: Solution
+    chosen: np.ndarray
+    n_candidates: int
+    measure: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _within(problem: SitingProblem) -> str:
+    return f"people within {problem.threshold_m:g} m (straight line)"
+
+
+def _on(keep: np.ndarray, sol: Solution) -> np.ndarray:
+    return keep[sol.sites] if len(sol.sites) else np.empty(0, np.int64)
+
+
+def _solve_mclp(pb: SitingProblem, ask: dict) -> _Answer:
+    keep, rows, cols, _ = pb.useful(new_only=True)
+    if len(keep) == 0:
+        return _nothing(pb)
+    sol = maximal_covering(
+        pb.cover(rows, cols, len(keep)),
+        pb.weights,
+        min(ask["add"], len(keep)),
+        covered=pb.covered_before,
+        method=ask["method"],
+        time_limit_s=ask["time_limit_s"],
     )
+    return _Answer(sol, _on(keep, sol), len(keep), _within(pb))
 
 
-def _with_sites(existing: gpd.GeoDataFrame, new: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    cols = [c for c in ("id", "type", "capacity", "geometry") if c in existing.columns]
-    base = existing[cols].to_crs(4326) if len(existing) else existing[cols]
-    if not len(new):
-        return gpd.GeoDataFrame(base, geometry="geometry", crs="EPSG:4326")
-    frames = [f for f in (base, new[[c for c in cols if c in new.columns]]) if len(f)]
-    out = pd.concat(frames, ignore_index=True)
-    return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
-
-
-def _covered_people(facilities, demand, key, threshold_m, registry) -> tuple[float, np.ndarray]:
-    from geo.coverage import coverage
-
-    res = coverage(
-        facilities, demand, facility_type=key, threshold_m=threshold_m, registry=registry
+def _solve_lscp(pb: SitingProblem, ask: dict) -> _Answer:
+    keep, rows, cols, _ = pb.useful(new_only=True)
+    target = 0.95 if ask["target_share"] is None else float(ask["target_share"])
+    if len(keep) == 0:
+        return _nothing(pb, target_share=target)
+    sol = set_covering(
+        pb.cover(rows, cols, len(keep)),
+        pb.weights,
+        target_share=target,
+        covered=pb.covered_before,
+        method=ask["method"],
+        time_limit_s=ask["time_limit_s"],
     )
-    c = res["covered"].to_numpy(dtype=bool)
-    return float(res["weight"].to_numpy(dtype="float64")[c].sum()), c
+    return _Answer(sol, _on(keep, sol), len(keep), _within(pb), {"target_share": target})
 
 
-def _route_lines(dem_xy, route_ids, pos):
-    """Rebuild each freight route from its samples (as geo.coverage does)."""
-    lines = {}
-    for rid in pd.unique(route_ids):
-        rows = np.flatnonzero(route_ids == rid)
-        rows = rows[np.argsort(pos[rows], kind="stable")]
-        lines[rid] = (dem_xy[rows], pos[rows])
-    return lines
+def _solve_cmclp(pb: SitingProblem, ask: dict) -> _Answer:
+    keep, rows, cols, _ = pb.useful(new_only=False)
+    if len(keep) == 0:
+        return _nothing(pb)
+    cap = pb.new_site_capacity()
+    sol = capacitated_covering(
+        pb.cover(rows, cols, len(keep)),
+        pb.weights,
+        min(ask["add"], len(keep)),
+        capacity=np.full(len(keep), cap),
+        existing_cover=pb.existing_cover(),
+        existing_capacity=pb.existing_capacity,
+        method=ask["method"],
+        time_limit_s=ask["time_limit_s"],
+    )
+    measure = f"people served within {pb.threshold_m:g} m and within site capacities"
+    return _Answer(sol, _on(keep, sol), len(keep), measure, {"site_capacity": cap})
 
 
-def _route_offsets(site_xy, lines) -> np.ndarray:
-    """Metres from every site to every route line, (n_routes x n_sites)."""
-    out = np.full((len(lines), len(site_xy)), np.inf)
-    if len(site_xy) == 0:
-        return out
-    for k, (xy, pos) in enumerate(lines.values()):
-        _, dist = project_onto_polyline(site_xy, xy, pos)
-        out[k] = dist
-    return out
+def _solve_clscp(pb: SitingProblem, ask: dict) -> _Answer:
+    keep, rows, cols, _ = pb.useful(new_only=False)
+    target = 0.95 if ask["target_share"] is None else float(ask["target_share"])
+    cap = pb.new_site_capacity()
+    sol = capacitated_set_covering(
+        pb.cover(rows, cols, len(keep)),
+        pb.weights,
+        capacity=cap,
+        target_share=target,
+        existing_cover=pb.existing_cover(),
+        existing_capacity=pb.existing_capacity,
+        method=ask["method"],
+        time_limit_s=ask["time_limit_s"],
+    )
+    measure = f"people served within {pb.threshold_m:g} m and within site capacities"
+    extra = {"site_capacity": cap, "target_share": target}
+    return _Answer(sol, _on(keep, sol), len(keep), measure, extra)
+
+
+def _solve_scaleup(pb: SitingProblem, ask: dict) -> _Answer:
+    keep, rows, cols, _ = pb.useful(new_only=False)
+    cap = pb.new_site_capacity()
+    target = ask["target_share"]
+    sol = scale_up(
+        pb.cover(rows, cols, len(keep)),
+        pb.weights,
+        capacity=cap,
+        target_share=target,
+        max_sites=None if ask["add"] is None or target is not None else ask["add"],
+        existing_cover=pb.existing_cover(),
+        existing_capacity=pb.existing_capacity,
+        method=ask["method"],
+        time_limit_s=ask["time_limit_s"],
+    )
+    measure = f"people served within {pb.threshold_m:g} m and within site capacities"
+    extra = {"site_capacity": cap, "target_share": target}
+    return _Answer(sol, _on(keep, sol), len(keep), measure, extra)
+
+
+def _nearest_existing(pb: SitingProblem) -> np.ndarray:
+    return nearest_xy(pb.existing_xy, pb.demand_xy, pb.crs)[1]
+
+
+def _pairs_closer(pb: SitingProblem, limit: np.ndarray):
+    """Candidate pairs closer than each row's ``limit`` (ground metres), as a CSR cost."""
+    k = 1.0004  # UTM scale <= 1.0004 within a zone
+    lists = cKDTree(pb.candidate_xy).query_ball_point(pb.demand_xy, limit * k)
+    lens = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    cols = np.fromiter((j for lst in lists for j in lst), dtype=np.int64, count=int(lens.sum()))
+    rows = np.repeat(np.arange(len(pb.demand_xy)), lens)
+    grid = np.hypot(*(pb.demand_xy[rows] - pb.candidate_xy[cols]).T)
+    d = ground_m(grid, pb.demand_xy[rows, 0], pb.candidate_xy[cols, 0], pb.crs)
+    shape = (len(pb.demand_xy), len(pb.candidate_xy))
+    return sp.csr_array((d, (rows, cols)), shape=shape)
+
+
+def _solve_pmedian(pb: SitingProblem, ask: dict) -> _Answer:
+    keep, _, _, _ = pb.useful(new_only=False)
+    d0 = _nearest_existing(pb)
+    if not np.isfinite(d0).all():
+        raise ValidationError("p-median needs at least one existing site of the type")
+    w = pb.weights
+    # candidate pairs closer than each row's nearest existing site: the only useful ones
+    cost = _pairs_closer(pb, d0)[:, keep]
+    sol = p_median(
+        cost,
+        w,
+        ask["add"],
+        existing_cost=d0,
+        method=ask["method"],
+        time_limit_s=ask["time_limit_s"],
+    )
+    before = float(np.sum(w * d0))
+    extra = {
+        "distance_total_before": before,
+        "distance_total_after": float(sol.objective),
+        "mean_distance_before_m": float(before / w.sum()) if w.sum() else float("nan"),
+        "mean_distance_after_m": float(sol.objective / w.sum()) if w.sum() else float("nan"),
+    }
+    return _Answer(sol, _on(keep, sol), len(keep), _within(pb), extra)
+
+
+def _solve_pcenter(pb: SitingProblem, ask: dict) -> _Answer:
+    w = pb.weights
+    d0 = _nearest_existing(pb)
+    act = w > 0
+    worst0 = float(d0[act].max()) if act.any() else 0.0
+    if not np.isfinite(worst0):  # no existing site: farthest-first gives a first bound
+        worst0 = _farthest_first(pb, max(ask["add"], 1))
+    cost = _pairs_closer(pb, np.minimum(d0, worst0))
+    reach = np.flatnonzero(np.bincount(cost.indices, minlength=cost.shape[1]))
+    sol = p_center(
+        cost[:, reach],
+        min(ask["add"], len(reach)),
+        weights=w,
+        existing_cost=d0,
+        method=ask["method"],
+        time_limit_s=ask["time_limit_s"],
+    )
+    chosen = _on(reach, sol)
+    # the worst distance recounted from the sites, not read from the solver
+    sites = np.r_[pb.existing_xy, pb.candidate_xy[chosen]] if len(chosen) else pb.existing_xy
+    d1 = nearest_xy(sites, pb.demand_xy, pb.crs)[1]
+    extra = {
+        "worst_distance_before_m": worst0 if np.isfinite(d0[act]).all() else None,
+        "worst_distance_after_m": float(d1[act].max()) if act.any() else 0.0,
+    }
+    return _Answer(sol, chosen, len(reach), _within(pb), extra)
+
+
+def _farthest_first(pb: SitingProblem, p: int) -> float:
+    """Worst distance after p candidates placed farthest-first (an upper bound)."""
+    act = np.flatnonzero(pb.weights > 0)
+    tree = cKDTree(pb.candidate_xy)
+    dem = pb.demand_xy[act]
+    best = np.full(len(act), np.inf)
+    for _ in range(min(p, len(pb.candidate_xy))):
+        far = int(np.argmax(best)) if np.isfinite(best).any() else 0
+        j = int(tree.query(dem[far])[1])
+        best = np.minimum(best, np.hypot(*(dem - pb.candidate_xy[j]).T))
+    return float(best.max() * 1.001 + 1.0)
+
+
+def _solve_backup(pb: SitingProblem, ask: dict, *, lscpb: bool = False) -> _Answer:
+    rows, cols, _ = pb.pairs
+    e = np.minimum(pb.existing_count, 2)
+    ok = (pb.weights[rows] > 0) & (e[rows] < 2)
+    useful = np.zeros(len(pb.candidate_xy), bool)
+    useful[cols[ok]] = True
+    keep = np.flatnonzero(useful)
+    remap = -np.ones(len(pb.candidate_xy), np.int64)
+    remap[keep] = np.arange(len(keep))
+    sel = remap[cols] >= 0
+    cover = pb.cover(rows[sel], remap[cols[sel]], len(keep))
+    target = None
+    if lscpb:
+        target = 0.95 if ask["target_share"] is None else float(ask["target_share"])
+    sol = backup_covering(
+        cover,
+        pb.weights,
+        None if lscpb else min(ask["add"], len(keep)),
+        existing_count=e,
+        target_share=1.0 if target is None else target,
+        method=ask["method"],
+        time_limit_s=ask["time_limit_s"],
+    )
+    chosen = _on(keep, sol)
+    # people covered twice, recounted from the pairs of the sites open after
+    cnt = e + np.bincount(rows[np.isin(cols, chosen)], minlength=len(e))
+    extra = {
+        "people_twice_before": float(pb.weights[e >= 2].sum()),
+        "people_twice_after": float(pb.weights[cnt >= 2].sum()),
+    }
+    if target is not None:
+        extra["target_share"] = target
+    return _Answer(sol, chosen, len(keep), _within(pb), extra)
+
+
+def _solve_cpmedian(pb: SitingProblem, ask: dict) -> _Answer:
+    reach_m = 3 * pb.threshold_m
+    w = pb.weights
+    lim = np.full(len(w), reach_m)
+    cost = _pairs_closer(pb, lim)
+    keep = np.flatnonzero(np.bincount(cost.indices, minlength=cost.shape[1]))
+    er, ec, ed = _pairs_xy(pb.existing_xy, pb.demand_xy, pb.crs, reach_m)
+    ex_cost = sp.csr_array((ed, (er, ec)), shape=(len(w), len(pb.existing)))
+    sol = capacitated_p_median(
+        cost[:, keep],
+        w,
+        min(ask["add"], len(keep)),
+        capacity=pb.new_site_capacity(),
+        existing_cost=ex_cost,
+        existing_capacity=pb.existing_capacity,
+        single_source=False,
+        method=ask["method"],
+        time_limit_s=ask["time_limit_s"],
+    )
+    extra = {
+        "site_capacity": pb.new_site_capacity(),
+        "reach_m": reach_m,
+        "mean_distance_after_m": float(sol.objective / w.sum()) if w.sum() else float("nan"),
+    }
+    return _Answer(sol, _on(keep, sol), len(keep), _within(pb), extra)
+
+
+def _solve_route(pb: SitingProblem, ask: dict) -> _Answer:
+    lines, trucks, served_ex = pb.routes
+    off = route_offsets(pb.candidate_xy, lines)
+    keep = np.flatnonzero((off[~served_ex] <= pb.detour_m).any(axis=0))
+    cover = sp.csr_array((off[:, keep] <= pb.detour_m).astype(np.float64))
+    sol = maximal_covering(
+        cover,
+        trucks,
+        min(ask["add"], len(keep)),
+        covered=served_ex,
+        method=ask["method"],
+        time_limit_s=ask["time_limit_s"],
+    )
+    measure = f"daily trucks on freight routes with a site within {pb.detour_m:g} m of the route"
+    extra = {"routes": len(lines), "routes_served_before": int(served_ex.sum())}
+    return _Answer(sol, _on(keep, sol), len(keep), measure, extra)
+
+
+def _nothing(pb: SitingProblem, **extra) -> _Answer:
+    before = pb.recount_covered(np.empty(0, np.int64))[0]
+    sol = Solution(np.empty(0, np.int64), before, before, True, 0.0, "trivial", "trivial")
+    return _Answer(sol, np.empty(0, np.int64), 0, _within(pb), dict(extra))
+
+
+@dataclass(frozen=True)
+class SitingModel:
+    """One entry of :data:`SITING_MODELS`: what a model optimises and how it is solved.
+
+    ``summary`` is the one line the CLI help, the API and the planner show; ``recount``
+    names what :meth:`SitingProblem.recount` measures after each site ("covered":
+    people within the threshold, by :func:`geo.coverage.coverage`; "served": people
+    served within capacities; "route": daily trucks on routes served); ``drop_idle``
+    drops listed sites that add nobody (the models that must place exactly ``add``).
+    """
+
+    key: str
+    summary: str
+    solve: Callable[[SitingProblem, dict], _Answer]
+    recount: str = "covered"
+    drop_idle: bool = False
+    uses_add: bool = True
+
+
+SITING_MODELS: dict[str, SitingModel] = {
+    m.key: m
+    for m in (
+        SitingModel(
+            "mclp",
+            "most people newly within the threshold (maximal covering)",
+            _solve_mclp,
+            drop_idle=True,
+        ),
+        SitingModel(
+            "cmclp",
+            "most people served, each site serving at most its capacity",
+            _solve_cmclp,
+            recount="served",
+            drop_idle=True,
+        ),
+        SitingModel(
+            "lscp",
+            "fewest sites that bring coverage to the target share (set covering)",
+            _solve_lscp,
+            uses_add=False,
+        ),
+        SitingModel(
+            "clscp",
+            "fewest sites that serve the target share within site capacities",
+            _solve_clscp,
+            recount="served",
+            uses_add=False,
+        ),
+        SitingModel(
+            "pmedian",
+            "least total straight-line distance to the nearest site (p-median)",
+            _solve_pmedian,
+        ),
+        SitingModel(
+            "cpmedian",
+            "least total distance with every worker served within capacities",
+            _solve_cpmedian,
+        ),
+        SitingModel(
+            "pcenter",
+            "the worst-off worker as near as possible (p-center, the fair model)",
+            _solve_pcenter,
+        ),
+        SitingModel(
+            "backup",
+            "most people within reach of two sites (maximal covering with backup)",
+            _solve_backup,
+        ),
+        SitingModel(
+            "lscpb",
+            "fewest sites covering the target share, then most people covered twice",
+            functools.partial(_solve_backup, lscpb=True),
+            uses_add=False,
+        ),
+        SitingModel(
+            "scaleup",
+            "the order to build in: each next site serving the most people left",
+            _solve_scaleup,
+            recount="served",
+            drop_idle=True,
+        ),
+        SitingModel(
+            "route",
+            "most daily trucks on freight routes with a driver home nearby",
+            _solve_route,
+            recount="route",
+            drop_idle=True,
+        ),
+    )
+}
+MODELS = tuple(SITING_MODELS)
 
 
 def suggest_sites(
@@ -550,22 +1477,24 @@ def suggest_sites(
     facility_type : str
         Registry key; gives the demand group, threshold and rule.
     add : int
-        Sites to add (for ``"lscp"``: ignored, the model finds how many).
-    model : {"mclp", "cmclp", "lscp", "pmedian", "route"}, optional
-        Default ``"route"`` for route-rule types (driver homes), else ``"mclp"`` (most
-        people newly within the threshold). ``"cmclp"``: each site serves at most its
-        capacity; ``"lscp"``: fewest sites to reach ``target_share`` (default 0.95);
-        ``"pmedian"``: least total straight-line distance to the nearest site.
+        Sites to add (``"lscp"``, ``"clscp"``, ``"lscpb"``: ignored, the model finds how
+        many; ``"scaleup"``: the most to build when no ``target_share`` is given).
+    model : str, optional
+        A key of :data:`SITING_MODELS` (each with its one-line summary). Default
+        ``"route"`` for route-rule types (driver homes), else ``"mclp"``.
     candidates : GeoDataFrame, optional
         Candidate points (``id`` optional). Default: a grid inside ``boundary``.
     boundary, exclude, spacing_m, snap
         For the default candidates, see :func:`candidate_sites`; ``spacing_m`` defaults
         to a quarter of the threshold (a tenth of the detour for the route model).
-        Candidates that would cover nobody new are dropped before solving.
+        Candidates that would cover nobody (new) are dropped before solving.
     threshold_m : float, optional
         Coverage distance; default the type's.
+    target_share : float, optional
+        ``"lscp"``, ``"clscp"``, ``"lscpb"``: the share to reach (default 0.95);
+        ``"scaleup"``: build until this share is served.
     site_capacity : float, optional
-        Capacity of a new site (``"cmclp"``): default the median of the type's.
+        Capacity of a new site (capacitated models): default the median of the type's.
     detour_m : float, optional
         Route model: the most a home may lie off a route (default the type's
         ``max_offroute_m``).
@@ -573,297 +1502,174 @@ def suggest_sites(
     time_limit_s : float, optional
         HiGHS time limit; a result stopped by it says ``proven_optimal=False``.
     """
-    crs_in = check_pair(facilities, demand)
     _check_method(method)
     ftype = resolve_type(facility_type, registry)
     model = model or ("route" if ftype.rule == "route" else "mclp")
-    if model not in MODELS:
-        raise ValueError(f"model={model!r} is not known; use one of {MODELS}")
-    threshold = threshold_for(ftype, threshold_m)
-    existing = facilities[facilities["type"] == ftype.key] if "type" in facilities else facilities
-    dem = demand[demand["group"] == ftype.demand_group] if "group" in demand else demand
-    # the route model's reach: how far off the route a driver home may be
-    detour = float(detour_m or ftype.max_offroute_m or threshold)
-    n_add = 0 if add is None else int(add)
+    if model not in SITING_MODELS:
+        raise ValidationError(f"model={model!r} is not known; use one of {MODELS}")
+    entry = SITING_MODELS[model]
     if candidates is None:
         if boundary is None:
             raise ValueError("give candidates= or boundary= (candidate sites are made inside it)")
+        threshold = threshold_for(ftype, threshold_m)
+        detour = float(detour_m or ftype.max_offroute_m or threshold)
         spacing = spacing_m or (detour / 10 if model == "route" else threshold / 4)
         candidates = candidate_sites(boundary, spacing_m=spacing, exclude=exclude, snap=snap)
-    require_crs(candidates, "candidates")
-    cand = candidates.to_crs(crs_in) if not candidates.crs.equals(crs_in) else candidates
-    if len(cand) == 0:
-        raise ValidationError("there are no candidate sites; widen the boundary or the mask")
-    w = dem["weight"].to_numpy(dtype="float64")
-    people_total = float(w.sum())
-    # one metric CRS for existing + candidates + demand
-    both = pd.concat([existing.geometry, cand.geometry], ignore_index=True)
-    both = gpd.GeoDataFrame({"id": np.arange(len(both)).astype(str)}, geometry=both, crs=crs_in)
-    crs, site_xy, dem_xy = metric_points(both, dem, crs_in)
-    ex_xy, cand_xy = site_xy[: len(existing)], site_xy[len(existing) :]
-    cand_ll = transform_xy(cand_xy, crs, 4326)
-
-    t0 = time.perf_counter()
-    extra: dict[str, Any] = {}
-    if model == "route":
-        sol, keep, measure, before_after = _suggest_route(
-            existing, dem, ex_xy, cand_xy, dem_xy, w, add, detour, method, time_limit_s
-        )
-        people_total = before_after.pop("total")
-        extra.update(detour_m=detour, **before_after.pop("extra"))
-    else:
-        from geo.access import _pairs_xy
-
-        before, cov0 = _covered_people(existing, dem, ftype.key, threshold, registry)
-        rows, cols, dist = _pairs_xy(cand_xy, dem_xy, crs, threshold)
-        useful = np.zeros(len(cand_xy), bool)
-        useful[cols[(~cov0[rows]) & (w[rows] > 0)]] = True
-        if model in ("cmclp", "pmedian"):
-            useful[cols[w[rows] > 0]] = True
-        keep = np.flatnonzero(useful)
-        remap = -np.ones(len(cand_xy), np.int64)
-        remap[keep] = np.arange(len(keep))
-        sel = remap[cols] >= 0
-        rows, cols, dist = rows[sel], remap[cols[sel]], dist[sel]
-        measure = f"people within {threshold:g} m (straight line)"
-        if len(keep) == 0:
-            sol = Solution(np.empty(0, np.int64), before, before, True, 0.0, method, "trivial")
-        elif model == "mclp":
-            cover = _s._to_csr_pairs(rows, cols, len(w), len(keep))
-            sol = maximal_covering(
-                cover,
-                w,
-                min(n_add, len(keep)),
-                covered=cov0,
-                method=method,
-                time_limit_s=time_limit_s,
-            )
-        elif model == "lscp":
-            cover = _s._to_csr_pairs(rows, cols, len(w), len(keep))
-            target = 0.95 if target_share is None else float(target_share)
-            sol = set_covering(
-                cover,
-                w,
-                target_share=target,
-                covered=cov0,
-                method=method,
-                time_limit_s=time_limit_s,
-            )
-            extra["target_share"] = target
-        elif model == "cmclp":
-            sol, extra_c = _suggest_capacitated(
-                existing,
-                dem,
-                ex_xy,
-                dem_xy,
-                rows,
-                cols,
-                w,
-                crs,
-                threshold,
-                keep,
-                n_add,
-                site_capacity,
-                method,
-                time_limit_s,
-            )
-            extra.update(extra_c)
-            measure = f"people served within {threshold:g} m and within site capacities"
-        else:  # pmedian
-            sol, extra_p = _suggest_pmedian(
-                existing,
-                dem,
-                ex_xy,
-                cand_xy[keep],
-                dem_xy,
-                w,
-                crs,
-                n_add,
-                method,
-                time_limit_s,
-            )
-            extra.update(extra_p)
-    solve_total = time.perf_counter() - t0
-    chosen = keep[sol.sites] if len(sol.sites) else np.empty(0, np.int64)
-    ids = (
-        cand["id"].astype(str).to_numpy()[chosen]
-        if "id" in cand.columns
-        else np.array([f"C{c + 1}" for c in chosen])
+    pb = SitingProblem.from_frames(
+        facilities,
+        demand,
+        candidates,
+        facility_type=facility_type,
+        threshold_m=threshold_m,
+        detour_m=detour_m,
+        site_capacity=site_capacity,
+        registry=registry,
     )
-    # coverage recomputed from the chosen sites, one site at a time in the listed order
-    ll = cand_ll[chosen]
-    if model == "route":
-        served = [before_after["served"](cand_xy[chosen[:k]]) for k in range(len(chosen) + 1)]
-    elif model == "cmclp":
-        served = extra.pop("_served_prefix")
-    else:
-        cap = site_capacity
-        served = [
-            _covered_people(
-                _with_sites(existing, _new_sites(ll[:k], ftype.key, cap)),
-                dem,
-                ftype.key,
-                threshold,
-                registry,
-            )[0]
-            for k in range(len(chosen) + 1)
-        ]
-    added = np.diff(served) if len(served) > 1 else np.empty(0)
-    if model in ("mclp", "cmclp", "route") and len(added):
+    ask = {
+        "add": 0 if add is None else int(add),
+        "target_share": target_share,
+        "method": method,
+        "time_limit_s": time_limit_s,
+    }
+    t0 = time.perf_counter()
+    ans = entry.solve(pb, ask)
+    solve_s = time.perf_counter() - t0
+    chosen = ans.chosen
+    served = pb.recount(entry.recount, chosen)
+    added = np.diff(served)
+    extra = dict(ans.extra)
+    if entry.drop_idle and len(added):
         # the models place exactly `add` sites; one that adds nobody is not worth building
-        useful_site = added > 1e-9
-        if not useful_site.all():
-            extra["sites_adding_nobody_dropped"] = int((~useful_site).sum())
-        ids, ll, added = ids[useful_site], ll[useful_site], added[useful_site]
+        busy = added > 1e-9
+        if not busy.all():
+            extra["sites_adding_nobody_dropped"] = int((~busy).sum())
+        chosen, added = chosen[busy], added[busy]
+    people_total = float(pb.weights.sum())
+    if model == "route":
+        people_total = float(pb.routes[1].sum())
+        extra["detour_m"] = pb.detour_m
+    ids = pb.candidates["id"].astype(str).to_numpy() if "id" in pb.candidates.columns else None
+    ll = transform_xy(pb.candidate_xy[chosen], pb.crs, 4326)
+    after = served[0] + np.cumsum(added)
     sites = gpd.GeoDataFrame(
         {
-            "id": ids,
-            "lon": ll[:, 0] if len(ll) else [],
-            "lat": ll[:, 1] if len(ll) else [],
+            "id": ids[chosen] if ids is not None else [f"C{c + 1}" for c in chosen],
+            "lon": ll[:, 0],
+            "lat": ll[:, 1],
             "people_added": added,
+            "share_after": after / people_total if people_total else np.full(len(after), np.nan),
         },
-        geometry=gpd.points_from_xy(ll[:, 0], ll[:, 1]) if len(ll) else [],
+        geometry=gpd.points_from_xy(ll[:, 0], ll[:, 1]),
         crs="EPSG:4326",
     )
     return SiteSuggestion(
         facility_type=ftype.key,
         model=model,
         method=method,
-        threshold_m=detour if model == "route" else threshold,
+        threshold_m=pb.threshold_m,
+        detour_m=pb.detour_m if model == "route" else None,
         sites=sites,
         people_total=people_total,
         people_before=float(served[0]),
-        people_after=float(served[-1]),
-        proven_optimal=bool(sol.proven_optimal),
-        gap=sol.gap,
-        objective=float(sol.objective),
-        bound=sol.bound,
-        n_candidates=int(len(keep)),
-        build_s=float(sol.build_s),
-        solve_s=float(solve_total),
-        measure=measure,
+        people_after=float(served[0] + added.sum()),
+        proven_optimal=bool(ans.sol.proven_optimal),
+        gap=ans.sol.gap,
+        objective=float(ans.sol.objective),
+        bound=ans.sol.bound,
+        n_candidates=int(ans.n_candidates),
+        build_s=float(ans.sol.build_s),
+        solve_s=float(solve_s),
+        measure=ans.measure,
         extra=extra,
     )
 
 
-def _suggest_route(existing, dem, ex_xy, cand_xy, dem_xy, w, add, detour_m, method, tl):
-    on = dem["route_id"].fillna("").astype(str).to_numpy() != "" if "route_id" in dem else None
-    if on is None or not on.any():
-        raise ValidationError("the route model needs freight-route demand (route_id, route_pos_m)")
-    rid = dem["route_id"].astype(str).to_numpy()[on]
-    pos = dem["route_pos_m"].to_numpy(dtype="float64")[on]
-    lines = _route_lines(dem_xy[on], rid, pos)
-    trucks = pd.Series(w[on]).groupby(rid).sum().reindex(list(lines)).to_numpy()
-    served_ex = (_route_offsets(ex_xy, lines) <= detour_m).any(axis=1)
-    off = _route_offsets(cand_xy, lines)
-    keep = np.flatnonzero((off[~served_ex] <= detour_m).any(axis=0))
-    cover = sp.csr_array((off[:, keep] <= detour_m).astype(np.float64))
-    sol = maximal_covering(
-        cover,
-        trucks,
-        min(int(add), len(keep)),
-        covered=served_ex,
-        method=method,
-        time_limit_s=tl,
-    )
-
-    def served(xy):
-        if len(xy) == 0:
-            return float(trucks[served_ex].sum())
-        hit = served_ex | (_route_offsets(xy, lines) <= detour_m).any(axis=1)
-        return float(trucks[hit].sum())
-
-    measure = f"daily trucks on freight routes with a site within {detour_m:g} m of the route"
-    names = list(lines)
-    return (
-        sol,
-        keep,
-        measure,
-        {
-            "total": float(trucks.sum()),
-            "served": served,
-            "extra": {"routes": len(names), "routes_served_before": int(served_ex.sum())},
-        },
-    )
-
-
-def _suggest_capacitated(
-    existing,
-    dem,
-    ex_xy,
-    dem_xy,
-    rows,
-    cols,
-    w,
-    crs,
-    threshold_m,
-    keep,
-    add,
-    site_cap,
-    method,
-    tl,
-):
-    from geo.access import _pairs_xy
-
-    ecap = (
-        pd.to_numeric(existing["capacity"], errors="coerce").to_numpy(dtype="float64")
-        if "capacity" in existing
-        else np.full(len(existing), np.nan)
-    )
-    if site_cap is None:
-        known = ecap[np.isfinite(ecap)]
-        if not len(known):
-            raise ValidationError("give site_capacity=: no existing site has a capacity")
-        site_cap = float(np.median(known))
-    er, ec, _ = _pairs_xy(ex_xy, dem_xy, crs, threshold_m)
-    m = len(keep)
-    cover = _s._to_csr_pairs(rows, cols, len(w), m)
-    ex_cover = _s._to_csr_pairs(er, ec, len(w), len(existing))
-    sol = capacitated_covering(
-        cover,
-        w,
-        min(add, m),
-        capacity=np.full(m, site_cap),
-        existing_cover=ex_cover,
-        existing_capacity=ecap,
-        method=method,
-        time_limit_s=tl,
-    )
-    all_rows = np.concatenate([rows, er])
-    all_cols = np.concatenate([cols, m + ec])
-    caps = np.concatenate([np.full(m, site_cap), np.where(np.isnan(ecap), np.inf, ecap)])
-    ex_open = np.arange(m, m + len(existing))
-    prefix = [
-        _s.capacitated_served(all_rows, all_cols, w, caps, np.r_[sol.sites[:k], ex_open])
-        for k in range(len(sol.sites) + 1)
-    ]
-    return sol, {"site_capacity": site_cap, "_served_prefix": prefix}
-
-
-def _suggest_pmedian(existing, dem, ex_xy, cand_xy, dem_xy, w, crs, add, method, tl):
-    _, d0 = nearest_xy(ex_xy, dem_xy, crs)
-    if not np.isfinite(d0).all():
-        raise ValidationError("p-median needs at least one existing site of the type")
-    # candidate pairs closer than each row's nearest existing site: the only useful ones
-    k = 1.0004  # UTM scale <= 1.0004 within a zone
-    lists = cKDTree(cand_xy).query_ball_point(dem_xy, d0 * k)
-    lens = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-    cols = np.fromiter((j for lst in lists for j in lst), dtype=np.int64, count=int(lens.sum()))
-    rows = np.repeat(np.arange(len(dem_xy)), lens)
-    grid = np.hypot(*(dem_xy[rows] - cand_xy[cols]).T)
-    d = ground_m(grid, dem_xy[rows, 0], cand_xy[cols, 0], crs)
-    cost = sp.csr_array((d, (rows, cols)), shape=(len(dem_xy), len(cand_xy)))
-    sol = p_median(cost, w, add, existing_cost=d0, method=method, time_limit_s=tl)
-    before = float(np.sum(w * d0))
-    return sol, {
-        "distance_total_before": before,
-        "distance_total_after": float(sol.objective),
-        "mean_distance_before_m": float(before / w.sum()) if w.sum() else float("nan"),
-        "mean_distance_after_m": float(sol.objective / w.sum()) if w.sum() else float("nan"),
-    }
-
-
 # --------------------------------------------------------------------------- what-if
+def apply_changes(
+    facilities: gpd.GeoDataFrame,
+    *,
+    facility_type: str,
+    add: gpd.GeoDataFrame | Sequence[tuple[float, float]] = (),
+    close: Sequence[str] = (),
+    move: Mapping[str, tuple[float, float]] | None = None,
+) -> gpd.GeoDataFrame:
+    """The facility layer after a planner's edits: sites closed, moved and added.
+
+    Parameters
+    ----------
+    facilities : GeoDataFrame
+        Any facility layer (all types).
+    facility_type : str
+        The type of the added sites.
+    add : GeoDataFrame or sequence of (lon, lat)
+        New sites, WGS84. A frame may carry ``id``, ``name`` and ``capacity``.
+    close : sequence of str
+        Facility ids to remove.
+    move : dict, optional
+        ``{facility id: (lon, lat)}``.
+
+    Returns
+    -------
+    GeoDataFrame
+        EPSG:4326. Added sites get ids ``NEW1``, ``NEW2``, ... (unless the frame gives
+        them), ``name`` = the id, the ``type`` given and capacity NaN (unknown: a model
+        or an accessibility measure that needs a number fills it and says how).
+        Raises :class:`~geo.errors.ValidationError` for an id that is not in the layer.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point
+    >>> fac = gpd.GeoDataFrame({"id": ["A", "B"], "type": "outdoor_station"},
+    ...                        geometry=[Point(121.8, 29.9), Point(121.9, 29.9)], crs=4326)
+    >>> out = apply_changes(fac, facility_type="outdoor_station", add=[(121.85, 29.95)],
+    ...                     close=["A"])
+    >>> out["id"].tolist(), out["capacity"].isna().tolist()
+    (['B', 'NEW1'], [True, True])
+    """
+    ids = facilities["id"].astype(str)
+    known = set(ids)
+    unknown = [str(i) for i in list(close) + list(move or {}) if str(i) not in known]
+    if unknown:
+        raise ValidationError(f"no facility with id {unknown[0]!r}; check the close/move ids")
+    fac = facilities[~ids.isin([str(c) for c in close])].to_crs(4326)
+    if move:
+        fac = fac.copy()
+        for fid, (lon, lat) in move.items():
+            fac.loc[fac["id"].astype(str) == str(fid), fac.geometry.name] = shapely.Point(lon, lat)
+    if isinstance(add, gpd.GeoDataFrame):
+        new = add.to_crs(4326).reset_index(drop=True)
+        new = gpd.GeoDataFrame(
+            {
+                "id": new["id"].astype(str)
+                if "id" in new
+                else [f"{NEW_ID_PREFIX}{i + 1}" for i in range(len(new))],
+                "capacity": pd.to_numeric(new["capacity"], errors="coerce")
+                if "capacity" in new
+                else np.nan,
+            },
+            geometry=new.geometry.to_numpy(),
+            crs="EPSG:4326",
+        )
+    else:
+        xy = np.asarray(list(add), dtype=np.float64).reshape(-1, 2)
+        new = gpd.GeoDataFrame(
+            {"id": [f"{NEW_ID_PREFIX}{i + 1}" for i in range(len(xy))], "capacity": np.nan},
+            geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+            crs="EPSG:4326",
+        )
+    if not len(new):
+        out = fac.copy()
+        if "capacity" not in out:
+            out["capacity"] = np.nan
+        return out
+    new["type"] = facility_type
+    new["name"] = new["id"]
+    new["capacity"] = new["capacity"].astype("float64")
+    frames = [f for f in (fac, new) if len(f)]
+    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return gpd.GeoDataFrame(out, geometry=fac.geometry.name if len(fac) else "geometry", crs=4326)
+
+
 @dataclass
 class WhatIf:
     """The change a planner's edit makes (see :func:`what_if`)."""
@@ -927,16 +1733,13 @@ def what_if(
 
     Parameters
     ----------
-    add : GeoDataFrame or list of (lon, lat), optional
-        New sites (WGS84). A frame may carry ``id`` and ``capacity``.
-    move : dict, optional
-        ``{facility id: (lon, lat)}``.
-    close : list of str, optional
-        Facility ids to close.
+    add, move, close
+        The edits, as for :func:`apply_changes` (which makes ``facilities_after``).
     areas : GeoDataFrame, optional
         Sub-districts etc.: the change per area.
     capacity : float, optional
-        Capacity of added sites without one (default: the median of the type's).
+        For the accessibility figures only: the capacity of sites without one (the added
+        ones, and existing ones of unknown capacity); default the median of the type's.
 
     Returns
     -------
@@ -944,55 +1747,27 @@ def what_if(
         People covered before/after (:func:`geo.coverage.coverage`), people-weighted mean
         2SFCA accessibility and its Gini before/after, and the change per area.
     """
-    from geo.access import accessibility, gini
+    from geo.access import access_by_area, accessibility, gini
     from geo.coverage import coverage
 
     ftype = resolve_type(facility_type, registry)
     threshold_m = threshold_for(ftype, threshold_m)
-    fac = facilities.copy()
-    ids = fac["id"].astype(str)
-    unknown = [i for i in list(close or []) + list(move or {}) if i not in set(ids)]
-    if unknown:
-        raise ValidationError(f"no facility with id {unknown[0]!r}; check close=/move= ids")
-    if close:
-        fac = fac[~ids.isin([str(c) for c in close])]
-    if move:
-        fac = fac.copy()
-        for fid, (lon, lat) in move.items():
-            pt = gpd.GeoSeries(gpd.points_from_xy([lon], [lat]), crs=4326).to_crs(fac.crs)
-            fac.loc[fac["id"].astype(str) == str(fid), fac.geometry.name] = pt.iloc[0]
-    kind = fac[fac["type"] == ftype.key] if "type" in fac else fac
+    fac = apply_changes(
+        facilities,
+        facility_type=ftype.key,
+        add=() if add is None else add,
+        close=close or (),
+        move=move,
+    )
+    kind = facilities[facilities["type"] == ftype.key] if "type" in facilities else facilities
     cap_known = pd.to_numeric(kind.get("capacity", pd.Series(dtype=float)), errors="coerce")
     default_cap = (
         capacity
         if capacity is not None
         else (float(cap_known.median()) if cap_known.notna().any() else 1.0)
     )
-    if add is not None and len(add):
-        if isinstance(add, gpd.GeoDataFrame):
-            new = add.to_crs(4326).copy()
-            new["type"] = ftype.key
-            if "id" not in new:
-                new["id"] = [f"new-{i + 1}" for i in range(len(new))]
-            new["capacity"] = (
-                pd.to_numeric(new["capacity"], errors="coerce").fillna(default_cap)
-                if "capacity" in new
-                else default_cap
-            )
-        else:
-            new = _new_sites(
-                np.asarray(add, dtype=np.float64).reshape(-1, 2), ftype.key, default_cap
-            )
-        fac = gpd.GeoDataFrame(
-            pd.concat(
-                [fac.to_crs(4326), new[["id", "type", "capacity", "geometry"]]], ignore_index=True
-            ),
-            geometry="geometry",
-            crs="EPSG:4326",
-        )
-    before = facilities
     out = {}
-    for tag, f in (("before", before), ("after", fac)):
+    for tag, f in (("before", facilities), ("after", fac)):
         f = f.to_crs(demand.crs)
         res = coverage(
             f, demand, facility_type=ftype.key, threshold_m=threshold_m, registry=registry
@@ -1019,8 +1794,6 @@ def what_if(
 
     by_area = pd.DataFrame()
     if areas is not None and len(areas):
-        from geo.access import access_by_area
-
         b = access_by_area(out["before"], areas).set_index("area_id")
         a = access_by_area(out["after"], areas).set_index("area_id")
         by_area = pd.DataFrame(
@@ -1053,13 +1826,22 @@ def what_if(
 
 __all__ = [
     "MODELS",
+    "SITING_MODELS",
     "SiteSuggestion",
+    "SitingModel",
+    "SitingProblem",
     "Solution",
     "WhatIf",
+    "apply_changes",
+    "backup_covering",
     "candidate_sites",
     "capacitated_covering",
+    "capacitated_p_median",
+    "capacitated_set_covering",
     "maximal_covering",
+    "p_center",
     "p_median",
+    "scale_up",
     "set_covering",
     "suggest_sites",
     "what_if",

@@ -11,12 +11,16 @@ from geo import load_demo
 from geo.access import (
     access_by_area,
     accessibility,
+    catchment_from_cost,
     decay_weights,
     distance_pairs,
     equity,
     fca_from_cost,
     gini,
     lorenz_curve,
+    raam_from_cost,
+    supply_ratio_from_cost,
+    three_stage_from_cost,
 )
 
 access = pytest.importorskip("access")
@@ -276,10 +280,106 @@ def test_accessibility_on_the_demo_per_subdistrict():
 def test_errors_name_the_problem():
     fac = gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point(500_000, 3_300_000)], crs=32651)
     dem = gpd.GeoDataFrame({"weight": [1.0]}, geometry=[Point(500_000, 3_300_000)], crs=32651)
-    with pytest.raises(ValueError, match="method='3sfca'"):
-        accessibility(fac, dem, threshold_m=100, method="3sfca")
+    with pytest.raises(ValueError, match="method=.4sfca."):
+        accessibility(fac, dem, threshold_m=100, method="4sfca")
     with pytest.raises(ValueError, match="facilities has no 'capacity' column"):
         accessibility(fac, dem, threshold_m=100)
     assert accessibility(fac, dem, threshold_m=100, capacity=3.0)["access"].tolist() == [3.0]
     with pytest.raises(ValueError, match="max_m must be a positive"):
         distance_pairs(fac, dem, max_m=0)
+
+
+def _access_with_neighbours(r, c, d, nr, nc, nd, pop, cap):
+    A = _access_obj(r, c, d, pop, cap)
+    A.neighbor_cost_df = pd.DataFrame({"origin": nr, "dest": nc, "cost": nd})
+    A.neighbor_cost_origin, A.neighbor_cost_dest = "origin", "dest"
+    A.neighbor_cost_names = ["cost"]
+    A._neighbor_default_cost = "cost"
+    return A
+
+
+# access 1.1's three_stage_fca calls DataFrame.drop(inplace=True), deprecated by pandas 3.1
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.drop is deprecated")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_3sfca_raam_supply_ratio_and_catchment_equal_the_access_package(seed):
+    from access import weights
+
+    dist, pop, cap = _instance(seed, n=300, m=40)
+    T = 2000.0
+    r, c = np.nonzero(dist <= T)  # 3SFCA's G sums over the pairs access is given
+    A = _access_obj(r, c, dist[r, c], pop, cap)
+    cost = sp.csr_array((dist[r, c], (r, c)), shape=dist.shape)
+    steps = {T / 3: 1.0, 2 * T / 3: 0.68, T: 0.22}
+    ref = A.three_stage_fca(name="t", max_cost=T, weight_fn=weights.step_fn(steps))["t_cap"]
+    _compare(three_stage_from_cost(cost, pop, cap, max_cost=T, decay="step", steps=steps), ref)
+    ref = A.weighted_catchment(name="w", max_cost=T)["w_cap"]
+    _compare(catchment_from_cost(cost, cap, max_cost=T), ref)
+    ref = A.raam(name="r", tau=T)["r_cap"].reindex(np.arange(len(pop))).to_numpy()
+    ours = raam_from_cost(cost, pop, cap, tau=T)
+    assert np.isfinite(ref).sum() > 0.8 * len(pop)
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9, equal_nan=True)
+
+
+# access compares demand ids with supply ids here and warns whenever they differ
+@pytest.mark.filterwarnings("ignore:some tracts may be unaccounted for:UserWarning")
+def test_supply_ratio_equals_fca_ratio_of_the_access_package():
+    from access import fca
+
+    dist, pop, cap = _instance(3, n=300, m=40)
+    rng = np.random.default_rng(3)
+    xy = rng.random((300, 2)) * 12_000
+    nd_full = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    T = 2000.0
+    r, c = np.nonzero(dist <= T)
+    nr, nc = np.nonzero(nd_full <= T)
+    ref = fca.fca_ratio(
+        demand_df=pd.DataFrame({"pop": pop}, index=pd.RangeIndex(300, name="geoid")),
+        supply_df=pd.DataFrame({"cap": cap}, index=pd.RangeIndex(40, name="geoid")),
+        demand_cost_df=pd.DataFrame({"origin": nr, "dest": nc, "cost": nd_full[nr, nc]}),
+        supply_cost_df=pd.DataFrame({"origin": r, "dest": c, "cost": dist[r, c]}),
+        max_cost=T,
+        demand_name="pop",
+        supply_name="cap",
+        demand_index=True,
+    )
+    neighbour = sp.csr_array((nd_full[nr, nc], (nr, nc)), shape=(300, 300))
+    cost = sp.csr_array((dist[r, c], (r, c)), shape=dist.shape)
+    ours = supply_ratio_from_cost(cost, neighbour, pop, cap, max_cost=T)
+    np.testing.assert_allclose(ours, ref.reindex(np.arange(300)).to_numpy(), rtol=0, atol=1e-9)
+
+
+def test_accessibility_methods_from_geodataframes_and_seconds():
+    rng = np.random.default_rng(11)
+    x0, y0 = 380_000.0, 3_310_000.0
+    fac = gpd.GeoDataFrame(
+        {"id": [f"f{i}" for i in range(30)], "capacity": rng.integers(5, 30, 30).astype(float)},
+        geometry=[Point(x0 + a, y0 + b) for a, b in rng.random((30, 2)) * 10_000],
+        crs=32651,
+    ).to_crs(4326)
+    dem = gpd.GeoDataFrame(
+        {"weight": rng.integers(1, 100, 300).astype(float)},
+        geometry=[Point(x0 + a, y0 + b) for a, b in rng.random((300, 2)) * 10_000],
+        crs=32651,
+    ).to_crs(4326)
+    pairs = distance_pairs(fac, dem, max_m=1500)
+    w, cap = dem["weight"].to_numpy(), fac["capacity"].to_numpy()
+    steps = {500.0: 1.0, 1000.0: 0.68, 1500.0: 0.22}
+    three = accessibility(fac, dem, method="3sfca", threshold_m=1500)["access"].to_numpy()
+    np.testing.assert_allclose(
+        three, three_stage_from_cost(pairs, w, cap, max_cost=1500, steps=steps), atol=1e-12
+    )
+    raam = accessibility(fac, dem, method="raam", threshold_m=1500)
+    np.testing.assert_allclose(
+        raam["access"], raam_from_cost(pairs, w, cap, tau=1500.0), atol=1e-12, equal_nan=True
+    )
+    assert raam["access"].isna().to_numpy().tolist() == (~raam["covered"]).tolist()
+    ratio = accessibility(fac, dem, method="supply_ratio", threshold_m=1500)["access"]
+    assert (ratio >= 0).all() and (ratio[raam["covered"].to_numpy()] > 0).all()
+    # a cost matrix in seconds: threshold_s, recorded as such
+    secs = accessibility(fac, dem, method="catchment", cost=pairs / 1.2, threshold_s=1000)
+    assert secs.attrs["threshold_s"] == 1000.0 and np.isnan(secs.attrs["threshold_m"])
+    np.testing.assert_allclose(
+        secs["access"], catchment_from_cost(pairs / 1.2, cap, max_cost=1000), atol=1e-12
+    )
+    with pytest.raises(ValueError, match="threshold_s= .seconds. needs cost="):
+        accessibility(fac, dem, threshold_s=600)

@@ -203,7 +203,7 @@ def test_route_model_by_hand():
     cand = _metric([(5000, 2000), (5000, 18_500), (5000, 10_000)], id=["near1", "near2", "mid"])
     none = _metric([], id=[], type=[], capacity=[])
     res = suggest_sites(none, dem, facility_type="driver_home", add=1, candidates=cand)
-    assert res.model == "route" and res.threshold_m == 3000.0
+    assert res.model == "route" and res.detour_m == 3000.0 and res.threshold_m == 15000.0
     assert res.sites["id"].tolist() == ["near1"]
     assert res.people_total == pytest.approx(160.0)
     assert res.people_before == 0 and res.people_after == pytest.approx(110.0)

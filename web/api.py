@@ -312,18 +312,24 @@ def suggest():
     """Suggested new sites for a type (:func:`geo.siting.suggest_sites`), as GeoJSON points.
 
     The scenario's switched-off and added sites are taken into account; ``k`` sites are
-    suggested. What each site adds is published by the privacy rule, like every figure.
+    suggested with ``model`` (a key of ``geo.siting.SITING_MODELS``) and ``method``
+    (``exact`` or ``fast``). What each site adds is published by the privacy rule, like
+    every figure: not here, but through ``/api/coverage?add=``.
     """
     d = data()
     scenario = scenario_from_request(d)
     assert scenario is not None
     k = params.integer(request.args, "k", default=3, lo=1, hi=20)
+    model = params.choice(request.args, "model", siting.MODELS)
+    method = params.choice(request.args, "method", siting.METHODS, default="exact")
     datum = params.datum(request.args)
     result = siting.suggest_sites(
         facilities_with_changes(d.demo.facilities, scenario),
         d.demo.demand,
         facility_type=scenario.facility_type,
         add=k,
+        model=model,
+        method=method,
         threshold_m=scenario.threshold_m,
         boundary=d.demo.boundary,
         time_limit_s=float(current_app.config.get("SUGGEST_TIME_LIMIT_S", 10.0)),
@@ -347,6 +353,7 @@ def suggest():
             "suggestion": {
                 "facility_type": scenario.facility_type,
                 "model": result.model,
+                "summary": siting.SITING_MODELS[result.model].summary,
                 "method": result.method,
                 "measure": result.measure,
                 "proven_optimal": result.proven_optimal,

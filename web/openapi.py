@@ -5,6 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 
+def _siting_model_parameter() -> dict:
+    """``model`` of ``/api/suggest``: the keys and one-line summaries of geo's model table."""
+    from geo.siting import SITING_MODELS
+
+    lines = "; ".join(f"{k}: {m.summary}" for k, m in SITING_MODELS.items())
+    return _p(
+        "model",
+        "query",
+        {"type": "string", "enum": list(SITING_MODELS)},
+        f"Location model (default route for driver homes, else mclp). {lines}.",
+    )
+
+
 def _p(name: str, where: str, schema: dict, description: str, required: bool = False) -> dict:
     return {
         "name": name,
@@ -160,12 +173,20 @@ def spec(data) -> dict[str, Any]:
             },
             "/api/suggest": {
                 "get": {
-                    "summary": "Suggested new sites (needs the siting module; 501 until then)",
+                    "summary": "Suggested new sites, with the people each adds",
                     "parameters": [
                         *scenario,
                         _p("k", "query", {"type": "integer"}, "How many sites."),
+                        _siting_model_parameter(),
+                        _p(
+                            "method",
+                            "query",
+                            {"type": "string", "enum": ["exact", "fast"], "default": "exact"},
+                            "exact: HiGHS, proven optimum (or the gap at the time limit); "
+                            "fast: heuristics.",
+                        ),
                     ],
-                    "responses": {**ok(fc), "501": error},
+                    "responses": {**ok(fc), "400": error},
                 }
             },
         },

@@ -21,7 +21,6 @@ import geopandas as gpd
 import h3
 import numpy as np
 import pandas as pd
-from shapely.geometry import Point
 
 from geo import maps
 from geo.coverage import CoverageSummary, coverage, coverage_summary
@@ -73,23 +72,14 @@ def _clean(value: Any) -> Any:
 def facilities_with_changes(facilities: gpd.GeoDataFrame, scenario: Scenario) -> gpd.GeoDataFrame:
     """The facility layer of a what-if scenario: some switched off, new sites added.
 
-    New sites get ids ``NEW1``, ``NEW2``, ... of the scenario's type, unknown capacity.
+    :func:`geo.siting.apply_changes` makes it: new sites get ids ``NEW1``, ``NEW2``, ...
+    of the scenario's type, unknown (NaN) capacity.
     """
-    out = facilities[~facilities["id"].astype(str).isin(scenario.off)]
-    if scenario.add:
-        new = gpd.GeoDataFrame(
-            {
-                "id": [f"{NEW_ID_PREFIX}{i + 1}" for i in range(len(scenario.add))],
-                "type": scenario.facility_type,
-                "name": [f"{NEW_ID_PREFIX}{i + 1}" for i in range(len(scenario.add))],
-                "capacity": np.nan,
-            },
-            geometry=[Point(lon, lat) for lon, lat in scenario.add],
-            crs="EPSG:4326",
-        )
-        out = pd.concat([out, new], ignore_index=True)
-        out = gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
-    return out
+    from geo.siting import apply_changes
+
+    return apply_changes(
+        facilities, facility_type=scenario.facility_type, add=scenario.add, close=scenario.off
+    )
 
 
 class AppData:
