@@ -1179,9 +1179,9 @@ def check_bounds(bounds: Any) -> tuple[float, float, float, float] | None:
     try:
         minx, miny, maxx, maxy = (float(b) for b in bounds)
     except (TypeError, ValueError):
-        raise ValueError(must) from None
+        raise ValidationError(must) from None
     if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
-        raise ValueError(f"{must}, with min_lon < max_lon and min_lat < max_lat")
+        raise ValidationError(f"{must}, with min_lon < max_lon and min_lat < max_lat")
     return minx, miny, maxx, maxy
 
 

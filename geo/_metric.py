@@ -22,7 +22,7 @@ from pyproj import CRS, Geod
 from scipy.spatial import cKDTree
 
 from geo.crs import metric_crs_from_bounds, points_xy, same_crs, transform_xy
-from geo.errors import ValidationError
+from geo.errors import ValidationError, check_positive
 
 _GEOD = Geod(ellps="WGS84")
 _A_M = 6_378_137.0  # WGS84 semi-major axis
@@ -382,8 +382,6 @@ def threshold_for(ftype, threshold_m: float | None) -> float:
     """The coverage threshold in metres: the one given, else the type's default."""
     if threshold_m is None:
         if ftype is None:
-            raise ValueError("give threshold_m=, or facility_type= to use the type's default")
+            raise ValidationError("give threshold_m=, or facility_type= to use the type's default")
         threshold_m = float(ftype.threshold_m)
-    if not (math.isfinite(threshold_m) and threshold_m > 0):
-        raise ValueError(f"threshold_m must be a positive number of metres, got {threshold_m!r}")
-    return float(threshold_m)
+    return check_positive(threshold_m, "threshold_m", "metres")

@@ -209,9 +209,9 @@ def reduce_cover(cover, weights, covered=None):
     a.sort_indices()
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (a.shape[0],):
-        raise ValueError(f"weights has shape {w.shape}, expected ({a.shape[0]},)")
+        raise ValidationError(f"weights has shape {w.shape}, expected ({a.shape[0]},)")
     if np.isnan(w).any() or (w < 0).any():
-        raise ValueError("weights must be numbers >= 0")
+        raise ValidationError("weights must be numbers >= 0")
     done = np.zeros(a.shape[0], bool) if covered is None else np.asarray(covered, dtype=bool)
     constant = float(w[done].sum())
     a.data[:] = 1.0
@@ -383,7 +383,7 @@ def mclp_fast(
     t0 = time.perf_counter()
     k, m = A.shape
     if p > m:
-        raise ValueError(f"p={p} is more than the {m} candidates")
+        raise ValidationError(f"p={p} is more than the {m} candidates")
     At = sp.csr_array(A.T)  # m x k: a candidate's groups
     eps = 1e-9 * max(1.0, float(W.sum()))
     chosen, cnt = _greedy_fill(A, At, W, p, [], np.zeros(k, dtype=np.int64))
@@ -501,7 +501,7 @@ def lscp_fast(A: sp.csr_array, W: np.ndarray, need: float) -> Solution:
     while got < need - tol:
         j = int(np.argmax(gain))
         if gain[j] <= 0:
-            raise ValueError("the target cannot be reached with these candidates")
+            raise ValidationError("the target cannot be reached with these candidates")
         chosen.append(j)
         got += gain[j]
         rows = At.indices[At.indptr[j] : At.indptr[j + 1]]
@@ -814,7 +814,7 @@ def pcenter_search(
     best_all = fallback.copy()
     np.minimum.at(best_all, rows, d)
     if not np.isfinite(best_all[active]).all():
-        raise ValueError(
+        raise ValidationError(
             f"{int((~np.isfinite(best_all) & active).sum())} demand rows reach no candidate "
             f"and no existing site; drop them or give them a cost"
         )
@@ -857,7 +857,7 @@ def pcenter_search(
     best, proven_lo = None, -1  # values[proven_lo] is proven out of reach
     top, _ = sites_for(float(values[hi]))
     if top is None:
-        raise ValueError(f"p={p} sites cannot reach every demand row; raise p")
+        raise ValidationError(f"p={p} sites cannot reach every demand row; raise p")
     best = top
     while lo < hi:
         mid = (lo + hi) // 2

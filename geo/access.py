@@ -45,7 +45,7 @@ from geo._metric import (
     wgs84_points,
 )
 from geo._places import points_in_areas
-from geo.errors import ValidationError
+from geo.errors import ValidationError, check_positive
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,7 @@ def distance_pairs(
     >>> m.indptr.tolist(), m.indices.tolist(), m.data.round(1).tolist()
     ([0, 1, 2], [0, 0], [0.0, 1000.4])
     """
-    if not (isinstance(max_m, int | float) and math.isfinite(max_m) and max_m > 0):
-        raise ValueError(f"max_m must be a positive number of metres, got {max_m!r}")
+    max_m = check_positive(max_m, "max_m", "metres")
     crs_in = check_pair(facilities, demand)
     rows, cols, dist = pairs_within(*wgs84_points(facilities, demand, crs_in), float(max_m))
     return _to_csr(rows, cols, dist, (len(demand), len(facilities)))
@@ -130,11 +129,13 @@ def _pairs_from_cost(cost, max_cost: float | None) -> tuple[np.ndarray, np.ndarr
     else:
         arr = np.asarray(cost, dtype=np.float64)
         if arr.ndim != 2:
-            raise ValueError(f"cost must be a 2-D matrix, got shape {arr.shape!r}")
+            raise ValidationError(f"cost must be a 2-D matrix, got shape {arr.shape!r}")
         rows, cols = np.nonzero(np.isfinite(arr))
         vals = arr[rows, cols]
     if np.isnan(vals).any() or (vals < 0).any():
-        raise ValueError("cost holds negative or NaN entries; costs are metres or seconds >= 0")
+        raise ValidationError(
+            "cost holds negative or NaN entries; costs are metres or seconds >= 0"
+        )
     if max_cost is not None:
         keep = vals <= max_cost
         rows, cols, vals = rows[keep], cols[keep], vals[keep]
@@ -174,24 +175,24 @@ def decay_weights(
         return np.ones_like(c)
     if decay == "step":
         if not steps:
-            raise ValueError("decay='step' needs steps={cost: weight, ...}")
+            raise ValidationError("decay='step' needs steps={cost: weight, ...}")
         keys = np.array(sorted(steps), dtype=np.float64)
         vals = np.array([steps[k] for k in sorted(steps)], dtype=np.float64)
         if (vals < 0).any():
-            raise ValueError(f"step weights must be >= 0, got {dict(steps)!r}")
+            raise ValidationError(f"step weights must be >= 0, got {dict(steps)!r}")
         idx = np.searchsorted(keys, c, side="left")  # first key with cost <= key
         return np.where(idx < len(keys), vals[np.minimum(idx, len(keys) - 1)], 0.0)
     if decay == "gaussian":
         if not sigma or sigma <= 0:
-            raise ValueError(f"decay='gaussian' needs sigma > 0, got {sigma!r}")
+            raise ValidationError(f"decay='gaussian' needs sigma > 0, got {sigma!r}")
         return np.exp(-c * c / (2 * sigma**2))
     if decay == "gravity":
         if beta < 0 or min_cost <= 0:
-            raise ValueError(
+            raise ValidationError(
                 f"gravity needs beta >= 0 and min_cost > 0, got {beta!r}, {min_cost!r}"
             )
         return np.power(np.maximum(c, min_cost), -float(beta))
-    raise ValueError(f"decay={decay!r} is not known; use one of {DECAYS}")
+    raise ValidationError(f"decay={decay!r} is not known; use one of {DECAYS}")
 
 
 # --------------------------------------------------------------------------- core
@@ -355,7 +356,7 @@ def supply_ratio_from_cost(
     """
     p, s = _check_shapes(cost, demand_weight, supply)
     if neighbour_cost.shape != (len(p), len(p)):
-        raise ValueError(
+        raise ValidationError(
             f"neighbour_cost has shape {neighbour_cost.shape!r}, expected ({len(p)}, {len(p)})"
         )
     top = catchment_from_cost(
@@ -416,9 +417,9 @@ def raam_from_cost(
     """
     p, s = _check_shapes(cost, demand_weight, supply)
     if max_cycles < 1:
-        raise ValueError(f"max_cycles must be >= 1, got {max_cycles!r}")
+        raise ValidationError(f"max_cycles must be >= 1, got {max_cycles!r}")
     if not (tau > 0):
-        raise ValueError(f"tau must be > 0, got {tau!r}")
+        raise ValidationError(f"tau must be > 0, got {tau!r}")
     rows, cols, vals = _pairs_from_cost(cost, max_cost)
     keep = (p[rows] > 0) & (s[cols] > 0)
     rows, cols, vals = rows[keep], cols[keep], vals[keep]
@@ -478,16 +479,16 @@ def _iterate_raam(demand, supply, travel, max_cycles, initial_step, min_step, ha
 def _check_shapes(cost, demand_weight, supply) -> tuple[np.ndarray, np.ndarray]:
     shape = cost.shape
     if len(shape) != 2:
-        raise ValueError(f"cost must be 2-D, got shape {shape!r}")
+        raise ValidationError(f"cost must be 2-D, got shape {shape!r}")
     p = np.asarray(demand_weight, dtype=np.float64)
     s = np.asarray(supply, dtype=np.float64)
     if p.shape != (shape[0],) or s.shape != (shape[1],):
-        raise ValueError(
+        raise ValidationError(
             f"cost is {shape[0]} x {shape[1]} but demand_weight has shape {p.shape} and "
             f"supply {s.shape}; they must match its rows and columns"
         )
     if np.isnan(s).any():
-        raise ValueError("supply holds NaN; fill unknown capacities first")
+        raise ValidationError("supply holds NaN; fill unknown capacities first")
     return p, s
 
 
@@ -506,7 +507,7 @@ def _capacities(facilities: gpd.GeoDataFrame, capacity) -> tuple[np.ndarray, str
     else:
         cap = np.asarray(capacity, dtype="float64")
         if cap.shape != (n,):
-            raise ValueError(f"capacity has shape {cap.shape}, expected ({n},)")
+            raise ValidationError(f"capacity has shape {cap.shape}, expected ({n},)")
     if (cap < 0).any():
         raise ValidationError("capacity holds negative values")
     missing = np.isnan(cap)
@@ -626,22 +627,18 @@ def accessibility(
     """
     crs_in = check_pair(facilities, demand)
     if method not in _METHOD_DECAYS:
-        raise ValueError(f"method={method!r} is not known; use one of {METHODS}")
+        raise ValidationError(f"method={method!r} is not known; use one of {METHODS}")
     ftype = resolve_type(facility_type, registry)
     facilities, demand, _ = select_for_type(facilities, demand, ftype, groups)
     if threshold_s is not None:
         if cost is None:
-            raise ValueError(
+            raise ValidationError(
                 "threshold_s= (seconds) needs cost= travel times; for straight-line "
                 "distances give threshold_m="
             )
         if threshold_m is not None:
-            raise ValueError("give threshold_m= (metres) or threshold_s= (seconds), not both")
-        if not (math.isfinite(threshold_s) and threshold_s > 0):
-            raise ValueError(
-                f"threshold_s must be a positive number of seconds, got {threshold_s!r}"
-            )
-        limit = float(threshold_s)
+            raise ValidationError("give threshold_m= (metres) or threshold_s= (seconds), not both")
+        limit = check_positive(threshold_s, "threshold_s", "seconds")
     else:
         limit = threshold_for(ftype, threshold_m)
     if "weight" not in demand.columns:
@@ -651,8 +648,8 @@ def accessibility(
     decay = allowed[0] if decay is None else decay
     if decay not in allowed:
         if method == "2sfca":
-            raise ValueError("method='2sfca' has no decay; use method='e2sfca' with decay=")
-        raise ValueError(
+            raise ValidationError("method='2sfca' has no decay; use method='e2sfca' with decay=")
+        raise ValidationError(
             f"method={method!r} takes decay={' or '.join(map(repr, allowed))}, not {decay!r}"
         )
     if decay == "step" and steps is None:
@@ -671,12 +668,12 @@ def accessibility(
             neighbour_cost = _to_csr(nr, nc, nd, (len(demand), len(demand)))
     else:
         if cost.shape != (len(demand), len(facilities)):
-            raise ValueError(
+            raise ValidationError(
                 f"cost is {cost.shape[0]} x {cost.shape[1]} but {len(demand)} demand rows and "
                 f"{len(facilities)} facilities are kept; build it over the kept rows"
             )
         if method == "supply_ratio" and neighbour_cost is None:
-            raise ValueError("method='supply_ratio' with cost= needs neighbour_cost=")
+            raise ValidationError("method='supply_ratio' with cost= needs neighbour_cost=")
         how = "given cost matrix"
     weight = demand["weight"].to_numpy(dtype="float64")
     kw = dict(max_cost=limit, decay=decay, steps=steps, sigma=sigma_m, beta=beta, min_cost=min_m)
@@ -719,9 +716,9 @@ def _weighted(values, weights) -> tuple[np.ndarray, np.ndarray]:
     v = np.asarray(values, dtype=np.float64).ravel()
     w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     if v.shape != w.shape:
-        raise ValueError(f"values ({v.shape}) and weights ({w.shape}) differ in length")
+        raise ValidationError(f"values ({v.shape}) and weights ({w.shape}) differ in length")
     if np.isnan(v).any() or np.isnan(w).any() or (w < 0).any():
-        raise ValueError("values and weights must be numbers, weights >= 0")
+        raise ValidationError("values and weights must be numbers, weights >= 0")
     keep = w > 0
     return v[keep], w[keep]
 
@@ -769,7 +766,7 @@ def gini(values, weights=None) -> float:
     if len(v) == 0 or (v * w).sum() <= 0:
         return float("nan") if len(v) == 0 else 0.0
     if (v < 0).any():
-        raise ValueError("gini needs values >= 0")
+        raise ValidationError("gini needs values >= 0")
     lc = lorenz_curve(v, w)
     p = np.diff(lc["population_share"].to_numpy())
     lv = lc["value_share"].to_numpy()
@@ -803,7 +800,7 @@ def access_by_area(
     (when the result has ``covered``) and ``no_access_share``; worst mean first.
     """
     if value not in result.columns or "weight" not in result.columns:
-        raise ValueError(f"result needs 'weight' and {value!r}; pass accessibility()'s output")
+        raise ValidationError(f"result needs 'weight' and {value!r}; pass accessibility()'s output")
     a, pt_i, area_i = points_in_areas(result, areas)
     rows = []
     for k in range(len(a)):
@@ -900,7 +897,7 @@ def equity(
     (0.3, 0.25)
     """
     if value not in result.columns or "weight" not in result.columns:
-        raise ValueError(f"result needs 'weight' and {value!r} columns")
+        raise ValidationError(f"result needs 'weight' and {value!r} columns")
     df = result.copy()
     df[value] = df[value].astype("float64")
     overall = _summary(df, value)

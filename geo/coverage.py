@@ -36,7 +36,7 @@ from geo._metric import (
     wgs84_points,
 )
 from geo._places import points_in_areas, route_distances
-from geo.errors import ValidationError
+from geo.errors import ValidationError, check_positive
 from geo.network.modes import STRAIGHT, load_travel_modes
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def coverage(
             f"{', '.join(map(repr, network_modes))} (the travel-mode file's modes)"
         )
     if not (isinstance(detour_factor, int | float) and detour_factor >= 1.0):
-        raise ValueError(f"detour_factor must be a number >= 1, got {detour_factor!r}")
+        raise ValidationError(f"detour_factor must be a number >= 1, got {detour_factor!r}")
 
     facilities, demand, fac_ids = select_for_type(facilities, demand, ftype, groups)
     threshold_m = threshold_for(ftype, threshold_m)
@@ -229,13 +229,12 @@ def _network_coverage(facilities, demand, ftype, groups, mode, threshold_s, netw
     facilities, demand, fac_ids = select_for_type(facilities, demand, ftype, groups)
     if threshold_s is None:
         if ftype is None or ftype.threshold_s is None:
-            raise ValueError(
+            raise ValidationError(
                 "network modes need a travel-time threshold: give threshold_s= (seconds), "
                 "or a facility_type whose registry entry has threshold_s"
             )
         threshold_s = float(ftype.threshold_s)
-    if not (math.isfinite(threshold_s) and threshold_s > 0):
-        raise ValueError(f"threshold_s must be a positive number of seconds, got {threshold_s!r}")
+    threshold_s = check_positive(threshold_s, "threshold_s", "seconds")
     res = network_coverage(facilities, demand, network, mode=mode, max_snap_m=max_snap_m)
     mode = mode.name
     out = demand.copy()
@@ -627,7 +626,7 @@ def coverage_summary(
     """
     missing = [c for c in (*RESULT_COLUMNS, "weight") if c not in result.columns]
     if missing:
-        raise ValueError(f"result lacks columns {missing!r}; pass the output of coverage()")
+        raise ValidationError(f"result lacks columns {missing!r}; pass the output of coverage()")
     w = result["weight"].to_numpy(dtype="float64")
     covered = result["covered"].to_numpy(dtype=bool)
     total = float(w.sum())

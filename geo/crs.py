@@ -28,7 +28,7 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
-from geo.errors import CRSError
+from geo.errors import CRSError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _as_arrays(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     lon = np.asarray(lon, dtype="float64")
     lat = np.asarray(lat, dtype="float64")
     if lon.shape != lat.shape:
-        raise ValueError(
+        raise ValidationError(
             f"lon and lat must have the same shape, got {lon.shape!r} and {lat.shape!r}"
         )
     return lon, lat
@@ -243,7 +243,7 @@ def same_crs(*layers: tuple[str, gpd.GeoDataFrame]) -> CRS:
                 f"reproject one, e.g. `{name}.to_crs({first}.crs)`."
             )
     if crs is None:
-        raise ValueError("same_crs() needs at least one layer")
+        raise ValidationError("same_crs() needs at least one layer")
     return crs
 
 

@@ -39,7 +39,7 @@ from shapely.geometry import Polygon
 
 from geo import _io
 from geo.crs import check_datum, geometry_to_wgs84, metric_crs_for, require_crs, to_wgs84
-from geo.errors import ValidationError
+from geo.errors import ValidationError, check_positive
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +361,7 @@ def _spread_polygon(poly, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
     j0, j1 = math.floor(miny / cell_m), math.ceil(maxy / cell_m)
     n_cells = (i1 - i0) * (j1 - j0)
     if n_cells > _MAX_CELLS_PER_POLYGON:
-        raise ValueError(
+        raise ValidationError(
             f"area_cell_m={cell_m!r} would cut a {area / 1e6:.1f} km² polygon into "
             f"{n_cells:,} grid cells; use a larger area_cell_m"
         )
@@ -805,10 +805,9 @@ def load_demand(
     groups = demand_groups(_resolve_registry(registry))
     box = _io.check_bounds(bounds)
     for name, value in (("spacing_m", spacing_m), ("area_cell_m", area_cell_m)):
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name}={value!r} must be a positive number of metres")
+        check_positive(value, name, "metres")
     if group is not None and (not isinstance(group, str) or not group.strip()):
-        raise ValueError(f"group={group!r} must be a non-empty string such as 'outdoor'")
+        raise ValidationError(f"group={group!r} must be a non-empty string such as 'outdoor'")
     if group is not None:
         group = _group_argument(group, groups)
     district = boundary_geometry(boundary)
@@ -1018,12 +1017,12 @@ def to_h3(
     if not isinstance(demand, gpd.GeoDataFrame):
         raise TypeError(f"demand must be a GeoDataFrame, got {type(demand).__name__}")
     if not (isinstance(resolution, int | np.integer) and 0 <= resolution <= 15):
-        raise ValueError(f"resolution={resolution!r} must be an integer from 0 to 15")
+        raise ValidationError(f"resolution={resolution!r} must be an integer from 0 to 15")
     crs = require_crs(demand, "demand")
     by_cols = _by_columns(by)
     for col in [*by_cols, weight]:
         if col not in demand.columns:
-            raise ValueError(
+            raise ValidationError(
                 f"demand has no column {col!r} (by={by!r}, weight={weight!r}); "
                 f"columns are {list(demand.columns)!r}"
             )
@@ -1039,7 +1038,7 @@ def to_h3(
         )
     weights = pd.to_numeric(demand[weight], errors="coerce").to_numpy(dtype="float64")
     if np.isnan(weights).any():
-        raise ValueError(f"column {weight!r} holds missing or non-numeric values")
+        raise ValidationError(f"column {weight!r} holds missing or non-numeric values")
     xy = shapely.get_coordinates(values)
     res = int(resolution)
     cells = np.fromiter(
@@ -1153,14 +1152,14 @@ def apply_privacy_floor(
     12.0
     """
     if mode not in ("merge", "withhold"):
-        raise ValueError(f"mode={mode!r} must be 'merge' or 'withhold'")
+        raise ValidationError(f"mode={mode!r} must be 'merge' or 'withhold'")
     if not (isinstance(k, int | float) and math.isfinite(k) and k >= 0):
-        raise ValueError(f"k={k!r} must be a number of people >= 0")
+        raise ValidationError(f"k={k!r} must be a number of people >= 0")
     if not (isinstance(max_up, int) and max_up >= 0):
-        raise ValueError(f"max_up={max_up!r} must be an integer >= 0")
+        raise ValidationError(f"max_up={max_up!r} must be an integer >= 0")
     for col in ("h3", "weight", "n"):
         if col not in cells.columns:
-            raise ValueError(
+            raise ValidationError(
                 f"cells has no column {col!r}; pass the output of to_h3 "
                 f"(columns are {list(cells.columns)!r})"
             )
@@ -1239,7 +1238,7 @@ def demand_summary(demand: gpd.GeoDataFrame | pd.DataFrame) -> pd.DataFrame:
     """
     for col in ("group", "kind", "weight", "source_id"):
         if col not in demand.columns:
-            raise ValueError(f"demand has no column {col!r}; pass the output of load_demand")
+            raise ValidationError(f"demand has no column {col!r}; pass the output of load_demand")
     out = (
         pd.DataFrame(demand[["group", "kind", "weight", "source_id"]])
         .groupby(["group", "kind"], sort=True)

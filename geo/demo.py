@@ -23,6 +23,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from geo.errors import ValidationError
+
 log = logging.getLogger(__name__)
 
 DATASETS_ENV = "SERVICEMAP_DATASETS"
@@ -90,7 +92,7 @@ def _layout(folder: Path) -> Mapping[str, Any]:
     try:
         return json.loads(manifest.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{manifest}: not valid JSON ({exc}); rebuild the demo") from exc
+        raise ValidationError(f"{manifest}: not valid JSON ({exc}); rebuild the demo") from exc
 
 
 def _concat(frames: list[gpd.GeoDataFrame], columns: tuple[str, ...] | None = None):
@@ -225,7 +227,7 @@ def load_demo(name: str = "beilun") -> Demo:
     root = datasets_dir()
     demos = available_demos()
     if name not in demos:
-        raise ValueError(
+        raise ValidationError(
             f"no demo named {name!r} in {root}; available: "
             f"{', '.join(repr(d) for d in demos) or 'none'}"
         )

@@ -8,6 +8,8 @@ carry an HTTP ``status`` for the web layer.
 
 from __future__ import annotations
 
+import math
+
 
 class ServicemapError(Exception):
     """Base class of every error servicemap raises on purpose."""
@@ -51,4 +53,36 @@ class RegistryError(ServicemapError, ValueError):
     status = 400
 
 
-__all__ = ["CRSError", "FileNotFound", "RegistryError", "ServicemapError", "ValidationError"]
+def check_positive(value, name: str, unit: str = "") -> float:
+    """``value`` as a float when it is a finite number > 0, else a ValidationError naming
+    ``name`` (the one positive-number check of the library: thresholds, radii, breaks).
+
+    >>> check_positive(500, "threshold_m", "metres")
+    500.0
+    >>> check_positive(-5, "threshold_m", "metres")
+    Traceback (most recent call last):
+    ...
+    geo.errors.ValidationError: threshold_m must be a positive number of metres, got -5
+    """
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok:
+        try:
+            import numpy as np
+
+            ok = isinstance(value, np.integer | np.floating)
+        except ImportError:  # pragma: no cover
+            ok = False
+    if ok and math.isfinite(float(value)) and float(value) > 0:
+        return float(value)
+    of = f" of {unit}" if unit else ""
+    raise ValidationError(f"{name} must be a positive number{of}, got {value!r}")
+
+
+__all__ = [
+    "CRSError",
+    "FileNotFound",
+    "RegistryError",
+    "ServicemapError",
+    "ValidationError",
+    "check_positive",
+]

@@ -1100,7 +1100,7 @@ def facilities_to_file(
     file = Path(path)
     ext = file.suffix.lower()
     if ext not in (".geojson", ".json", ".gpkg", ".csv", ".parquet"):
-        raise ValueError(
+        raise ValidationError(
             f"path={os.fspath(path)!r}: cannot write {ext!r}; use .geojson, .gpkg, .csv or "
             ".parquet (GeoParquet)"
         )

@@ -36,6 +36,7 @@ import shapely
 from branca.element import CssLink, Element, JavascriptLink
 
 from geo.crs import check_datum, from_wgs84
+from geo.errors import ValidationError
 
 # --------------------------------------------------------------------------- coordinates
 
@@ -50,7 +51,7 @@ def latlon(lon: float, lat: float) -> list[float]:
     """
     lon, lat = float(lon), float(lat)
     if not (math.isfinite(lon) and math.isfinite(lat) and -90 <= lat <= 90):
-        raise ValueError(f"not a longitude/latitude pair: lon={lon!r}, lat={lat!r}")
+        raise ValidationError(f"not a longitude/latitude pair: lon={lon!r}, lat={lat!r}")
     return [lat, lon]
 
 
@@ -124,7 +125,7 @@ class TileSource:
         if self.url is None:
             return []
         if self.needs_key and not key:
-            raise ValueError(
+            raise ValidationError(
                 f"tiles={self.key!r} needs an API key; set SERVICEMAP_TILES_KEY (or pass "
                 f"tiles_key=) or choose tiles='osm' or tiles='none'"
             )
@@ -205,12 +206,12 @@ def tile_source(
         return tiles
     if url:
         if datum is None:
-            raise ValueError("a custom tile url needs datum= ('wgs84', 'gcj02' or 'bd09')")
+            raise ValidationError("a custom tile url needs datum= ('wgs84', 'gcj02' or 'bd09')")
         return TileSource(
             "custom", url, attribution or "", datum=check_datum(datum), subdomains="abc"
         )
     if tiles not in TILE_SOURCES:
-        raise ValueError(
+        raise ValidationError(
             f"tiles={tiles!r} is not known; use one of {sorted(TILE_SOURCES)!r} "
             f"or give url= and datum= for your own tile server"
         )
@@ -246,7 +247,7 @@ LOCAL_ASSETS: dict[str, tuple[str, str] | None] = {
 def asset_dir(package: str) -> Path:
     """The folder holding an XStatic package's files (``leaflet``, ``leaflet_markercluster``)."""
     if package not in _XSTATIC:
-        raise ValueError(f"package={package!r} is not one of {sorted(_XSTATIC)!r}")
+        raise ValidationError(f"package={package!r} is not one of {sorted(_XSTATIC)!r}")
     import importlib
 
     return Path(importlib.import_module(_XSTATIC[package]).BASE_DIR)
@@ -301,7 +302,7 @@ def use_local_assets(m: folium.Map, *, base_url: str | None = None) -> folium.Ma
             kept = []
             for name, _url in assets:
                 if name not in LOCAL_ASSETS:
-                    raise ValueError(
+                    raise ValidationError(
                         f"{type(el).__name__} needs asset {name!r}, which has no local copy; "
                         f"add it to geo.maps.LOCAL_ASSETS from an installed package, or "
                         f"leave that element out"

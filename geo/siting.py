@@ -46,7 +46,7 @@ from geo._places import route_lines, route_offsets
 from geo._siting_solvers import Solution
 from geo.access import _pairs_xy
 from geo.crs import require_crs, transform_xy
-from geo.errors import ValidationError
+from geo.errors import ValidationError, check_positive
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,14 @@ METHODS = ("exact", "fast")
 
 def _check_method(method: str) -> None:
     if method not in METHODS:
-        raise ValueError(f"method={method!r} is not known; use 'exact' (HiGHS) or 'fast'")
+        raise ValidationError(f"method={method!r} is not known; use 'exact' (HiGHS) or 'fast'")
 
 
 def _check_p(p, m: int) -> int:
     if isinstance(p, bool) or not isinstance(p, int | np.integer) or p < 0:
-        raise ValueError(f"p must be a whole number of sites >= 0, got {p!r}")
+        raise ValidationError(f"p must be a whole number of sites >= 0, got {p!r}")
     if p > m:
-        raise ValueError(f"p={p} sites asked for, but there are only {m} candidates")
+        raise ValidationError(f"p={p} sites asked for, but there are only {m} candidates")
     return int(p)
 
 
@@ -136,7 +136,7 @@ def _as_cover(cover) -> sp.csr_array:
         return sp.csr_array((np.ones(c.nnz), c.indices, c.indptr), shape=c.shape)
     arr = np.asarray(cover)
     if arr.ndim != 2:
-        raise ValueError(f"cover must be a 2-D matrix, got shape {arr.shape!r}")
+        raise ValidationError(f"cover must be a 2-D matrix, got shape {arr.shape!r}")
     return sp.csr_array(arr.astype(bool).astype(np.float64))
 
 
@@ -166,7 +166,7 @@ def set_covering(
     """
     _check_method(method)
     if not (0 < target_share <= 1):
-        raise ValueError(f"target_share must be in (0, 1], got {target_share!r}")
+        raise ValidationError(f"target_share must be in (0, 1], got {target_share!r}")
     w = np.asarray(weights, dtype=np.float64)
     cov = _as_cover(cover)
     total = float(w.sum())
@@ -177,13 +177,13 @@ def set_covering(
         done = np.zeros(len(w), bool) if covered is None else np.asarray(covered, bool)
         lost = (~done) & (w > 0) & (np.diff(cov.indptr) == 0)
         if lost.any():
-            raise ValueError(
+            raise ValidationError(
                 f"{int(lost.sum())} demand rows ({w[lost].sum():g} people) are out of reach "
                 f"of every candidate, so full coverage is impossible; lower target_share "
                 f"(at most {reachable / total:.4f}) or add candidates"
             )
     elif reachable < target_share * total - 1e-9 * max(total, 1.0):
-        raise ValueError(
+        raise ValidationError(
             f"target_share={target_share!r} cannot be reached: with every candidate open "
             f"coverage is {reachable / total:.4f}; lower it or add candidates"
         )
@@ -241,7 +241,7 @@ def p_median(
     reach = np.isfinite(fb)
     reach[rows] = True
     if not reach[w > 0].all():
-        raise ValueError(
+        raise ValidationError(
             f"{int((~reach & (w > 0)).sum())} demand rows reach no candidate and no existing "
             f"facility; give them a cost (existing_cost=) or drop them"
         )
@@ -310,7 +310,7 @@ def _cap_array(values, size: int, name: str) -> np.ndarray:
     """Capacities as floats, broadcast to ``size``; NaN or inf = unlimited (inf)."""
     cap = np.broadcast_to(np.asarray(values, dtype=np.float64), (size,)).copy()
     if (cap < 0).any():
-        raise ValueError(f"{name} holds negative values; capacities are people >= 0")
+        raise ValidationError(f"{name} holds negative values; capacities are people >= 0")
     return np.where(np.isnan(cap), np.inf, cap)
 
 
@@ -439,7 +439,7 @@ def backup_covering(
     n, m = cov.shape
     e = np.zeros(n) if existing_count is None else np.asarray(existing_count, np.float64)
     if e.shape != (n,):
-        raise ValueError(f"existing_count has shape {e.shape}, expected ({n},)")
+        raise ValidationError(f"existing_count has shape {e.shape}, expected ({n},)")
     e = np.minimum(e, 2.0)
     if p is None:
         first = set_covering(
@@ -512,13 +512,13 @@ def capacitated_set_covering(
     """
     _check_method(method)
     if not (0 < target_share <= 1):
-        raise ValueError(f"target_share must be in (0, 1], got {target_share!r}")
+        raise ValidationError(f"target_share must be in (0, 1], got {target_share!r}")
     w = np.asarray(weights, dtype=np.float64)
     rows, cols, caps, m = _site_pairs(cover, capacity, existing_cover, existing_capacity)
     total = float(w.sum())
     best = _s.capacitated_served(rows, cols, w, caps, np.arange(len(caps)))
     if best < target_share * total - 1e-6 * max(total, 1.0):
-        raise ValueError(
+        raise ValidationError(
             f"target_share={target_share!r} cannot be served: with every candidate open "
             f"the sites serve {best / total:.4f} of the people; raise capacities, lower "
             f"target_share or add candidates"
@@ -576,7 +576,7 @@ def capacitated_p_median(
     reach = np.zeros(n, bool)
     reach[rows] = True
     if not reach[w > 0].all():
-        raise ValueError(
+        raise ValidationError(
             f"{int((~reach & (w > 0)).sum())} demand rows reach no site; give them a cost"
         )
     most = float(np.sort(caps[:m])[::-1][:p].sum() + caps[m:].sum())
@@ -631,9 +631,9 @@ def scale_up(
     """
     _check_method(method)
     if target_share is None and max_sites is None:
-        raise ValueError("give target_share= or max_sites= (or both)")
+        raise ValidationError("give target_share= or max_sites= (or both)")
     if target_share is not None and not (0 < target_share <= 1):
-        raise ValueError(f"target_share must be in (0, 1], got {target_share!r}")
+        raise ValidationError(f"target_share must be in (0, 1], got {target_share!r}")
     w = np.asarray(weights, dtype=np.float64)
     rows, cols, caps, m = _site_pairs(cover, capacity, existing_cover, existing_capacity)
     total = float(w.sum())
@@ -703,7 +703,7 @@ def _scale_up_greedy(rows, cols, w, caps, m, *, need, max_sites=None) -> Solutio
         chosen.append(j)
         gains.append(fill(j))
     if float(w.sum() - left.sum()) < need - tol and max_sites is None and need < np.inf:
-        raise ValueError("the target cannot be served with these candidates")
+        raise ValidationError("the target cannot be served with these candidates")
     return Solution(
         sites=np.asarray(chosen, dtype=np.int64),
         objective=float(len(chosen)) if max_sites is None else float(w.sum() - left.sum()),
@@ -758,7 +758,7 @@ def candidate_sites(
     from geo.crs import metric_crs_for
 
     if (spacing_m is None) == (h3_resolution is None):
-        raise ValueError("give exactly one of spacing_m= and h3_resolution=")
+        raise ValidationError("give exactly one of spacing_m= and h3_resolution=")
     resolution = 0 if h3_resolution is None else int(h3_resolution)
     require_crs(boundary, "boundary")
     geom = boundary.to_crs(4326).geometry.union_all() if len(boundary) else None
@@ -768,8 +768,7 @@ def candidate_sites(
         require_crs(exclude, "exclude")
         geom = geom.difference(exclude.to_crs(4326).geometry.union_all())
     if spacing_m is not None:
-        if not (spacing_m > 0):
-            raise ValueError(f"spacing_m must be > 0, got {spacing_m!r}")
+        spacing_m = check_positive(spacing_m, "spacing_m", "metres")
         crs = metric_crs_for(gpd.GeoSeries([geom], crs=4326))
         gm = gpd.GeoSeries([geom], crs=4326).to_crs(crs).iloc[0]
         x0, y0, x1, y1 = gm.bounds
@@ -795,7 +794,7 @@ def candidate_sites(
     if snap is not None:
         snapped = snap(out)
         if len(snapped) != len(out):
-            raise ValueError("snap() must return one row per candidate")
+            raise ValidationError("snap() must return one row per candidate")
         out = snapped.to_crs(4326)
     return out
 
@@ -1510,7 +1509,9 @@ def suggest_sites(
     entry = SITING_MODELS[model]
     if candidates is None:
         if boundary is None:
-            raise ValueError("give candidates= or boundary= (candidate sites are made inside it)")
+            raise ValidationError(
+                "give candidates= or boundary= (candidate sites are made inside it)"
+            )
         threshold = threshold_for(ftype, threshold_m)
         detour = float(detour_m or ftype.max_offroute_m or threshold)
         spacing = spacing_m or (detour / 10 if model == "route" else threshold / 4)

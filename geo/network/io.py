@@ -452,7 +452,7 @@ def fetch_network(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if (url is None) == (overpass_url is None):
-        raise ValueError("give exactly one of url= (an OSM extract) or overpass_url=")
+        raise ValidationError("give exactly one of url= (an OSM extract) or overpass_url=")
     with tempfile.TemporaryDirectory(dir=out.parent) as tmpdir:
         if url is not None:
             name = Path(urllib.parse.urlparse(url).path).name or "extract.osm.pbf"

@@ -28,6 +28,7 @@ from scipy import ndimage
 from scipy.sparse.csgraph import dijkstra
 
 from geo.crs import transform_xy
+from geo.errors import ValidationError, check_positive
 from geo.network.graph import RoadNetwork
 from geo.network.modes import TravelMode, get_mode, scaled_time
 from geo.network.search import (
@@ -239,9 +240,8 @@ def service_areas(
     mode = get_mode(mode)
     breaks = np.sort(np.asarray(list(breaks_s), dtype="float64"))
     if len(breaks) == 0 or not (np.isfinite(breaks).all() and (breaks > 0).all()):
-        raise ValueError(f"breaks_s must be positive numbers of seconds, got {breaks_s!r}")
-    if not buffer_m > 0:
-        raise ValueError(f"buffer_m must be positive, got {buffer_m!r}")
+        raise ValidationError(f"breaks_s must be positive numbers of seconds, got {breaks_s!r}")
+    buffer_m = check_positive(buffer_m, "buffer_m", "metres")
     cell = float(cell_m) if cell_m is not None else buffer_m / 3.0
     step = cell / 2.0
     fxy = metric_xy(network, facilities)

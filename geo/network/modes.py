@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from geo.errors import ValidationError
+from geo.errors import ValidationError, check_positive
 
 if TYPE_CHECKING:  # pragma: no cover
     from geo.network.graph import RoadNetwork
@@ -92,9 +92,7 @@ def _str_tuple(table: dict, key: str, where: str) -> tuple[str, ...]:
 
 
 def _positive(val: Any, where: str) -> float:
-    if isinstance(val, bool) or not isinstance(val, int | float) or not val > 0:
-        raise ValidationError(f"{where} must be a positive number, got {val!r}")
-    return float(val)
+    return check_positive(val, where)
 
 
 def _parse_modes(data: dict, source: str) -> tuple[NetworkSettings, dict[str, TravelMode]]:
