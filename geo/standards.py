@@ -608,18 +608,6 @@ def compliant_coverage(
     return out
 
 
-def _points_in_areas(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame):
-    """(row, area) positions of each point in each area, once per area level."""
-    from geo.crs import same_crs
-
-    same_crs(("points", points), ("areas", areas))
-    a = areas.reset_index(drop=True)
-    pt_i, area_i = a.sindex.query(points.geometry.to_numpy(), predicate="intersects")
-    level = a["level"].to_numpy()[area_i] if "level" in a.columns else np.zeros(len(area_i))
-    first = ~pd.DataFrame({"p": pt_i, "l": level}).duplicated().to_numpy()
-    return a, pt_i[first], area_i[first]
-
-
 def compliance_by_area(
     result: gpd.GeoDataFrame,
     areas: gpd.GeoDataFrame,
@@ -645,9 +633,11 @@ def compliance_by_area(
         ``not_compliant``, ``unknown``, ``compliant_share`` (compliant / facilities, NaN
         without facilities), lowest share first.
     """
+    from geo.redundancy import area_positions
+
     if "status" not in result.columns:
         raise ValueError("result has no 'status' column; pass the output of compliance()")
-    a, pt_i, area_i = _points_in_areas(result, areas)
+    a, pt_i, area_i = area_positions(result, areas)
     st = result["status"].astype(str).to_numpy()[pt_i]
     df = pd.DataFrame(
         {
@@ -667,7 +657,7 @@ def compliance_by_area(
         for col in ("weight", "covered", "covered_compliant"):
             if col not in coverage.columns:
                 raise ValueError(f"coverage lacks {col!r}; pass compliant_coverage()'s output")
-        _, ci, cai = _points_in_areas(coverage, a)
+        _, ci, cai = area_positions(coverage, a)
         w = coverage["weight"].to_numpy(dtype="float64")[ci]
         people = np.bincount(cai, weights=w, minlength=len(a))
         with np.errstate(invalid="ignore", divide="ignore"):
