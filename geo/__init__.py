@@ -46,6 +46,7 @@ from geo.network import (
     network_to_gdfs,
     service_areas,
 )
+from geo.redundancy import cover_counts, criticality, redundancy_by_area
 from geo.siting import (
     SiteSuggestion,
     WhatIf,
@@ -56,6 +57,14 @@ from geo.siting import (
     set_covering,
     suggest_sites,
     what_if,
+)
+from geo.standards import (
+    Standard,
+    compliance,
+    compliance_by_area,
+    compliant_coverage,
+    load_equipment,
+    load_standards,
 )
 
 __all__ = [
@@ -69,6 +78,7 @@ __all__ = [
     "RoadNetwork",
     "ServicemapError",
     "SiteSuggestion",
+    "Standard",
     "TravelMode",
     "ValidationError",
     "WhatIf",
@@ -81,8 +91,13 @@ __all__ = [
     "candidate_sites",
     "capacitated_covering",
     "catchments",
+    "compliance",
+    "compliance_by_area",
+    "compliant_coverage",
+    "cover_counts",
     "coverage",
     "coverage_summary",
+    "criticality",
     "demand_summary",
     "distance_pairs",
     "equity",
@@ -96,9 +111,11 @@ __all__ = [
     "load_areas",
     "load_demand",
     "load_demo",
+    "load_equipment",
     "load_facilities",
     "load_network",
     "load_registry",
+    "load_standards",
     "load_travel_modes",
     "lorenz_curve",
     "maximal_covering",
@@ -107,6 +124,7 @@ __all__ = [
     "network_to_gdfs",
     "open_now",
     "p_median",
+    "redundancy_by_area",
     "service_areas",
     "set_covering",
     "suggest_sites",
