@@ -672,6 +672,100 @@ def compliance_by_area(
     )
 
 
+def equipment_for_demo(name: str) -> pd.DataFrame | None:
+    """The shipped demo's equipment inventory (``datasets/<name>/equipment.csv``), if any.
+
+    The facility loader does not carry checklist fields yet, so the demo keeps them in a
+    separate inventory; pass it as ``compliance(..., equipment=...)``.
+    """
+    from geo.demo import datasets_dir
+
+    path = datasets_dir() / name / "equipment.csv"
+    return load_equipment(path) if path.is_file() else None
+
+
+def _clean_num(x: Any) -> Any:
+    if x is None or x is pd.NA:
+        return None
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def compliance_to_dict(
+    result: gpd.GeoDataFrame,
+    standards: Mapping[str, Standard] | str | os.PathLike[str] | None = None,
+    *,
+    facilities: bool = True,
+) -> dict[str, Any]:
+    """A JSON-ready summary of a :func:`compliance` result, per type and per facility.
+
+    Per type: counts by status, ``compliant_share``, the star levels, and the items most
+    often missing (with labels and how many facilities lack each one). Per facility (with
+    ``facilities=True``): id, type, name, status, stars, the item lists and WGS84 lon/lat.
+    """
+    std = _resolve(standards)
+    types: dict[str, Any] = {}
+    for key in dict.fromkeys(result["type"].astype(str)):
+        part = result[result["type"].astype(str) == key]
+        counts = part["status"].astype(str).value_counts()
+        miss: dict[str, int] = {}
+        unk: dict[str, int] = {}
+        for lst, acc in ((part["missing"], miss), (part["unknown"], unk)):
+            for items in lst:
+                for it in items:
+                    acc[it] = acc.get(it, 0) + 1
+        s = std.get(key)
+        labels = {r.key: r for r in s.items} if s else {}
+
+        def ranked(acc: dict[str, int], labels=labels) -> list[dict[str, Any]]:
+            return [
+                {
+                    "item": k,
+                    "label_zh": labels[k].label_zh if k in labels else k,
+                    "label_en": labels[k].label_en if k in labels else k,
+                    "required": bool(labels[k].required) if k in labels else None,
+                    "facilities": n,
+                }
+                for k, n in sorted(acc.items(), key=lambda kv: (-kv[1], kv[0]))
+            ]
+
+        stars = part["stars"]
+        types[key] = {
+            "facilities": len(part),
+            **{st: int(counts.get(st, 0)) for st in STATUSES},
+            "compliant_share": round(float(part["compliant"].mean()), 4) if len(part) else None,
+            "stars": {
+                **{str(k): int(v) for k, v in stars.dropna().astype(int).value_counts().items()},
+                "unknown": int(stars.isna().sum()),
+            },
+            "missing": ranked(miss),
+            "unknown_items": ranked(unk),
+        }
+    out: dict[str, Any] = {"types": types}
+    if facilities:
+        pts = result.geometry
+        if result.crs is not None and not pts.crs.equals("EPSG:4326"):
+            pts = pts.to_crs(4326)
+        out["facilities"] = [
+            {
+                "id": r.id,
+                "type": r.type,
+                "name": r.name,
+                "status": str(r.status),
+                "stars": _clean_num(r.stars),
+                "missing_required": list(r.missing_required),
+                "missing": list(r.missing),
+                "unknown": list(r.unknown),
+                "met": list(r.met),
+                "lon": round(float(g.x), 7),
+                "lat": round(float(g.y), 7),
+            }
+            for r, g in zip(result.itertuples(index=False), pts, strict=True)
+        ]
+    return out
+
+
 __all__ = [
     "FIELD_ALIASES",
     "Requirement",
@@ -679,7 +773,9 @@ __all__ = [
     "StarLevel",
     "compliance",
     "compliance_by_area",
+    "compliance_to_dict",
     "compliant_coverage",
+    "equipment_for_demo",
     "load_equipment",
     "load_standards",
 ]
