@@ -311,3 +311,65 @@ def test_compliance_by_area_counts_like_a_spatial_join(demo, equipment):
 def test_an_unknown_type_is_refused():
     with pytest.raises(ValidationError, match="no standard"):
         compliance(_stations(), facility_type="craft_school")
+
+
+# --------------------------------------------------------------------------- the web
+def test_api_compliance_matches_geo_and_rounds_people(client, demo, equipment):
+    body = client.get("/api/compliance?type=outdoor_station").get_json()
+    comp = compliance(demo.facilities, equipment=equipment, facility_type="outdoor_station")
+    t = body["types"]["outdoor_station"]
+    assert t["compliant"] == int(comp["compliant"].sum())
+    assert [f["id"] for f in body["facilities"]] == comp["id"].tolist()
+    assert {f["id"]: f["status"] for f in body["facilities"]}["OS002"] == "not_compliant"
+    res = compliant_coverage(
+        demo.facilities, demo.demand, facility_type="outdoor_station", equipment=equipment
+    )
+    only_bad = res.loc[res["covered_noncompliant_only"], "weight"].sum()
+    cov = body["coverage"]
+    assert cov["covered_noncompliant_only"] == 10 * round(only_bad / 10)
+    for people in [cov["people_total"], cov["covered"], *(a["people"] for a in body["areas"])]:
+        assert people % 10 == 0
+    everything = client.get("/api/compliance").get_json()
+    assert set(everything["types"]) == set(load_standards())
+    assert "coverage" not in everything
+    r = client.get("/api/compliance?type=nope")
+    assert r.status_code == 400 and r.get_json()["error"]["parameter"] == "type"
+
+
+def test_compliance_page_and_csv(client):
+    r = client.get("/planner/compliance?type=mother_room&lang=en")
+    assert r.status_code == 200
+    assert "nonce-" in r.headers["Content-Security-Policy"]
+    html = r.get_data(as_text=True)
+    assert 'data-id="MR001"' in html and "Compliance with the standards" in html
+    assert 'src="http' not in html  # no CDN
+    csv_text = client.get("/planner/compliance.csv?type=mother_room").get_data(as_text=True)
+    lines = csv_text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("id,type,name,status,stars")
+    assert len(lines) == 1 + 43
+    planner = client.get("/planner/?type=mother_room").get_data(as_text=True)
+    assert "/planner/compliance?type=mother_room" in planner
+
+
+@pytest.mark.browser
+def test_compliance_page_in_chromium(page, live_server):
+    from tests.conftest import XSS_ID, XSS_NAME
+
+    page.goto(live_server.url + "/planner/compliance?type=outdoor_station")
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    body = page.evaluate("async () => (await fetch('/api/compliance?type=outdoor_station')).json()")
+    assert page.locator("#sm-c-compliant").inner_text() == str(
+        body["types"]["outdoor_station"]["compliant"]
+    )
+    paths = page.locator(".leaflet-overlay-pane path.sm-c-marker")
+    assert paths.count() == len(body["facilities"]) == page.evaluate("smCompliance.markers")
+    bad = sum(f["status"] == "not_compliant" for f in body["facilities"])
+    assert page.locator("path.sm-c-not_compliant").count() == bad
+    assert page.locator(f"#sm-compliance tr[data-id='{XSS_ID}'] th").inner_text() == XSS_NAME
+    page.locator(f".leaflet-overlay-pane path[data-id='{XSS_ID}']").hover()
+    assert XSS_NAME in page.locator(".leaflet-tooltip").inner_text()
+    rows = page.locator("#sm-criticality tbody tr")
+    crit = page.evaluate(
+        "async () => (await fetch('/api/criticality?type=outdoor_station')).json()"
+    )
+    assert rows.first.get_attribute("data-id") == crit["facilities"][0]["id"]

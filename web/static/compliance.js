@@ -13,6 +13,7 @@
     var marker = L.circleMarker(SM.latLng(f.display), {
       radius: f.status === "not_compliant" ? 8 : 6,
       color: COLORS[f.status] || "#777777", weight: 2, fillOpacity: 0.7,
+      className: "sm-c-marker sm-c-" + f.status,
     });
     var lines = [el("strong", { text: f.name }),
                  el("div", { text: s.status + ": " + (s["status_" + f.status] || f.status) })];
@@ -28,4 +29,6 @@
   if (c.facilities.length) map.fitBounds(layer.getBounds(), { padding: [20, 20], maxZoom: 14 });
   var pick = document.getElementById("sm-type");
   if (pick) pick.addEventListener("change", function () { pick.form.submit(); });
+  window.smCompliance = { markers: c.facilities.length };
+  document.body.dataset.ready = "1";
 })();
