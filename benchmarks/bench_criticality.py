@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import geopandas as gpd
@@ -45,11 +46,12 @@ def main(argv=None) -> dict:
         {"weight": rng.integers(1, 50, args.demand).astype(float)},
         geometry=points(rng, args.demand),
     )
-    times = []
+    times, cpu = [], []
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = criticality(fac, dem, threshold_m=args.threshold_m)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     t0 = time.perf_counter()
     base = coverage(fac, dem, threshold_m=args.threshold_m)
     covered = float(base["weight"][base["covered"]].sum())
@@ -67,6 +69,9 @@ def main(argv=None) -> dict:
         "threshold_m": args.threshold_m,
         "criticality_s_best": round(min(times), 3),
         "criticality_s_all": [round(t, 3) for t in times],
+        "criticality_cpu_s_best": round(min(cpu), 3),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cores": os.cpu_count(),
         "one_coverage_run_s": round(t_base, 3),
         "brute_force_s_estimated": round(t_brute * args.facilities + t_base, 1),
         "people_single": res.attrs["people_single"],
