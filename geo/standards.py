@@ -274,9 +274,9 @@ def _field_columns(columns, *, fields=None) -> dict[str, Any]:
         lookup.setdefault(_norm(fld), fld)
     found: dict[str, Any] = {}
     for col in columns:
-        fld = lookup.get(_norm(col))
-        if fld is not None and (fld not in found or _norm(col) == fld):
-            found[fld] = col
+        hit = lookup.get(_norm(col))
+        if hit is not None and (hit not in found or _norm(col) == hit):
+            found[hit] = col
     return found
 
 
@@ -511,8 +511,8 @@ def compliance(
         req_unknown = np.zeros(len(rows), dtype=bool)
         for item in s.items:
             state = _item_state(item, sub_amen, sub_vals)
-            col = item_cols.setdefault(f"item_{item.key}", np.full(n, -2, dtype=np.int8))
-            col[rows] = state
+            item_col = item_cols.setdefault(f"item_{item.key}", np.full(n, -2, dtype=np.int8))
+            item_col[rows] = state
             pre = "rq" if item.required else "op"
             counts[pre][rows] += 1
             counts[pre + "m"][rows] += state == MET

@@ -192,7 +192,8 @@ def _type_arg(allowed: list[str], *, required: bool) -> str | None:
 
 def _threshold(key: str) -> float:
     base = float(data().registry[key].threshold_m)
-    return float(params.number(request.args, "threshold_m", default=base, lo=1, hi=100_000))
+    value = params.number(request.args, "threshold_m", default=base, lo=1, hi=100_000)
+    return base if value is None else float(value)
 
 
 def _with_display(facs: list[dict[str, Any]], datum: str) -> list[dict[str, Any]]:
