@@ -386,3 +386,47 @@ def compliance_page():
         s=STRINGS.get(lang, STRINGS["zh"]),
         csv_url=url_for("standards.compliance_csv", type=key, lang=lang),
     )
+
+
+def openapi_paths(types: list[str], datum: dict, error: dict) -> dict[str, Any]:
+    """The OpenAPI description of this module's two API routes (merged by web.openapi)."""
+
+    def q(name: str, schema: dict, description: str) -> dict:
+        return {"name": name, "in": "query", "required": False, "schema": schema,
+                "description": description}  # fmt: skip
+
+    ok = {"200": {"description": "OK", "content": {"application/json": {"schema": {
+        "type": "object"}}}}, "400": error}  # fmt: skip
+    threshold = q("threshold_m", {"type": "number", "minimum": 1}, "Coverage distance, m.")
+    return {
+        "/api/compliance": {
+            "get": {
+                "summary": "Each facility against its type's standard (standards.toml): items "
+                "met, missing and not recorded, status and stars; per type and per "
+                "sub-district; with a type, coverage by any and by compliant facilities "
+                "(people rounded to the privacy base k)",
+                "parameters": [
+                    q("type", {"type": "string", "enum": types}, "Facility type (optional)."),
+                    threshold,
+                    datum,
+                ],
+                "responses": ok,
+            }
+        },
+        "/api/criticality": {
+            "get": {
+                "summary": "For every facility of a radius type, the people who lose coverage "
+                "if it alone closes, ranked; the share covered twice per sub-district "
+                "(people rounded to the privacy base k)",
+                "parameters": [
+                    {
+                        **q("type", {"type": "string", "enum": types}, "Facility type."),
+                        "required": True,
+                    },
+                    threshold,
+                    datum,
+                ],  # fmt: skip
+                "responses": ok,
+            }
+        },
+    }
