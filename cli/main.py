@@ -753,5 +753,92 @@ def serve_cmd(demo: str, host: str, port: int, workers: int, tiles: str | None, 
     _Server().run()
 
 
+# ------------------------------------------------------------------ compliance (issue 12)
+@main.command("compliance")
+@click.option("--demo", help="Use a shipped demo dataset, e.g. 'beilun'.")
+@click.option("--facilities", type=_FILE, help="Facility file (CSV, Excel, GeoJSON...).")
+@click.option("--datum", type=_DATUM, default="wgs84", show_default=True)
+@click.option(
+    "--equipment",
+    type=_FILE,
+    default=None,
+    help="Equipment inventory (CSV/Excel with an id column); a demo uses its equipment.csv.",
+)
+@click.option(
+    "--standards",
+    "standards_path",
+    type=_FILE,
+    default=None,
+    help="Standards file (default: SERVICEMAP_STANDARDS, else the shipped one).",
+)
+@click.option("--type", "type_keys", multiple=True, help="Facility type key (repeat).")
+@click.option("--top", type=int, default=5, show_default=True, help="Most-missing items shown.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (every facility included).")
+def compliance_cmd(
+    demo, facilities, datum, equipment, standards_path, type_keys, top, as_json
+) -> None:
+    """Which facilities meet their type's standard: met, missing and unknown items, stars."""
+    import os
+
+    from geo.standards import (
+        STANDARDS_ENV,
+        compliance,
+        compliance_to_dict,
+        equipment_for_demo,
+        load_equipment,
+        load_standards,
+    )
+
+    if bool(demo) == bool(facilities):
+        raise click.UsageError("give either --demo NAME or --facilities FILE")
+    try:
+        std = load_standards(standards_path or os.environ.get(STANDARDS_ENV) or None)
+        unknown = [k for k in type_keys if k not in std]
+        if unknown:
+            raise click.BadParameter(
+                f"{', '.join(map(repr, unknown))} has no standard; known: {', '.join(std)}",
+                param_hint="--type",
+            )
+        if demo:
+            from geo.demo import load_demo
+
+            fac = load_demo(demo).facilities
+            eq = load_equipment(equipment) if equipment else equipment_for_demo(demo)
+        else:
+            from geo.layers import load_facilities
+
+            fac = load_facilities(facilities, datum=datum)
+            eq = load_equipment(equipment) if equipment else None
+        if type_keys:
+            fac = fac[fac["type"].isin(type_keys)]
+        res = compliance(fac, standards=std, equipment=eq)
+    except ServicemapError as exc:
+        raise click.ClickException(str(exc)) from exc
+    body = compliance_to_dict(res, std, facilities=as_json)
+    if as_json:
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    from geo.layers import load_registry
+
+    registry = load_registry()
+    for key, t in body["types"].items():
+        ft = registry.get(key)
+        label = f"{ft.label_zh} {ft.label_en}" if ft else key
+        share = "n/a" if t["compliant_share"] is None else f"{t['compliant_share']:.1%}"
+        click.echo(f"\n{label} ({key}): {t['facilities']} facilities")
+        click.echo(
+            f"  compliant {t['compliant']} ({share}), not compliant {t['not_compliant']}, "
+            f"unknown {t['unknown']} (items not recorded)"
+        )
+        stars = ", ".join(f"{k}: {v}" for k, v in sorted(t["stars"].items()))
+        click.echo(f"  stars  {stars}")
+        for m in t["missing"][:top]:
+            kind = "required" if m["required"] else "optional"
+            click.echo(f"  missing at {m['facilities']:>4}  {_pad(m['label_zh'], 22)} "
+                       f"{m['label_en']} ({kind})")  # fmt: skip
+        for m in t["unknown_items"][:top]:
+            click.echo(f"  not recorded at {m['facilities']:>4}  {m['label_en']}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

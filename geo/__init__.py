@@ -57,6 +57,7 @@ from geo.network import (
     network_to_gdfs,
     service_areas,
 )
+from geo.redundancy import cover_counts, criticality, redundancy_by_area
 from geo.siting import (
     SiteSuggestion,
     WhatIf,
@@ -67,6 +68,14 @@ from geo.siting import (
     set_covering,
     suggest_sites,
     what_if,
+)
+from geo.standards import (
+    Standard,
+    compliance,
+    compliance_by_area,
+    compliant_coverage,
+    load_equipment,
+    load_standards,
 )
 
 __all__ = [
@@ -82,6 +91,7 @@ __all__ = [
     "RoadNetwork",
     "ServicemapError",
     "SiteSuggestion",
+    "Standard",
     "TravelMode",
     "ValidationError",
     "WhatIf",
@@ -94,9 +104,14 @@ __all__ = [
     "candidate_sites",
     "capacitated_covering",
     "catchments",
+    "compliance",
+    "compliance_by_area",
+    "compliant_coverage",
+    "cover_counts",
     "coverage",
     "coverage_summary",
     "demand_groups",
+    "criticality",
     "demand_summary",
     "demand_to_geoparquet",
     "distance_pairs",
@@ -113,9 +128,11 @@ __all__ = [
     "load_boundary",
     "load_demand",
     "load_demo",
+    "load_equipment",
     "load_facilities",
     "load_network",
     "load_registry",
+    "load_standards",
     "load_travel_modes",
     "lorenz_curve",
     "maximal_covering",
@@ -125,6 +142,7 @@ __all__ = [
     "open_now",
     "p_median",
     "registry_path_from_env",
+    "redundancy_by_area",
     "service_areas",
     "set_covering",
     "suggest_sites",

@@ -20,6 +20,7 @@ FILES = (
     "subdistricts.geojson",
     "industrial_communities.geojson",
     "facilities.csv",
+    "equipment.csv",
     "workplaces.csv",
     "riders.csv",
     "freight_routes.geojson",

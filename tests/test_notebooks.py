@@ -38,6 +38,7 @@ EXPECTED = [
     "02_gaps_by_subdistrict",
     "03_siting_what_if",
     "04_bring_your_own_data",
+    "05_standards",
 ]
 CDN = re.compile(r"(?:https?:)?//[^\"'\s]*(?:cdn|jsdelivr|unpkg|cdnjs|googleapis|bootstrapcdn)")
 
@@ -351,3 +352,40 @@ def test_plot_draws_one_bar_per_area(small_summary):
         assert summary.plot(ax=axes[1]) is axes[1]
     finally:
         plt.close(fig)
+
+
+def test_standards_figures_equal_the_cli_and_geo(run_notebook, notebook_env):
+    """05_standards: compliance counts as the command line prints them, coverage and
+    criticality recomputed here with geo (the equipment is the demo's synthetic one)."""
+    import geo
+    from cli import main
+    from geo.standards import equipment_for_demo
+
+    _, work = run_notebook("05_standards")
+    record = json.loads((work / "output" / "standards.json").read_text("utf-8"))
+    result = CliRunner().invoke(main, ["compliance", "--demo", "beilun", "--json"])
+    assert result.exit_code == 0, result.output
+    cli = json.loads(result.stdout)["types"]
+    for key, counts in record["types"].items():
+        assert counts == {k: cli[key][k] for k in counts}, key
+    demo = geo.load_demo("beilun")
+    eq = equipment_for_demo("beilun")
+    cov = geo.compliant_coverage(
+        demo.facilities, demo.demand, facility_type="outdoor_station", equipment=eq
+    )
+    fig = record["outdoor_station_coverage"]
+    assert fig["covered_compliant"] == pytest.approx(
+        cov.loc[cov["covered_compliant"], "weight"].sum()
+    )
+    assert fig["covered_any"] - fig["covered_compliant"] == pytest.approx(
+        fig["covered_noncompliant_only"]
+    )
+    by_class = record["people_by_cover_class"]
+    assert sum(by_class.values()) == pytest.approx(fig["people"])
+    assert by_class["0"] == pytest.approx(fig["people"] - fig["covered_any"])
+    crit = geo.criticality(demo.facilities, demo.demand, facility_type="outdoor_station")
+    assert record["most_critical"] == {
+        "id": crit["id"].iloc[0],
+        "people_sole": float(crit["people_sole"].iloc[0]),
+    }
+    assert by_class["1"] == pytest.approx(crit["people_sole"].sum())

@@ -49,6 +49,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(public.bp)
     app.register_blueprint(planner.bp, url_prefix="/planner")
     app.register_blueprint(api.bp, url_prefix="/api")
+    from web import api_standards  # standards, compliance, criticality (issue 12)
+
+    app.register_blueprint(api_standards.bp)
 
     @app.before_request
     def _per_request() -> None:

@@ -22,6 +22,8 @@ DEFAULTS: dict[str, Any] = {
     # the facility-type registry (a district's copy of geo/data/facility_types.toml);
     # empty: the shipped one
     "REGISTRY": "",
+    # the standards checklists (a district's copy of geo/data/standards.toml); empty: shipped
+    "STANDARDS": "",
     # base map: osm | amap (GCJ-02) | tianditu (needs TILES_KEY) | none; or TILES_URL
     # with TILES_DATUM for your own tile server
     "TILES": "osm",

@@ -29,6 +29,8 @@ def _p(name: str, where: str, schema: dict, description: str, required: bool = F
 
 
 def spec(data) -> dict[str, Any]:
+    from web.api_standards import openapi_paths as standards_paths
+
     types = data.types_present
     datum = _p(
         "datum",
@@ -189,6 +191,7 @@ def spec(data) -> dict[str, Any]:
                     "responses": {**ok(fc), "400": error},
                 }
             },
+            **standards_paths(types, datum, error),  # web/api_standards.py (issue 12)
         },
         "components": {
             "schemas": {

@@ -754,6 +754,51 @@ def facilities(rng, inner_m, sites, wp_rows, ic_m, sd_lookup) -> list[list]:
     return rows
 
 
+# ------------------------------------------------------------------ equipment
+# The checklist fields of geo/data/standards.toml, per facility, in a separate inventory
+# with Chinese headers (as a union office keeps it). Synthetic, from its own random stream
+# (EQUIPMENT_SEED), so the other files do not change when this table does. Some cells are
+# left empty on purpose: not recorded, which compliance reports as unknown.
+EQUIPMENT_SEED = (SEED, 12)
+EQUIPMENT_HEADER = ["编号", "面积（平方米）", "桌椅", "地图标注", "管理人员", "洗手池", "护理台",
+                    "插座", "门锁", "牌匾", "书架", "电脑", "藏书（册）", "数字平台", "停车",
+                    "淋浴", "洗衣"]  # fmt: skip
+_EQUIPMENT_FIELDS = {
+    "outdoor_station": ("面积（平方米）", "桌椅", "地图标注", "管理人员"),
+    "mother_room": ("面积（平方米）", "洗手池", "护理台", "插座", "门锁", "地图标注"),
+    "bookshelf": ("牌匾", "书架", "电脑", "藏书（册）", "数字平台", "管理人员"),
+    "driver_home": ("停车", "淋浴", "洗衣", "管理人员"),
+}
+_EQUIPMENT_P = {  # chance that an item is there
+    "桌椅": 0.9, "地图标注": 0.7, "洗手池": 0.85, "护理台": 0.8, "插座": 0.95, "门锁": 0.85,
+    "牌匾": 0.95, "书架": 1.0, "电脑": 0.8, "数字平台": 0.7, "停车": 1.0, "淋浴": 1.0,
+    "洗衣": 1.0,
+}  # fmt: skip
+
+
+def equipment(fac_rows: list[list]) -> list[list]:
+    rng = np.random.default_rng(EQUIPMENT_SEED)
+    rows = []
+    for r in fac_rows:
+        fid, ftype = r[0], r[1]
+        cells = dict.fromkeys(EQUIPMENT_HEADER[1:], "")
+        for fld in _EQUIPMENT_FIELDS[ftype]:
+            if fld == "面积（平方米）":
+                lo, hi = (3.0, 30.0) if ftype == "outdoor_station" else (6.0, 20.0)
+                value = f"{rng.uniform(lo, hi):.1f}"
+            elif fld == "管理人员":
+                value = str(int(rng.integers(0, 3)) + (2 if ftype == "driver_home" else 0))
+            elif fld == "藏书（册）":
+                value = str(int(rng.integers(15, 121)) * 100)
+            else:
+                value = "有" if rng.random() < _EQUIPMENT_P[fld] else "无"
+            if rng.random() < 0.05:  # not recorded
+                value = ""
+            cells[fld] = value
+        rows.append([fid, *cells.values()])
+    return rows
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -828,6 +873,7 @@ def build(out: Path) -> dict:
     _write_geojson(out / "subdistricts.geojson", "subdistricts", sds)
     _write_geojson(out / "industrial_communities.geojson", "industrial_communities", ics)
     _write_csv(out / "facilities.csv", FACILITY_HEADER, fac_rows)
+    _write_csv(out / "equipment.csv", EQUIPMENT_HEADER, equipment(fac_rows))
     _write_csv(
         out / "workplaces.csv",
         ["id", "name", "lon", "lat", "headcount", "female_share", "industry", "subdistrict"],
