@@ -318,7 +318,8 @@ def describe_hours(
     spans = open_intervals(expr, at)
     if spans is None:
         return HoursNow("unknown", schedule, "", schedule, None)
-    horizon = at + timedelta(days=HORIZON_DAYS)
+    # an opening that lasts the whole week (24/7) has no change worth telling
+    horizon = at + timedelta(days=HORIZON_DAYS - 1)
     current = next(((a, b) for a, b in spans if a <= at < b), None)
     if current is not None:
         change = None if current[1] >= horizon else current[1]
