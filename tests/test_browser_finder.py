@@ -65,7 +65,7 @@ def test_finder_draws_every_facility_offline(page, live_server, xss_demo):
     assert page.evaluate("smFinder.markerCount()") == n == page.evaluate("smFinder.total()")
     # what is on screen: clusters' counts plus single markers add up to every facility
     drawn = page.evaluate(
-        "() => [...document.querySelectorAll('.marker-cluster span')]"
+        "() => [...document.querySelectorAll('.marker-cluster span.n')]"
         ".reduce((s, e) => s + parseInt(e.textContent, 10), 0)"
         " + document.querySelectorAll('.leaflet-marker-icon.sm-pin').length"
     )
@@ -81,7 +81,10 @@ def test_a_click_lists_the_nearest_like_brute_force(page, live_server, xss_demo)
     assert listed == brute_nearest(xss_demo, lon, lat, 5)
     assert page.locator("#sm-list-title").inner_text() == "离所选位置最近的设施"
     first = page.locator("#sm-list li").first.inner_text()
-    assert " m" in first or " km" in first
+    assert " 米" in first or " 公里" in first  # units in the page's language
+    # the nearest is highlighted, in the list and on the map
+    assert page.evaluate("smFinder.selectedId()") == listed[0]
+    assert page.locator(f"#sm-list li[data-id='{listed[0]}']").get_attribute("class") == "selected"
 
 
 def test_type_and_amenity_filters_hide_what_they_should(page, live_server, xss_demo):

@@ -11,7 +11,7 @@
   m.bindTooltip(SM.el("span", { text: f.properties.name }), { direction: "top", offset: [0, -8], permanent: false });
   m.addTo(map);
   var e = m.getElement();
-  if (e) { e.setAttribute("aria-label", f.properties.name); }
+  if (e) { e.setAttribute("role", "img"); e.setAttribute("aria-label", f.properties.name); }
   // folium fits the district when the map is made: the facility's own view comes after
   function zoomIn() { map.setView(ll, 16, { animate: false }); }
   zoomIn();

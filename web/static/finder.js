@@ -49,6 +49,7 @@
   var routeMode = "ride";
   var offlineAsOf = null;  // set when the facility list came from the service worker
   var returnFocus = null;
+  var holdList = false;    // true from a list item's Enter until its popup closes
 
   function status(text) { statusEl.textContent = text; }
 
@@ -221,7 +222,9 @@
     var e = byId[id];
     if (!e) return;
     if (fromList) {
-      returnFocus = document.activeElement;
+      // the list stays as it is while the map moves to the facility and its popup is open
+      holdList = true;
+      returnFocus = id;
       if (cluster.hasLayer(e.marker)) {
         cluster.zoomToShowLayer(e.marker, function () {
           e.marker.openPopup();
@@ -262,7 +265,7 @@
       if (p.id === selectedId) node.classList.add("selected");
     });
     m.on("click", function () {
-      if (!returnFocus || !listEl.contains(returnFocus)) returnFocus = m.getElement();
+      if (typeof returnFocus !== "string") returnFocus = m.getElement();
       select(p.id, false);
     });
     return m;
@@ -270,12 +273,24 @@
 
   // focus goes into an opened popup, and back where it came from when it closes
   map.on("popupopen", function (e) {
-    var h = e.popup.getElement() && e.popup.getElement().querySelector(".sm-popup h3");
+    var box = e.popup.getElement();
+    var h = box && box.querySelector(".sm-popup h3");
     if (h) setTimeout(function () { h.focus({ preventScroll: true }); }, 0);
+    if (box && !box.dataset.keys) {
+      box.dataset.keys = "1";
+      box.addEventListener("keydown", function (ev) {
+        if (ev.key === "Escape") { ev.stopPropagation(); map.closePopup(); }
+      });
+    }
   });
   map.on("popupclose", function () {
+    holdList = false;
     var back = returnFocus;
     returnFocus = null;
+    if (typeof back === "string") {
+      back = listEl.querySelector('li[data-id="' + CSS.escape(back) + '"] button.name') ||
+        (byId[back] && byId[back].marker.getElement());
+    }
     if (back && document.body.contains(back)) back.focus({ preventScroll: true });
   });
 
@@ -452,7 +467,7 @@
   });
   var moveTimer = null;
   map.on("moveend", function () {
-    if (mode !== "view") return;
+    if (mode !== "view" || holdList) return;
     clearTimeout(moveTimer);
     moveTimer = setTimeout(renderList, 150);
   });
