@@ -12,9 +12,9 @@
   m.addTo(map);
   var e = m.getElement();
   if (e) { e.setAttribute("role", "img"); e.setAttribute("aria-label", f.properties.name); }
-  // folium fits the district when the map is made: the facility's own view comes after
-  function zoomIn() { map.setView(ll, 16, { animate: false }); }
-  zoomIn();
-  map.whenReady(zoomIn);
+  // folium fits the map to the district with an animated zoom, whose end would undo a
+  // view set while it runs: that animation is finished first (Leaflet 1.9's own step)
+  if (map._animatingZoom && map._onZoomTransitionEnd) map._onZoomTransitionEnd();
+  map.setView(ll, 16, { animate: false });
   document.body.dataset.ready = "1";
 })();
