@@ -1,7 +1,8 @@
 /* servicemap's service worker: the finder keeps working without a signal.
 
-   - pages (navigations): network first; offline, the last copy of the page (its query
-     ignored), else the finder's own page;
+   - public pages (the finder "/" and facility pages "/f/..."): network first; offline, the
+     last copy of the page (its query ignored), else the finder's own page; the planner's
+     pages are never kept;
    - /vendor/... (versioned): cache first; /static/...: network first, cache offline;
    - /api/facilities: network first, and each answer is kept with the time it was fetched;
      offline, the kept answer comes back with the header X-Servicemap-Offline: 1 and
@@ -101,7 +102,10 @@ self.addEventListener("fetch", function (event) {
   var request = event.request;
   if (request.method !== "GET" || !sameOrigin(request.url)) return;
   var url = new URL(request.url);
+  var publicPage = url.pathname === "/" || url.pathname.indexOf("/f/") === 0;
   if (request.mode === "navigate") {
+    // only the public pages are kept: the planner's never lands in a phone's cache
+    if (!publicPage) return;
     event.respondWith(fetch(request).then(function (response) {
       if (response.ok) {
         var copy = response.clone();
