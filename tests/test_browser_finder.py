@@ -153,6 +153,11 @@ def test_phone_layout_is_usable(browser, live_server, xss_demo):
         assert page.locator("#sm-locate").bounding_box()["height"] >= 44  # a finger-sized target
         lon, lat = click_empty_spot(page, 121.80, 29.90)
         assert page.evaluate("smFinder.listedIds()") == brute_nearest(xss_demo, lon, lat, 5)
+        # the click brought the list, its nearest highlighted, into the screen
+        top = page.evaluate(
+            "document.querySelector('#sm-list li.selected').getBoundingClientRect().top"
+        )
+        assert 0 <= top < 740 - 44
     finally:
         context.close()
     watch.assert_clean()
