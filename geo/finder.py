@@ -114,9 +114,9 @@ HOURS_WORDS: dict[str, dict[str, str]] = {
         "closes_in": "再过 {n} 分钟关门",
         "open_until": "开放中，{time} 关门",
         "open_until_day": "开放中，{day} {time} 关门",
-        "opens_in": "已关门，再过 {n} 分钟开门",
-        "opens_at": "已关门，{time} 开门",
-        "opens_day": "已关门，{day} {time} 开门",
+        "opens_in": "再过 {n} 分钟开门",
+        "opens_at": "{time} 开门",
+        "opens_day": "{day} {time} 开门",
         "tomorrow": "明天",
         "closed_now": "已关门",
     },
@@ -133,9 +133,9 @@ HOURS_WORDS: dict[str, dict[str, str]] = {
         "closes_in": "closes in {n} min",
         "open_until": "open until {time}",
         "open_until_day": "open until {day} {time}",
-        "opens_in": "closed, opens in {n} min",
-        "opens_at": "closed, opens at {time}",
-        "opens_day": "closed, opens {day} {time}",
+        "opens_in": "opens in {n} min",
+        "opens_at": "opens at {time}",
+        "opens_day": "opens {day} {time}",
         "tomorrow": "tomorrow",
         "closed_now": "closed",
     },
@@ -310,7 +310,7 @@ def describe_hours(
     >>> h.state, h.text
     ('closing_soon', '每天 08:00–20:00，再过 25 分钟关门')
     >>> describe_hours("Mo-Su 08:00-20:00", datetime(2024, 5, 6, 7, 50), lang="en").text
-    'Daily 08:00–20:00, closed, opens in 10 min'
+    'Daily 08:00–20:00, opens in 10 min'
     """
     w = _words(lang)
     at = _local(at, timezone).replace(second=0, microsecond=0)
