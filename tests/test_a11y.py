@@ -162,6 +162,30 @@ def test_axe_finds_nothing_serious_on_the_finder_and_a_facility_page(page, live_
 # --------------------------------------------------------------------------- every visitor
 
 
+def test_api_features_carry_the_hours_in_words_and_the_open_periods(client, app):
+    """``hours_open`` against opening_hours' own is_open, hour by hour for a week."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from geo.finder import hours_in_words, local_now, open_now
+
+    feats = client.get("/api/facilities?limit=10000&lang=en").get_json()["features"]
+    seen = {}
+    for f in feats:
+        seen.setdefault(f["properties"]["hours"], f["properties"])
+    assert len(seen) >= 5
+    zone = ZoneInfo("Asia/Shanghai")
+    midnight = local_now().replace(hour=0, minute=0, second=0, microsecond=0)
+    for expr, p in seen.items():
+        assert p["hours_text"] == hours_in_words(expr, lang="en", week_of=midnight)
+        for h in range(0, 7 * 24, 1):
+            at = midnight + timedelta(hours=h, minutes=17)
+            ts = at.replace(tzinfo=zone).timestamp()
+            inside = any(a <= ts < b for a, b in p["hours_open"])
+            assert inside == open_now([expr], at)[0], (expr, at)
+    assert datetime.now(zone).date() in (midnight.date(), midnight.date() + timedelta(days=1))
+
+
 def test_error_pages_are_ours_and_localised(client):
     r = client.get("/no/such/page")
     assert r.status_code == 404 and r.mimetype == "text/html"

@@ -9,9 +9,9 @@ import prcoords
 import pytest
 from pyproj import Geod
 
+from geo.crs import from_wgs84, to_wgs84
 from geo.demo import load_demo
 from geo.errors import ValidationError
-from geo.crs import from_wgs84, to_wgs84
 from geo.finder import FacilityFinder, describe_hours, handoff_links, open_intervals, open_now
 
 GEOD = Geod(ellps="WGS84")
