@@ -27,7 +27,7 @@ from geo.crs import (
 from geo.demand import apply_privacy_floor, demand_summary, load_demand, to_h3
 from geo.demo import Demo, available_demos, load_demo
 from geo.errors import CRSError, RegistryError, ServicemapError, ValidationError
-from geo.finder import FacilityFinder, handoff_links, open_now
+from geo.finder import FacilityFinder, describe_hours, handoff_links, hours_in_words, open_now
 from geo.layers import (
     FacilityType,
     facilities_to_file,
@@ -84,6 +84,7 @@ __all__ = [
     "coverage",
     "coverage_summary",
     "demand_summary",
+    "describe_hours",
     "distance_pairs",
     "equity",
     "facilities_to_file",
@@ -93,6 +94,7 @@ __all__ = [
     "get_type",
     "gini",
     "handoff_links",
+    "hours_in_words",
     "load_areas",
     "load_demand",
     "load_demo",
