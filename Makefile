@@ -13,9 +13,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	bash scripts/install-system-deps.sh chromium fonts-noto-cjk
+$(STAMP): pyproject.toml package-lock.json | $(BIN)/python
+	bash scripts/install-system-deps.sh chromium fonts-noto-cjk nodejs npm
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# axe-core for the accessibility tests (tests/test_a11y.py), pinned in package-lock.json
+	npm ci --no-audit --no-fund --silent
 	# the notebooks' kernel: this venv's python, for Jupyter started from the venv
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name 'Python 3 (servicemap)' >/dev/null
 	touch $(STAMP)

@@ -35,7 +35,7 @@ from geo.demand import (
 )
 from geo.demo import Demo, available_demos, load_demo
 from geo.errors import CRSError, FileNotFound, RegistryError, ServicemapError, ValidationError
-from geo.finder import FacilityFinder, handoff_links, open_now
+from geo.finder import FacilityFinder, describe_hours, handoff_links, hours_in_words, open_now
 from geo.layers import (
     FacilityType,
     facilities_to_file,
@@ -114,6 +114,7 @@ __all__ = [
     "criticality",
     "demand_summary",
     "demand_to_geoparquet",
+    "describe_hours",
     "distance_pairs",
     "equity",
     "facilities_to_file",
@@ -124,6 +125,7 @@ __all__ = [
     "gini",
     "handoff_links",
     "iter_demand",
+    "hours_in_words",
     "load_areas",
     "load_boundary",
     "load_demand",

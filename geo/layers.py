@@ -419,6 +419,10 @@ AMENITIES: tuple[str, ...] = (
     "wifi",
     "medicine",
     "fridge",
+    # accessibility (issue 11): shown and filtered like the other amenities
+    "step_free",
+    "wheelchair_toilet",
+    "baby_change",
 )
 LEVELS: tuple[str, ...] = ("national", "provincial", "municipal", "district")
 AREA_COLUMNS: tuple[str, ...] = ("id", "name", "name_en", "level", "geometry")
@@ -461,6 +465,12 @@ _AMENITY_WORDS: dict[str, str] = {
     "冰箱": "fridge",
     "无线网络": "wifi",
     "wi-fi": "wifi",
+    "无障碍通道": "step_free",
+    "无障碍": "step_free",
+    "无障碍厕所": "wheelchair_toilet",
+    "无障碍卫生间": "wheelchair_toilet",
+    "母婴护理台": "baby_change",
+    "婴儿护理台": "baby_change",
 }
 _LEVEL_WORDS: dict[str, str] = {
     "全国": "national",

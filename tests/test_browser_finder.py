@@ -65,7 +65,7 @@ def test_finder_draws_every_facility_offline(page, live_server, xss_demo):
     assert page.evaluate("smFinder.markerCount()") == n == page.evaluate("smFinder.total()")
     # what is on screen: clusters' counts plus single markers add up to every facility
     drawn = page.evaluate(
-        "() => [...document.querySelectorAll('.marker-cluster span')]"
+        "() => [...document.querySelectorAll('.marker-cluster span.n')]"
         ".reduce((s, e) => s + parseInt(e.textContent, 10), 0)"
         " + document.querySelectorAll('.leaflet-marker-icon.sm-pin').length"
     )
@@ -81,7 +81,10 @@ def test_a_click_lists_the_nearest_like_brute_force(page, live_server, xss_demo)
     assert listed == brute_nearest(xss_demo, lon, lat, 5)
     assert page.locator("#sm-list-title").inner_text() == "离所选位置最近的设施"
     first = page.locator("#sm-list li").first.inner_text()
-    assert " m" in first or " km" in first
+    assert " 米" in first or " 公里" in first  # units in the page's language
+    # the nearest is highlighted, in the list and on the map
+    assert page.evaluate("smFinder.selectedId()") == listed[0]
+    assert page.locator(f"#sm-list li[data-id='{listed[0]}']").get_attribute("class") == "selected"
 
 
 def test_type_and_amenity_filters_hide_what_they_should(page, live_server, xss_demo):
@@ -150,6 +153,11 @@ def test_phone_layout_is_usable(browser, live_server, xss_demo):
         assert page.locator("#sm-locate").bounding_box()["height"] >= 44  # a finger-sized target
         lon, lat = click_empty_spot(page, 121.80, 29.90)
         assert page.evaluate("smFinder.listedIds()") == brute_nearest(xss_demo, lon, lat, 5)
+        # the click brought the list, its nearest highlighted, into the screen
+        top = page.evaluate(
+            "document.querySelector('#sm-list li.selected').getBoundingClientRect().top"
+        )
+        assert 0 <= top < 740 - 44
     finally:
         context.close()
     watch.assert_clean()
@@ -191,3 +199,117 @@ def test_keyboard_reaches_the_list_and_markers(page, live_server):
     marker = page.locator(f".leaflet-marker-icon[data-id='{first}']")
     assert marker.get_attribute("tabindex") == "0" and marker.get_attribute("role") == "button"
     assert marker.get_attribute("aria-label")
+
+
+def test_offline_the_finder_still_lists_the_nearest_as_of_a_time(browser, live_server, xss_demo):
+    context, page, watch = open_page(browser)
+    try:
+        ready(page, live_server.url + "/")
+        # the service worker has kept the shell and the facility list
+        page.wait_for_selector("body[data-offline='1']", state="attached", timeout=15000)
+        lon, lat = click_empty_spot(page, 121.80, 29.90)
+        online = page.evaluate("smFinder.listedIds()")
+        assert online == brute_nearest(xss_demo, lon, lat, 5)
+        context.set_offline(True)
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        page.wait_for_selector("#sm-list[data-query-lon]", state="attached")
+        assert page.evaluate("smFinder.total()") == len(xss_demo.facilities)
+        assert page.evaluate("smFinder.listedIds()") == online
+        status = page.locator("#sm-status").inner_text()
+        assert status.startswith("离线：离上次位置最近的设施（数据截至 ")
+        # a new point chosen offline is answered from the kept list too
+        lon2, lat2 = click_empty_spot(page, 121.87, 29.90)
+        assert page.evaluate("smFinder.listedIds()") == brute_nearest(xss_demo, lon2, lat2, 5)
+        assert page.locator("#sm-status").inner_text().startswith("离线")
+        context.set_offline(False)
+    finally:
+        context.close()
+    # (offline, the failed requests log console errors: those are expected here)
+    assert watch.external == [] and watch.dialogs == []
+
+
+def test_hours_in_words_and_route_buttons_in_the_list(page, live_server, xss_demo):
+    from geo.finder import describe_hours
+
+    ready(page, live_server.url + "/")
+    click_empty_spot(page, 121.84, 29.90)
+    fid = page.evaluate("smFinder.listedIds()[0]")
+    row = xss_demo.facilities.set_index("id").loc[fid]
+    item = page.locator(f"#sm-list li[data-id='{fid}']")
+    before = describe_hours(row["hours"])
+    shown = item.locator(".hours").inner_text()
+    after = describe_hours(row["hours"])
+    assert shown.endswith(before.text) or shown.endswith(after.text)  # a minute may turn
+    assert "Mo-" not in shown and "Sa" not in shown
+    # three separate, finger-sized riding buttons; the walking ones after the switch
+    buttons = item.locator("a.nav")
+    assert buttons.count() == 3
+    for i in range(3):
+        box = buttons.nth(i).bounding_box()
+        assert box["height"] >= 44 and box["width"] >= 44
+    hrefs = [buttons.nth(i).get_attribute("href") for i in range(3)]
+    assert [h.split("?")[0] for h in hrefs] == [
+        "https://uri.amap.com/navigation",
+        "https://api.map.baidu.com/direction",
+        "https://apis.map.qq.com/uri/v1/routeplan",
+    ]
+    assert "mode=ride" in hrefs[0] and "mode=riding" in hrefs[1] and "type=bike" in hrefs[2]
+    page.click("#sm-route-mode button[value=walk]")
+    walk = page.locator(f"#sm-list li[data-id='{fid}'] a.nav").first.get_attribute("href")
+    assert "mode=walk" in walk
+    label = page.locator(f"#sm-list li[data-id='{fid}'] a.nav").first.get_attribute("aria-label")
+    assert label.startswith("高德步行导航到 ")
+
+
+def test_search_says_how_many_it_does_not_show(page, live_server, xss_demo):
+    ready(page, live_server.url + "/?lang=en")
+    page.fill("#sm-q", "北仑区")  # in every address
+    page.click("#sm-search button[type=submit]")
+    page.wait_for_selector("#sm-count:has-text('Showing 50 of')")
+    fac = xss_demo.facilities
+    total = int((fac["name"] + " " + fac["address"]).str.contains("北仑区").sum())
+    assert total > 50
+    assert page.locator("#sm-count").inner_text() == f"Showing 50 of {total}: zoom in or filter"
+    assert len(page.evaluate("smFinder.listedIds()")) == 50
+
+
+def test_the_facility_page_is_zoomed_on_the_facility(page, live_server, xss_demo):
+    ready(page, live_server.url + "/f/BS003")
+    zoom = page.evaluate("window[SM.cfg.map].getZoom()")
+    centre = page.evaluate(
+        "(() => { const c = window[SM.cfg.map].getCenter(); return [c.lng, c.lat]; })()"
+    )
+    geom = xss_demo.facilities.set_index("id").geometry["BS003"]
+    assert zoom >= 15
+    assert GEOD.inv(centre[0], centre[1], geom.x, geom.y)[2] < 30
+    # the scale bar is metric only, in the page's language
+    scale = page.locator(".leaflet-control-scale-line")
+    assert scale.count() == 1 and scale.inner_text().endswith(" 米")
+
+
+def test_a_notice_when_the_base_map_cannot_load(browser, xss_demo):
+    from tests.conftest import start_live_server
+    from web import create_app
+
+    # a tile server on this machine that is not there: every tile fails
+    app = create_app(
+        {
+            "TESTING": True,
+            "DEMO": xss_demo,
+            "TILES_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",
+            "TILES_DATUM": "wgs84",
+        }
+    )
+    server = start_live_server(app)
+    context, page, watch = open_page(browser, width=800, height=700)
+    try:
+        ready(page, server.url + "/?lang=en")
+        notice = page.locator("#sm-tiles-notice")
+        notice.wait_for(state="visible")
+        assert notice.inner_text().startswith("The base map could not load")
+        assert page.evaluate("smFinder.markerCount()") == len(xss_demo.facilities)
+    finally:
+        context.close()
+        server.stop()
+    assert watch.external == []

@@ -50,4 +50,6 @@ def register(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         if request.path.startswith("/api/"):
             return jsonify(_body(exc.code or 500, exc.description or exc.name)), exc.code
-        return exc
+        from web.public import error_page  # our localised HTML page (not Werkzeug's)
+
+        return error_page(exc)

@@ -234,6 +234,135 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+# --------------------------------------------------------------------------- the finder
+# (issue 11: hours in words, route buttons, offline, errors, accessibility). Kept apart from
+# the tables above so other additions there do not touch these lines.
+FINDER_MESSAGES: dict[str, dict[str, str]] = {
+    "zh": {
+        "amenity_step_free": "无障碍通道",
+        "amenity_wheelchair_toilet": "无障碍厕所",
+        "amenity_baby_change": "母婴护理台",
+        "accessibility": "无障碍与母婴",
+        "state_open": "开放中",
+        "state_closing_soon": "即将关门",
+        "state_closed": "已关门",
+        "state_opening_soon": "即将开门",
+        "state_unknown": "时间不详",
+        "route_ride": "骑行",
+        "route_walk": "步行",
+        "route_mode": "导航方式",
+        "route_to": "{app}{mode}导航到 {name}",
+        "app_amap": "高德",
+        "app_baidu": "百度",
+        "app_tencent": "腾讯",
+        "navigate": "导航",
+        "details_of": "{name} 的详情",
+        "unit_m": "{n} 米",
+        "unit_km": "{n} 公里",
+        "list_truncated": "显示 {shown} 个，共 {total} 个：请放大地图或筛选",
+        "list_count": "共 {n} 个",
+        "legend": "图例",
+        "legend_here": "所选位置",
+        "legend_cluster": "多个设施（数字为个数，点击放大）",
+        "cluster_label": "{n} 个设施，放大查看",
+        "area_label": "{name}（区域）",
+        "use_centre": "以地图中心查找",
+        "map_keys": "地图可用方向键移动、加减号缩放，按回车列出地图中心附近的设施",
+        "tiles_failed": "底图无法加载（网络不通或被拦截）：边界、街道和设施仍然显示。",
+        "demo_banner": "演示站点：这里的设施、职工和骑手数据都是合成的",
+        "offline_list": "离线：显示 {time} 保存的设施",
+        "offline_nearest": "离线：离上次位置最近的设施（数据截至 {time}）",
+        "offline_ready": "已保存，可离线使用",
+        "err_network": "网络连接失败，请检查网络后重试。",
+        "err_server": "服务器出错（{status}），请稍后再试。",
+        "err_request": "请求有误（{status}）：{message}",
+        "error_title_404": "找不到这个页面",
+        "error_body_404": "地址可能有误，或这个设施已不在列表中。",
+        "error_title_405": "不支持这个操作",
+        "error_body_405": "这个地址不接受这种请求。",
+        "error_title_500": "服务器出错了",
+        "error_body_500": "我们这边出了问题，请稍后再试。",
+        "error_title": "出错了",
+        "error_body": "请求无法完成（{status}）。",
+        "back_home": "返回找驿站",
+        "close": "关闭",
+        "zoom_in": "放大",
+        "zoom_out": "缩小",
+    },
+    "en": {
+        "amenity_step_free": "Step-free access",
+        "amenity_wheelchair_toilet": "Wheelchair toilet",
+        "amenity_baby_change": "Baby change",
+        "accessibility": "Access and baby care",
+        "state_open": "Open",
+        "state_closing_soon": "Closing soon",
+        "state_closed": "Closed",
+        "state_opening_soon": "Opening soon",
+        "state_unknown": "Hours unknown",
+        "route_ride": "Ride",
+        "route_walk": "Walk",
+        "route_mode": "Directions for",
+        "route_to": "{mode} to {name} in {app}",
+        "app_amap": "AMap",
+        "app_baidu": "Baidu",
+        "app_tencent": "Tencent",
+        "navigate": "Directions",
+        "details_of": "Details of {name}",
+        "unit_m": "{n} m",
+        "unit_km": "{n} km",
+        "list_truncated": "Showing {shown} of {total}: zoom in or filter",
+        "list_count": "{n} in all",
+        "legend": "Legend",
+        "legend_here": "Chosen point",
+        "legend_cluster": "Several facilities (the number says how many; click to zoom)",
+        "cluster_label": "{n} facilities, zoom in",
+        "area_label": "{name} (area)",
+        "use_centre": "Find near the map centre",
+        "map_keys": "Move the map with the arrow keys, zoom with + and -, press Enter to list the facilities near its centre",
+        "tiles_failed": "The base map could not load (no network, or blocked): the boundary, sub-districts and facilities still show.",
+        "demo_banner": "Demo site: its facilities, workers and riders are synthetic",
+        "offline_list": "Offline: facilities as saved at {time}",
+        "offline_nearest": "Offline: nearest to your last position (data as of {time})",
+        "offline_ready": "Saved for offline use",
+        "err_network": "No connection: check the network and try again.",
+        "err_server": "Server error ({status}): please try again later.",
+        "err_request": "Bad request ({status}): {message}",
+        "error_title_404": "Page not found",
+        "error_body_404": "The address may be wrong, or this facility is no longer listed.",
+        "error_title_405": "Not allowed",
+        "error_body_405": "This address does not accept that kind of request.",
+        "error_title_500": "Something went wrong",
+        "error_body_500": "The problem is on our side: please try again later.",
+        "error_title": "Something went wrong",
+        "error_body": "The request could not be completed ({status}).",
+        "back_home": "Back to the finder",
+        "close": "Close",
+        "zoom_in": "Zoom in",
+        "zoom_out": "Zoom out",
+    },
+}
+
+
+def _add_finder_messages() -> None:
+    """The finder's messages and the hours' words of :data:`geo.finder.HOURS_WORDS`
+    (as ``hours_<key>``: one source for the server's and the page's sentences)."""
+    from geo.finder import HOURS_WORDS
+
+    for lang in LANGS:
+        MESSAGES[lang].update(FINDER_MESSAGES[lang])
+        MESSAGES[lang].update({f"hours_w_{k}": v for k, v in HOURS_WORDS[lang].items()})
+
+
+_add_finder_messages()
+
+
+def amenity_label(key: str, lang: str | None = None) -> str:
+    """An amenity's name in ``lang``; one not in the catalogue reads as its key in words
+    (``bike_pump`` -> ``bike pump``), never as ``amenity_bike_pump``."""
+    text = gettext(f"amenity_{key}", lang)
+    return str(key).replace("_", " ") if text == f"amenity_{key}" else text
+
+
 def current_lang() -> str:
     """The language of this request (``g.lang``, set before each request)."""
     return getattr(g, "lang", None) or current_app.config.get("DEFAULT_LANG", "zh")

@@ -1,16 +1,36 @@
-"""The public finder (``/``), one page per facility (``/f/<id>``), and the vendored assets."""
+"""The public finder (``/``), one page per facility (``/f/<id>``), the vendored assets,
+and what makes the finder an installable offline app: ``/manifest.webmanifest`` and the
+service worker ``/sw.js`` (served from the root so its scope is the whole app).
+Also the HTML error pages of every non-API path, and the demo banner of every page.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    send_from_directory,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
 
 from geo import maps
-from geo.finder import open_now
+from geo.demo import Demo, datasets_dir
+from geo.finder import describe_hours
+from web.i18n import amenity_label, current_lang, gettext
 from web.views import data, page_config, type_css
 
 bp = Blueprint("public", __name__)
 
 VENDOR_MAX_AGE_S = 365 * 86400
+
+#: Accessibility items of the data model's ``amenities``, filtered in a group of their own.
+ACCESS_AMENITIES = ["step_free", "wheelchair_toilet", "baby_change"]
 
 
 @bp.get("/")
@@ -21,6 +41,7 @@ def finder():
         amenities=d.amenities,
         k=int(current_app.config["NEAREST_K"]),
         travel_time=d.finder.travel_time is not None,
+        timezone=d.finder.timezone,
     )
     return render_template(
         "finder.html",
@@ -29,6 +50,7 @@ def finder():
         type_css=type_css(d),
         types=cfg["types"],
         amenities=cfg["amenities"],
+        access_keys=[a for a in ACCESS_AMENITIES if a in cfg["amenities"]],
     )
 
 
@@ -38,16 +60,18 @@ def facility_page(fid: str):
     pos = d.finder.position.get(fid)
     if pos is None:
         abort(404)
-    cfg = page_config(d, facility=fid)
+    cfg = page_config(d, facility=fid, timezone=d.finder.timezone)
     feature = d.features(d.datum, cfg["lang"])[pos]
-    state = open_now([feature["properties"]["hours"]], timezone=d.finder.timezone)[0]
+    hours = describe_hours(
+        feature["properties"]["hours"], lang=cfg["lang"], timezone=d.finder.timezone
+    )
     return render_template(
         "facility.html",
         map=d.map_parts(cfg["lang"]),
         config={**cfg, "feature": feature},
         type_css=type_css(d),
         f=feature["properties"],
-        open_state=state,
+        hours=hours,
     )
 
 
@@ -66,3 +90,80 @@ def vendor(package: str, version: str, filename: str):
 @bp.get("/healthz")
 def healthz():
     return {"status": "ok"}
+
+
+# --------------------------------------------------------------------------- offline app
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+@bp.get("/sw.js")
+def service_worker():
+    """The service worker, from the root so that its scope is every page of the app."""
+    response = send_from_directory(STATIC, "sw.js", mimetype="text/javascript", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/manifest.webmanifest")
+def manifest():
+    """The web app manifest: the finder installs as an app in the page's language."""
+    lang = current_lang()
+    body = {
+        "name": gettext("app_name", lang),
+        "short_name": gettext("finder_title", lang),
+        "description": gettext("finder_lead", lang),
+        "lang": "zh-CN" if lang == "zh" else "en",
+        "start_url": url_for("public.finder"),
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#b45309",
+        "icons": [
+            {
+                "src": url_for("static", filename=f"icon-{n}.png"),
+                "sizes": f"{n}x{n}",
+                "type": "image/png",
+                "purpose": "any",
+            }
+            for n in (192, 512)
+        ]
+        + [
+            {"src": url_for("static", filename="icon.svg"), "sizes": "any", "type": "image/svg+xml"}
+        ],
+    }
+    response = jsonify(body)
+    response.mimetype = "application/manifest+json"
+    return response
+
+
+# --------------------------------------------------------------------------- every page
+
+
+def is_shipped_demo(config) -> bool:
+    """Whether the app serves one of the shipped (synthetic) demos of ``datasets/``."""
+    src = config.get("DEMO")
+    name = src.name if isinstance(src, Demo) else str(src or "")
+    return bool(name) and (datasets_dir() / name / "dataset.json").is_file()
+
+
+@bp.app_context_processor
+def _page_globals():
+    return {"demo_banner": is_shipped_demo(current_app.config), "amenity_label": amenity_label}
+
+
+def error_page(exc: HTTPException):
+    """Our own HTML page for an HTTP error on a non-API path, in the page's language."""
+    code = exc.code or 500
+    known = code in (404, 405, 500)
+    title = gettext(f"error_title_{code}") if known else gettext("error_title")
+    body = gettext(f"error_body_{code}") if known else gettext("error_body", status=code)
+    response = current_app.make_response(
+        (
+            render_template("error.html", code=code, title=title, body=body, config=None, map=None),
+            code,
+        )
+    )
+    if code == 405 and exc.get_response().headers.get("Allow"):
+        response.headers["Allow"] = exc.get_response().headers["Allow"]
+    return response

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import h3
@@ -25,7 +26,13 @@ import pandas as pd
 from geo import maps
 from geo.coverage import CoverageSummary, coverage, coverage_summary
 from geo.demo import Demo, demo_network_path, load_demo
-from geo.finder import FacilityFinder, handoff_links
+from geo.finder import (
+    FacilityFinder,
+    handoff_links,
+    hours_in_words,
+    local_now,
+    open_intervals,
+)
 from geo.layers import FacilityType, load_registry
 from geo.network import NetworkTravelTimes, TravelModes, load_network, load_travel_modes
 from geo.privacy import gap_layout, publish_summary
@@ -99,7 +106,7 @@ class AppData:
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
         self._lock = threading.RLock()
-        self._features: dict[tuple[str, str], list[dict]] = {}
+        self._features: dict[tuple[str, str, str], list[dict]] = {}
         self._map_parts: dict[tuple[str, str], maps.MapParts] = {}
         self._layouts: dict[str, gpd.GeoDataFrame] = {}
         self._pending: dict[tuple[str, Scenario], threading.Lock] = {}
@@ -229,15 +236,44 @@ class AppData:
         return sorted(counts, key=lambda a: (-counts[a], a))
 
     def features(self, datum: str = "wgs84", lang: str = "zh") -> list[dict]:
-        """One GeoJSON feature per facility (without ``open_now``), cached per datum."""
-        key = (datum, lang)
+        """One GeoJSON feature per facility (without ``open_now``), cached per datum,
+        language and local day.
+
+        ``hours_text`` is the week's hours in words; ``hours_open`` the open periods from
+        this local midnight for :data:`geo.finder.HORIZON_DAYS` days, as ``[start, end]``
+        Unix seconds, from which a page (online or not) tells "closes in 25 min".
+        """
+        tz = self.config.get("TIMEZONE", "Asia/Shanghai")
+        midnight = local_now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        key = (datum, lang, midnight.date().isoformat())
         if key not in self._features:
             fac = self.finder.facilities
             shown = maps.to_display(fac, datum)
             info = self.type_info(lang)
+            zone = ZoneInfo(tz)
+            hours_cache: dict[str, tuple[str, list[list[int]] | None]] = {}
+
+            def hours_fields(expr: str) -> tuple[str, list[list[int]] | None]:
+                if expr not in hours_cache:
+                    spans = open_intervals(expr, midnight)
+                    hours_cache[expr] = (
+                        hours_in_words(expr, lang=lang, week_of=midnight),
+                        None
+                        if spans is None
+                        else [
+                            [
+                                int(a.replace(tzinfo=zone).timestamp()),
+                                int(b.replace(tzinfo=zone).timestamp()),
+                            ]
+                            for a, b in spans
+                        ],
+                    )
+                return hours_cache[expr]
+
             feats = []
             for row, geom in zip(fac.itertuples(index=False), shown.geometry, strict=True):
                 t = info.get(row.type, {})
+                hours_text, hours_open = hours_fields(str(row.hours))
                 props = {
                     "id": str(row.id),
                     "type": str(row.type),
@@ -245,6 +281,8 @@ class AppData:
                     "name": str(row.name),
                     "address": str(row.address),
                     "hours": str(row.hours),
+                    "hours_text": hours_text,
+                    "hours_open": hours_open,
                     "amenities": list(row.amenities) if isinstance(row.amenities, list) else [],
                     "capacity": _clean(row.capacity),
                     "level": str(row.level),
@@ -264,6 +302,8 @@ class AppData:
                     }
                 )
             with self._lock:
+                for old in [k for k in self._features if k[2] != key[2]]:
+                    del self._features[old]  # yesterday's hours
                 self._features[key] = feats
         return self._features[key]
 

@@ -751,6 +751,28 @@ def facilities(rng, inner_m, sites, wp_rows, ic_m, sd_lookup) -> list[list]:
         _row(did, "driver_home", name, _address(sd), (lon, lat), "24/7", rng.integers(40, 121),
              _amen(["water", "microwave", "charging", "toilet", "rest", "medicine", "fridge",
                     "wifi"], [], 0.0), level, source)  # fmt: skip
+    return _with_accessibility(rows)
+
+
+def _with_accessibility(rows: list[list]) -> list[list]:
+    """Accessibility items by rule, drawing no random number (so nothing else changes):
+    every mother room has a baby-change table; driver homes and the service-centre rooms
+    (industrial-community mother rooms, sub-district and community bookshelves) are step-free
+    with a wheelchair toilet; so is every fourth outdoor station that has a toilet."""
+    for row in rows:
+        fid, amen = row[0], row[8].split(";")
+        num = int(fid[2:])
+        extra = []
+        if fid.startswith("MR"):
+            extra.append("baby_change")
+        centre = (
+            fid.startswith("DH")
+            or (fid.startswith("MR") and num > N_MOTHER_ROOMS - 10)
+            or (fid.startswith("BS") and num > N_BOOKSHELVES - 24)
+        )
+        if centre or (fid.startswith("OS") and "toilet" in amen and num % 4 == 0):
+            extra += ["step_free", "wheelchair_toilet"]
+        row[8] = ";".join(amen + [a for a in ACCESS_ORDER if a in extra])
     return rows
 
 
@@ -797,6 +819,9 @@ def equipment(fac_rows: list[list]) -> list[list]:
             cells[fld] = value
         rows.append([fid, *cells.values()])
     return rows
+
+
+ACCESS_ORDER = ["step_free", "wheelchair_toilet", "baby_change"]
 
 
 # ------------------------------------------------------------------ main

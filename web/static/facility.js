@@ -1,15 +1,20 @@
-/* One facility's page: its marker on the small map. */
+/* One facility's page: its marker on the small map, the map zoomed on it. */
 (function () {
   "use strict";
   var SM = window.SM, f = SM.cfg.feature, map = SM.map();
   if (!map || !f) return;
+  SM.metricScale(map);
+  SM.watchTiles(map, document.getElementById("sm-tiles-notice"));
+  SM.tidyMap(map);
   var ll = SM.latLng(f.geometry.coordinates);
-  var m = L.marker(ll, { icon: SM.pin(f.properties.type, "selected"), keyboard: true, title: f.properties.name });
-  m.bindTooltip(SM.el("span", { text: f.properties.name }), { direction: "top", offset: [0, -8] });
+  var m = L.marker(ll, { icon: SM.pin(f.properties.type, "selected"), keyboard: false, title: f.properties.name });
+  m.bindTooltip(SM.el("span", { text: f.properties.name }), { direction: "top", offset: [0, -8], permanent: false });
   m.addTo(map);
-  m.on("add", function () {});
   var e = m.getElement();
-  if (e) e.setAttribute("aria-label", f.properties.name);
-  map.setView(ll, 15);
+  if (e) { e.setAttribute("role", "img"); e.setAttribute("aria-label", f.properties.name); }
+  // folium fits the map to the district with an animated zoom, whose end would undo a
+  // view set while it runs: that animation is finished first (Leaflet 1.9's own step)
+  if (map._animatingZoom && map._onZoomTransitionEnd) map._onZoomTransitionEnd();
+  map.setView(ll, 16, { animate: false });
   document.body.dataset.ready = "1";
 })();
