@@ -412,6 +412,39 @@ class AppData:
                 self._map_parts[key] = parts
         return self._map_parts[key]
 
+    # ------------------------------------------------------------------ the drawn gap layer
+    # (added for the report and exports, issue 14; calls gap_cells and gaps_geojson only)
+    def gap_layer(self, summary: CoverageSummary) -> gpd.GeoDataFrame:
+        """:meth:`gap_cells` as drawn: merged cells as the union of their children, clipped
+        to the district boundary, with their class (:func:`geo.maps.gap_layer`)."""
+        return maps.gap_layer(
+            self.gap_cells(summary),
+            fine=summary.gaps["h3"],
+            boundary=self.demo.boundary,
+            k=float(self.config.get("PRIVACY_K", 10)),
+        )
+
+    def gap_layer_geojson(self, summary: CoverageSummary, datum: str) -> dict[str, Any]:
+        """:meth:`gaps_geojson` with the drawn shapes, each cell's ``gap_class`` and the
+        legend's ``classes`` (:func:`geo.maps.gap_classes`); cells drawn nowhere dropped."""
+        body = self.gaps_geojson(summary, datum)
+        drawn = maps.to_display(self.gap_layer(summary), datum)
+        shapes = {
+            str(h): (mapping(g), int(c))
+            for h, g, c in zip(drawn["h3"], drawn.geometry, drawn["gap_class"], strict=True)
+        }
+        features = []
+        for f in body["features"]:
+            hit = shapes.get(str(f["properties"]["h3"]))
+            if hit is not None:
+                props = {**f["properties"], "gap_class": hit[1]}
+                features.append({**f, "geometry": hit[0], "properties": props})
+        return {
+            **body,
+            "features": features,
+            "classes": maps.gap_classes(float(self.config.get("PRIVACY_K", 10))),
+        }
+
 
 def scenario_types(data: AppData, requested: Sequence[str] | None) -> list[str]:
     return list(requested) if requested else data.types_present()
