@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime
+from pathlib import Path
 
-import pandas as pd
 from flask import Blueprint, Response, render_template, request, url_for
 
+from geo.crs import DATUMS
+from geo.export import (
+    ENCODINGS,
+    FORMATS,
+    TABLES,
+    area_table,
+    export_tables,
+    facility_table,
+    gap_table,
+)
 from geo.finder import local_now, point_from_wgs84
+from geo.report import (
+    TypeFigures,
+    html_to_pdf,
+    report_content,
+    report_docx,
+    sources_from_layers,
+)
 from web.api import scenario_from_request
 from web.errors import ParameterError
-from web.i18n import current_lang
+from web.i18n import catalogue, current_lang
 from web.views import data, page_config, type_css
 
 bp = Blueprint("planner", __name__)
 
-EXPORTS = ("geojson", "csv", "xlsx")
+EXPORTS = tuple(FORMATS)
 
 
 def _scenario_and_body(level: str | None = "subdistrict"):
@@ -70,40 +85,129 @@ def _siting_available() -> bool:
     return importlib.util.find_spec("geo.siting") is not None
 
 
-@bp.get("/report")
-def report():
-    d, scenario, summary, body = _scenario_and_body(level=None)
-    cells = d.gap_cells(summary)
-    top = [
-        {"h3": str(h), "people": round(float(w), 1), "lon": p.x, "lat": p.y}
-        for h, w, p in zip(
-            cells["h3"][:10],
-            cells["weight"][:10],
-            cells.geometry[:10].representative_point(),
-            strict=True,
-        )
-    ]
-    headlines = []
-    for key in d.types_present():
-        sc = d.default_scenario(key)
-        headlines.append(d.summary_json(d.summary(sc), sc, area_level=None, lang=current_lang()))
-    return render_template(
-        "report.html",
-        body=body,
-        scenario=scenario,
-        headlines=headlines,
-        top_gaps=top,
-        withheld=round(float(cells.attrs.get("withheld_people", 0.0)), 1),
-        privacy_k=d.config.get("PRIVACY_K", 10),
-        generated=local_now(d.finder.timezone).strftime("%Y-%m-%d %H:%M"),
-        type_css=type_css(d),
+# --------------------------------------------------------------------------- report
+
+
+def _type_figures(d, sc, lang: str, text: dict) -> TypeFigures:
+    """One type's privacy-safe figures: AppData's summary_json, gap_layer, gaps_geojson."""
+    summary = d.summary(sc)
+    body = d.summary_json(summary, sc, area_level="subdistrict", lang=lang)
+    info = d.type_info(lang).get(sc.facility_type, {})
+    fac = facility_table(
+        d.demo.facilities,
+        loads=body["loads"],
+        off=sc.off,
+        added=sc.add,
+        facility_type=sc.facility_type,
+        new_names=[f"{text['new_site']} {i + 1}" for i in range(len(sc.add))],
+    )
+    t = d.registry.get(sc.facility_type)
+    gaps = gap_table(
+        d.gap_layer(summary),
+        areas=d.demo.areas,
+        facilities=fac[fac["in_service"]],
+        group=t.demand_group if t else "",
+    )
+    return TypeFigures(
+        key=sc.facility_type,
+        label=info.get("label", sc.facility_type),
+        color=info.get("color", "#666666"),
+        summary=body,
+        facilities=fac,
+        gaps=gaps,
+        withheld_people=float(d.gaps_geojson(summary, "wgs84")["withheld_people"]),
+        changed=sc.changed,
     )
 
 
-def _filename(scenario, ext: str) -> str:
+def _sources(d) -> list[dict[str, str]]:
+    from geo.demo import datasets_dir
+
+    extra = []
+    boundary = d.demo.boundary
+    if "source" in boundary.columns and len(boundary):
+        extra.append({"layer": "boundary", "source": str(boundary["source"].iloc[0]), "date": "—"})
+    folder = datasets_dir() / d.demo.name
+    manifest = folder / "dataset.json"
+    if manifest.is_file():
+        spec = json.loads(manifest.read_text(encoding="utf-8"))
+        for kind in ("areas", "demand"):
+            for item in spec.get(kind, []):
+                path = folder / str(item["path"])
+                date = (
+                    datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d")
+                    if path.is_file()
+                    else "—"
+                )
+                extra.append(
+                    {"layer": kind, "source": f"{d.demo.name}/{item['path']}", "date": date}
+                )
+    return sources_from_layers(d.demo.facilities, extra)
+
+
+def _report(d, scenario, lang: str) -> dict:
+    """The report's content (geo.report.report_content) for a scenario: its type first,
+    every other type as is."""
+    text = catalogue(lang)
+    scenarios = [scenario] + [
+        d.default_scenario(k) for k in d.types_present() if k != scenario.facility_type
+    ]
+    types = [_type_figures(d, sc, lang, text) for sc in scenarios]
+    boundary = d.demo.boundary
+    col = "name_en" if lang == "en" and "name_en" in boundary.columns else "name"
+    district = str(boundary[col].iloc[0]) if col in boundary.columns and len(boundary) else ""
+    if scenario.changed:
+        what = text["scenario_changed"].format(off=len(scenario.off), add=len(scenario.add))
+        what = f"{types[0].label}: {what}"
+    else:
+        what = text["scenario_base"]
+    return report_content(
+        types,
+        district=district or d.demo.name,
+        generated=local_now(d.finder.timezone).strftime("%Y-%m-%d %H:%M"),
+        scenario=what,
+        boundary=boundary,
+        areas=d.demo.areas,
+        sources=_sources(d),
+        privacy_k=float(d.config.get("PRIVACY_K", 10)),
+        text=text,
+        lang=lang,
+    )
+
+
+def _report_html(content: dict, *, printing: bool) -> str:
+    css = (Path(__file__).parent / "static" / "report.css").read_text(encoding="utf-8")
+    return render_template("report.html", r=content, css=css, printing=printing)
+
+
+@bp.get("/report")
+@bp.get("/report.<fmt>")
+def report(fmt: str = "html"):
+    if fmt not in ("html", "pdf", "docx"):
+        raise ParameterError("format", f"{fmt!r} is not one of ['html', 'pdf', 'docx']")
+    d, scenario, _summary, _body = _scenario_and_body(level=None)
+    content = _report(d, scenario, current_lang())
+    if fmt == "docx":
+        return _attachment(
+            report_docx(content),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            _filename(scenario, "docx", prefix="report"),
+        )
+    if fmt == "pdf":
+        pdf = html_to_pdf(_report_html(content, printing=True))
+        return _attachment(pdf, "application/pdf", _filename(scenario, "pdf", prefix="report"))
+    return _report_html(content, printing=False)
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def _filename(scenario, ext: str, *, prefix: str = "", datum: str = "wgs84") -> str:
     stamp = datetime.now().strftime("%Y%m%d")
     tag = "-whatif" if scenario.changed else ""
-    return f"servicemap-{scenario.facility_type}-{int(scenario.threshold_m)}m{tag}-{stamp}.{ext}"
+    head = f"servicemap-{prefix}-" if prefix else "servicemap-"
+    tail = f"-{datum}" if datum != "wgs84" else ""
+    return f"{head}{scenario.facility_type}-{int(scenario.threshold_m)}m{tag}-{stamp}{tail}.{ext}"
 
 
 def _attachment(payload: bytes, mimetype: str, name: str) -> Response:
@@ -114,101 +218,43 @@ def _attachment(payload: bytes, mimetype: str, name: str) -> Response:
     )
 
 
-def _area_frame(body) -> pd.DataFrame:
-    cols = [
-        "area_id",
-        "name",
-        "name_en",
-        "level",
-        "people",
-        "covered",
-        "uncovered",
-        "covered_share",
-    ]
-    return pd.DataFrame(body["areas"], columns=cols)
-
-
-def _csv_cell(value):
-    # a spreadsheet must not run a cell as a formula
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+def export_frames(d, scenario, lang: str) -> dict:
+    """The planner's three tables of a scenario (geo.export), privacy-safe figures only."""
+    t = _type_figures(d, scenario, lang, catalogue(lang))
+    body = d.summary_json(d.summary(scenario), scenario, area_level=None, lang=lang)
+    return {
+        "facilities": t.facilities,
+        "areas": area_table(d.demo.areas, body["areas"]),
+        "gaps": t.gaps,
+    }
 
 
 @bp.get("/export.<fmt>")
 def export(fmt: str):
-    if fmt not in EXPORTS:
-        raise ParameterError("format", f"{fmt!r} is not one of {list(EXPORTS)!r}")
-    d, scenario, summary, body = _scenario_and_body(level=None)
-    if fmt == "geojson":
-        gaps = d.gaps_geojson(summary, "wgs84")
-        fac = d.features("wgs84", current_lang())
-        off = set(scenario.off)
-        facilities = [
-            {
-                **f,
-                "properties": {
-                    **{k: v for k, v in f["properties"].items() if k != "links"},
-                    "layer": "facility",
-                    "in_service": f["id"] not in off,
-                },
-            }
-            for f in fac
-            if f["properties"]["type"] == scenario.facility_type
-        ]
-        added = [
-            {
-                "type": "Feature",
-                "id": f"NEW{i + 1}",
-                "geometry": {"type": "Point", "coordinates": list(p)},
-                "properties": {"layer": "new_site", "id": f"NEW{i + 1}"},
-            }
-            for i, p in enumerate(scenario.add)
-        ]
-        cells = [{**c, "properties": {**c["properties"], "layer": "gap"}} for c in gaps["features"]]
-        out = {
-            "type": "FeatureCollection",
-            "summary": {k: v for k, v in body.items() if k not in ("areas", "loads")},
-            "privacy_k": gaps["privacy_k"],
-            "withheld_people": gaps["withheld_people"],
-            "features": cells + facilities + added,
-        }
-        payload = json.dumps(out, ensure_ascii=False).encode("utf-8")
-        return _attachment(payload, "application/geo+json", _filename(scenario, "geojson"))
-    areas = _area_frame(body)
-    if fmt == "csv":
-        text = io.StringIO()
-        w = csv.writer(text)
-        w.writerow(areas.columns)
-        for row in areas.itertuples(index=False):
-            w.writerow([_csv_cell(v) for v in row])
-        payload = ("\ufeff" + text.getvalue()).encode("utf-8")  # BOM: Excel reads UTF-8
-        return _attachment(payload, "text/csv", _filename(scenario, "csv"))
-    headline = pd.DataFrame(
-        [
-            (k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v)
-            for k, v in body.items()
-            if k not in ("areas", "loads")
-        ],
-        columns=["field", "value"],
-    )
-    cells = d.gap_cells(summary)
-    gaps = pd.DataFrame({"h3": cells["h3"], "people": cells["weight"].round(1)})
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-        # openpyxl stores a string starting with "=" as a formula: defuse like the CSV
-        headline.map(_csv_cell).to_excel(xl, sheet_name="summary", index=False)
-        areas.map(_csv_cell).to_excel(xl, sheet_name="areas", index=False)
-        pd.DataFrame(body["loads"]).map(_csv_cell).to_excel(xl, sheet_name="loads", index=False)
-        gaps.to_excel(xl, sheet_name="gaps", index=False)
-    return _attachment(
-        buf.getvalue(),
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        _filename(scenario, "xlsx"),
-    )
+    if fmt not in FORMATS:
+        raise ParameterError("format", f"{fmt!r} is not one of {list(FORMATS)!r}")
+    args = request.args
+    table = args.get("table") or ("areas" if fmt == "csv" else "facilities")
+    if table not in TABLES:
+        raise ParameterError("table", f"{table!r} is not one of {list(TABLES)!r}")
+    datum = args.get("out_datum") or "wgs84"
+    if datum not in DATUMS:
+        raise ParameterError("out_datum", f"{datum!r} is not one of {list(DATUMS)!r}")
+    encoding = args.get("encoding") or "utf-8"
+    if encoding not in ENCODINGS:
+        raise ParameterError("encoding", f"{encoding!r} is not one of {list(ENCODINGS)!r}")
+    d, scenario, _summary, _body = _scenario_and_body(level=None)
+    frames = export_frames(d, scenario, current_lang())
+    payload = export_tables(frames, fmt, table=table, datum=datum, encoding=encoding)
+    ext, mimetype = FORMATS[fmt]
+    one = fmt in ("csv", "geojson", "zip")
+    name = _filename(scenario, ext, prefix=table if one else "", datum=datum)
+    return _attachment(payload, mimetype, name)
 
 
 def export_links(query: dict) -> dict[str, str]:
-    out = {fmt: url_for("planner.export", fmt=fmt, **query) for fmt in EXPORTS}
+    out = {fmt: url_for("planner.export", fmt=fmt, **query) for fmt in FORMATS}
     out["report"] = url_for("planner.report", **query)
+    out["report_pdf"] = url_for("planner.report", fmt="pdf", **query)
+    out["report_docx"] = url_for("planner.report", fmt="docx", **query)
     return out
