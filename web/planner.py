@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from geo.crs import DATUMS
 from geo.export import (
@@ -145,9 +146,24 @@ def _sources(d) -> list[dict[str, str]]:
     return sources_from_layers(d.demo.facilities, extra)
 
 
+_REPORTS = "servicemap.reports"
+
+
 def _report(d, scenario, lang: str) -> dict:
     """The report's content (geo.report.report_content) for a scenario: its type first,
-    every other type as is."""
+    every other type as is. Kept for the minute it is stamped with, so the page, its PDF
+    and its Word file asked one after the other are drawn once."""
+    generated = local_now(d.finder.timezone).strftime("%Y-%m-%d %H:%M")
+    cache = current_app.extensions.setdefault(_REPORTS, OrderedDict())
+    key = (scenario, lang, generated)
+    if key not in cache:
+        cache[key] = _report_content(d, scenario, lang, generated)
+        while len(cache) > 8:
+            cache.popitem(last=False)
+    return cache[key]
+
+
+def _report_content(d, scenario, lang: str, generated: str) -> dict:
     text = catalogue(lang)
     scenarios = [scenario] + [
         d.default_scenario(k) for k in d.types_present() if k != scenario.facility_type
@@ -164,7 +180,7 @@ def _report(d, scenario, lang: str) -> dict:
     return report_content(
         types,
         district=district or d.demo.name,
-        generated=local_now(d.finder.timezone).strftime("%Y-%m-%d %H:%M"),
+        generated=generated,
         scenario=what,
         boundary=boundary,
         areas=d.demo.areas,
