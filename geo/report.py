@@ -598,6 +598,10 @@ def report_docx(content: Mapping[str, Any]) -> bytes:
     def table(t: Table) -> None:
         if t.caption:
             doc.add_paragraph(t.caption, style="Heading 3")
+        if not t.rows:  # as the page: the caption and the note only
+            if t.note:
+                doc.add_paragraph(t.note)
+            return
         cols = len(t.columns)
         header = any(t.columns)
         tb = doc.add_table(rows=(1 if header else 0) + len(t.rows), cols=cols)
