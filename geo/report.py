@@ -165,7 +165,7 @@ def _rc() -> dict[str, Any]:
 
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white", pil_kwargs={"compress_level": 3})
     return buf.getvalue()
 
 
@@ -203,8 +203,8 @@ def static_map_png(
 
     classes = gap_classes(k)
     with matplotlib.rc_context(_rc()):
-        fig = Figure(figsize=(7.2, 5.0), layout="constrained")
-        ax = fig.subplots()
+        fig = Figure(figsize=(7.2, 5.0))
+        ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))  # a map needs no layout pass
         b = boundary.to_crs(4326)
         minx, miny, maxx, maxy = b.total_bounds
         lat0 = (miny + maxy) / 2
@@ -607,9 +607,8 @@ def report_docx(content: Mapping[str, Any]) -> bytes:
         tb = doc.add_table(rows=(1 if header else 0) + len(t.rows), cols=cols)
         tb.style = "Table Grid"
         all_rows = ([t.columns] if header else []) + t.rows
-        for i, row in enumerate(all_rows):
-            for j, value in enumerate(row):
-                cell = tb.cell(i, j)
+        for i, (cells, row) in enumerate(zip(tb.rows, all_rows, strict=True)):
+            for j, (cell, value) in enumerate(zip(cells.cells, row, strict=True)):
                 cell.text = str(value)
                 para = cell.paragraphs[0]
                 if t.num and t.num[j] and (i > 0 or not header):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
@@ -147,20 +148,23 @@ def _sources(d) -> list[dict[str, str]]:
 
 
 _REPORTS = "servicemap.reports"
+REPORT_TTL_S = 300.0
 
 
 def _report(d, scenario, lang: str) -> dict:
     """The report's content (geo.report.report_content) for a scenario: its type first,
-    every other type as is. Kept for the minute it is stamped with, so the page, its PDF
-    and its Word file asked one after the other are drawn once."""
-    generated = local_now(d.finder.timezone).strftime("%Y-%m-%d %H:%M")
+    every other type as is. Kept for a few minutes (the last 8 asked), so the page, its
+    PDF and its Word file asked one after the other are drawn once and say the same."""
     cache = current_app.extensions.setdefault(_REPORTS, OrderedDict())
-    key = (scenario, lang, generated)
-    if key not in cache:
-        cache[key] = _report_content(d, scenario, lang, generated)
+    key = (scenario, lang)
+    hit = cache.get(key)
+    if hit is None or time.monotonic() - hit[0] > REPORT_TTL_S:
+        generated = local_now(d.finder.timezone).strftime("%Y-%m-%d %H:%M")
+        hit = (time.monotonic(), _report_content(d, scenario, lang, generated))
+        cache[key] = hit
         while len(cache) > 8:
             cache.popitem(last=False)
-    return cache[key]
+    return hit[1]
 
 
 def _report_content(d, scenario, lang: str, generated: str) -> dict:
