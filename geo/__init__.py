@@ -27,6 +27,7 @@ from geo.crs import (
 from geo.demand import apply_privacy_floor, demand_summary, load_demand, to_h3
 from geo.demo import Demo, available_demos, load_demo
 from geo.errors import CRSError, RegistryError, ServicemapError, ValidationError
+from geo.export import area_table, defuse_cell, export_tables, facility_table, gap_table
 from geo.finder import FacilityFinder, handoff_links, open_now
 from geo.layers import (
     FacilityType,
@@ -75,6 +76,7 @@ __all__ = [
     "access_by_area",
     "accessibility",
     "apply_privacy_floor",
+    "area_table",
     "available_demos",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
@@ -83,11 +85,15 @@ __all__ = [
     "catchments",
     "coverage",
     "coverage_summary",
+    "defuse_cell",
     "demand_summary",
     "distance_pairs",
     "equity",
+    "export_tables",
     "facilities_to_file",
+    "facility_table",
     "fca_from_cost",
+    "gap_table",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "get_type",
