@@ -785,7 +785,7 @@ def gap_map(
         "<style>.sm-gap-legend i{display:inline-block;width:14px;height:10px;"
         "margin-right:6px;border:1px solid #7f1d1d}</style>"
     )
-    m.get_root().html.add_child(Element(legend))
+    m.get_root().html.add_child(Element(legend))  # type: ignore[attr-defined]
     return use_local_assets(m, base_url=assets)
 
 

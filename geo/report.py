@@ -153,7 +153,7 @@ def _font_family() -> list[str]:
     return [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
 
 
-def _rc() -> dict[str, Any]:
+def _rc() -> Any:  # a matplotlib rc dict
     return {
         "font.family": "sans-serif",
         "font.sans-serif": _font_family(),
@@ -261,7 +261,7 @@ def static_map_png(
         x0, y0 = minx + pad_x, miny + pad_y
         ax.plot([x0, x0 + bar_km / km_per_deg], [y0, y0], color="#111", linewidth=2.5)
         ax.text(x0, y0 + pad_y * 0.6, f"{bar_km:g} km", fontsize=7, va="bottom")
-        handles = [
+        handles: list[Any] = [
             Patch(facecolor=c["color"], edgecolor="#7f1d1d", label=c["label"]) for c in classes
         ]
         handles += [
@@ -305,7 +305,7 @@ def share_chart_png(
         ax.barh(y, shares, color=color, height=0.7)
         ax.set_yticks(y, [_area_name(a, lang) for a in rows], fontsize=8)
         for yi, s in zip(y, shares, strict=True):
-            ax.text(min(s + 1, 92), yi, f"{s:.0f}%", va="center", fontsize=7)
+            ax.text(min(s + 1, 92), float(yi), f"{s:.0f}%", va="center", fontsize=7)
         if overall is not None and math.isfinite(overall):
             ax.axvline(overall * 100, color="#c53030", linestyle="--", linewidth=1)
             ax.text(
