@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 
 import geopandas as gpd
@@ -295,3 +296,27 @@ def test_gap_layer_checks_its_input():
         gap_layer(gpd.GeoDataFrame({"h3": []}, geometry=[], crs=4326))
     with pytest.raises(ValueError, match="k=-1"):
         gap_classes(-1)
+
+
+@pytest.mark.browser
+def test_planner_map_has_the_legend_and_a_metric_scale(page, live_server):
+    page.goto(live_server.url + "/planner/?type=mother_room")
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    legend = page.locator("#sm-gap-legend .sm-gap-class")
+    classes = gap_classes(10)
+    assert [legend.nth(i).inner_text() for i in range(legend.count())] == [
+        c["label"] for c in classes
+    ]
+    # the cells drawn take the legend's colours, class by the people in each
+    body = page.evaluate("async () => (await fetch('/api/gaps?type=mother_room')).json()")
+    want = sorted(
+        classes[i]["color"]
+        for i in gap_class_index([f["properties"]["people"] for f in body["features"]], classes)
+    )
+    drawn = page.evaluate(
+        "Array.from(document.querySelectorAll('path.sm-gap-cell'), p => p.getAttribute('fill'))"
+    )
+    assert sorted(drawn) == want
+    # one scale line, in metres or kilometres
+    lines = page.locator(".leaflet-control-scale-line")
+    assert lines.count() == 1 and re.search(r"^\d+ k?m$", lines.first.inner_text())
