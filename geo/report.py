@@ -19,10 +19,12 @@ report is Chinese first and English by the same switch as the pages.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
 import shutil
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,13 +81,24 @@ class TypeFigures:
     changed: bool = False
 
 
-@dataclass
 class Image:
-    """A PNG of the report, with its caption."""
+    """A PNG of the report, with its caption; drawn when first asked for (a page can link
+    to it and load it separately, the PDF and the Word file embed it)."""
 
-    png: bytes
-    caption: str
-    kind: str  # "map" or "chart"
+    def __init__(self, id: str, caption: str, kind: str, draw: Callable[[], bytes]) -> None:
+        self.id = id
+        self.caption = caption
+        self.kind = kind  # "map" or "chart"
+        self._draw = draw
+        self._png: bytes | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def png(self) -> bytes:
+        with self._lock:
+            if self._png is None:
+                self._png = self._draw()
+            return self._png
 
     @property
     def data_uri(self) -> str:
@@ -442,7 +455,8 @@ def _section(
         ],
         note=_t(text, "report_loads_note", n=min(TOP_LOADS, len(loads_src)), total=len(loads_src)),
     )
-    map_png = static_map_png(
+    draw_map = functools.partial(
+        static_map_png,
         boundary=boundary,
         areas=areas,
         gaps=t.gaps,
@@ -452,15 +466,24 @@ def _section(
         text=text,
         lang=lang,
     )
-    chart_png = share_chart_png(
-        area_rows, overall=s.get("covered_share"), color=t.color, text=text, lang=lang
+    draw_chart = functools.partial(
+        share_chart_png,
+        area_rows,
+        overall=s.get("covered_share"),
+        color=t.color,
+        text=text,
+        lang=lang,
     )
     return {
         "key": t.key,
         "heading": t.label,
         "figures": figures,
-        "map": Image(map_png, _t(text, "report_map_caption", label=t.label), "map"),
-        "chart": Image(chart_png, _t(text, "report_chart_caption", label=t.label), "chart"),
+        "map": Image(
+            f"{t.key}-map", _t(text, "report_map_caption", label=t.label), "map", draw_map
+        ),
+        "chart": Image(
+            f"{t.key}-chart", _t(text, "report_chart_caption", label=t.label), "chart", draw_chart
+        ),
         "tables": [by_area, gaps, changes, loads],
     }
 
@@ -572,6 +595,11 @@ def report_content(
 
 
 # --------------------------------------------------------------------------- renderers
+
+
+def report_images(content: Mapping[str, Any]) -> dict[str, Image]:
+    """Every image of a report by its id (``<type>-map``, ``<type>-chart``)."""
+    return {img.id: img for s in content["sections"] for img in (s["map"], s["chart"])}
 
 
 def report_docx(content: Mapping[str, Any]) -> bytes:
@@ -720,6 +748,7 @@ __all__ = [
     "TypeFigures",
     "html_to_pdf",
     "report_content",
+    "report_images",
     "report_docx",
     "share_chart_png",
     "sources_from_layers",

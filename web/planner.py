@@ -26,6 +26,7 @@ from geo.report import (
     html_to_pdf,
     report_content,
     report_docx,
+    report_images,
     sources_from_layers,
 )
 from web.api import scenario_from_request
@@ -217,6 +218,16 @@ def report(fmt: str = "html"):
         pdf = html_to_pdf(_report_html(content, printing=True))
         return _attachment(pdf, "application/pdf", _filename(scenario, "pdf", prefix="report"))
     return _report_html(content, printing=False)
+
+
+@bp.get("/report/<name>.png")
+def report_image(name: str):
+    """One map or chart of the report page (the PDF and Word file embed them)."""
+    d, scenario, _summary, _body = _scenario_and_body(level=None)
+    images = report_images(_report(d, scenario, current_lang()))
+    if name not in images:
+        raise ParameterError("name", f"{name!r} is not one of {sorted(images)!r}")
+    return Response(images[name].png, mimetype="image/png")
 
 
 # --------------------------------------------------------------------------- exports
