@@ -720,10 +720,15 @@ def html_to_pdf(html: str, *, executable: str | None = None) -> bytes:
 
 
 def sources_from_layers(
-    facilities: gpd.GeoDataFrame, extra: Sequence[Mapping[str, str]] = ()
+    facilities: gpd.GeoDataFrame,
+    extra: Sequence[Mapping[str, str]] = (),
+    *,
+    labels: Mapping[str, str] | None = None,
 ) -> list[dict[str, str]]:
     """The data-sources table's rows: each facility type's ``source`` and latest
-    ``updated_at``, then ``extra`` rows (``layer``, ``source``, ``date``)."""
+    ``updated_at`` (the type named by ``labels``), then ``extra`` rows (``layer``,
+    ``source``, ``date``)."""
+    labels = labels or {}
     rows = []
     if len(facilities) and "source" in facilities.columns:
         frame = pd.DataFrame(
@@ -736,7 +741,9 @@ def sources_from_layers(
             }
         )
         for (ftype, src), part in frame.groupby(["type", "source"], sort=False):
-            rows.append({"layer": ftype, "source": src, "date": max(part["date"])})
+            rows.append(
+                {"layer": labels.get(ftype, ftype), "source": src, "date": max(part["date"])}
+            )
     rows.extend(dict(r) for r in extra)
     return rows
 

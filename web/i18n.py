@@ -153,6 +153,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "export_table_facilities": "设施",
         "export_table_areas": "街道和工业社区",
         "export_table_gaps": "未覆盖网格",
+        "report_layer_boundary": "区界",
+        "report_layer_demand": "职工分布",
     },
     "en": {
         "app_name": "Workers' service map",
@@ -294,6 +296,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "export_table_facilities": "Facilities",
         "export_table_areas": "Sub-districts and industrial communities",
         "export_table_gaps": "Gap cells",
+        "report_layer_boundary": "District boundary",
+        "report_layer_demand": "Where the workers are",
     },
 }
 

@@ -123,13 +123,20 @@ def _type_figures(d, sc, lang: str, text: dict) -> TypeFigures:
     )
 
 
-def _sources(d) -> list[dict[str, str]]:
+def _sources(d, lang: str, text: dict) -> list[dict[str, str]]:
     from geo.demo import datasets_dir
 
     extra = []
     boundary = d.demo.boundary
+    names = {"areas": text["export_table_areas"], "demand": text["report_layer_demand"]}
     if "source" in boundary.columns and len(boundary):
-        extra.append({"layer": "boundary", "source": str(boundary["source"].iloc[0]), "date": "—"})
+        extra.append(
+            {
+                "layer": text["report_layer_boundary"],
+                "source": str(boundary["source"].iloc[0]),
+                "date": "—",
+            }
+        )
     folder = datasets_dir() / d.demo.name
     manifest = folder / "dataset.json"
     if manifest.is_file():
@@ -143,9 +150,10 @@ def _sources(d) -> list[dict[str, str]]:
                     else "—"
                 )
                 extra.append(
-                    {"layer": kind, "source": f"{d.demo.name}/{item['path']}", "date": date}
+                    {"layer": names[kind], "source": f"{d.demo.name}/{item['path']}", "date": date}
                 )
-    return sources_from_layers(d.demo.facilities, extra)
+    labels = {k: v["label"] for k, v in d.type_info(lang).items()}
+    return sources_from_layers(d.demo.facilities, extra, labels=labels)
 
 
 _REPORTS = "servicemap.reports"
@@ -189,7 +197,7 @@ def _report_content(d, scenario, lang: str, generated: str) -> dict:
         scenario=what,
         boundary=boundary,
         areas=d.demo.areas,
-        sources=_sources(d),
+        sources=_sources(d, lang, text),
         privacy_k=float(d.config.get("PRIVACY_K", 10)),
         text=text,
         lang=lang,
