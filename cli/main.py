@@ -578,28 +578,129 @@ def suggest_cmd(
     click.echo(f"  {proof}; gap {gap}; {res.n_candidates} candidate sites; {res.solve_s:.2f} s")
 
 
+def _planner_client(demo: str):
+    from web import create_app
+
+    return create_app({"DEMO": demo, "TILES": "none"}).test_client()
+
+
+def _planner_get(client, path: str, query: dict) -> bytes:
+    """A planner route of the web app, in-process (one code path for the page, its
+    downloads and this command)."""
+    r = client.get(path, query_string={k: v for k, v in query.items() if v})
+    if r.status_code != 200:
+        body = r.get_json(silent=True) or {}
+        message = body.get("error", {}).get("message") or r.get_data(as_text=True)[:500]
+        raise click.ClickException(f"{path}: {message}")
+    return r.data
+
+
+def _scenario_options(command):
+    for option in reversed(
+        [
+            click.option("--demo", default="beilun", show_default=True),
+            click.option("--type", "type_key", default=None, help="Facility type."),
+            click.option("--threshold-m", type=float, default=None, help="Coverage distance."),
+            click.option("--off", multiple=True, help="A facility id switched off (repeatable)."),
+            click.option("--add", "add", default=None, help='New sites "lon,lat;lon,lat" (WGS84).'),
+            click.option("--lang", type=click.Choice(["zh", "en"]), default="zh"),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _scenario_query(type_key, threshold_m, off, add, lang) -> dict:
+    return {
+        "type": type_key,
+        "threshold_m": threshold_m,
+        "off": ",".join(off),
+        "add": add,
+        "datum": "wgs84" if add else None,
+        "lang": lang,
+    }
+
+
 @main.command("report")
-@click.option("--demo", default="beilun", show_default=True)
+@_scenario_options
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False), help="Write the PDF here.")
+@click.option("--docx", "docx_path", type=click.Path(dir_okay=False), help="Write a Word file.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the page.")
 @click.pass_context
-def report_cmd(ctx, demo: str) -> None:
-    """Coverage of every facility type on a demo dataset, as text."""
-    ctx.invoke(
-        coverage_cmd,
-        demo=demo,
-        facilities=None,
-        demand=(),
-        areas=(),
-        datum=None,
-        demand_datum=None,
-        group=None,
-        weight=None,
-        layer=None,
-        type_keys=(),
-        threshold_m=None,
-        detour=1.0,
-        top=5,
-        as_json=False,
-    )
+def report_cmd(
+    ctx, demo, type_key, threshold_m, off, add, lang, pdf_path, docx_path, html_path
+) -> None:
+    """The planner's report (--pdf, --docx, --html); without them, coverage as text.
+
+    The files are the planner's /planner/report page and its downloads, drawn from the
+    same content (geo.report.report_content).
+    """
+    outputs = {"pdf": pdf_path, "docx": docx_path, "html": html_path}
+    if not any(outputs.values()):
+        ctx.invoke(
+            coverage_cmd,
+            demo=demo,
+            facilities=None,
+            demand=(),
+            areas=(),
+            datum="wgs84",
+            demand_datum="wgs84",
+            type_keys=(type_key,) if type_key else (),
+            threshold_m=threshold_m,
+            detour=1.0,
+            top=5,
+            as_json=False,
+        )
+        return
+    query = _scenario_query(type_key, threshold_m, off, add, lang)
+    client = _planner_client(demo)
+    for fmt, path in outputs.items():
+        if path:
+            route = "/planner/report" if fmt == "html" else f"/planner/report.{fmt}"
+            Path(path).write_bytes(_planner_get(client, route, query))
+            click.echo(f"wrote {path}", err=True)
+
+
+@main.command("export")
+@_scenario_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "xlsx", "geojson", "gpkg", "zip", "kml"]),
+    required=True,
+    help="zip: a zipped shapefile.",
+)
+@click.option(
+    "--table",
+    type=click.Choice(["facilities", "areas", "gaps"]),
+    default="facilities",
+    show_default=True,
+    help="The table (csv, geojson, zip hold one; xlsx, gpkg, kml hold all, this one first).",
+)
+@click.option(
+    "--out-datum",
+    type=click.Choice(["wgs84", "gcj02", "bd09"]),
+    default="wgs84",
+    show_default=True,
+    help="Datum of the coordinates written (gcj02 for AMap, bd09 for Baidu).",
+)
+@click.option(
+    "--encoding",
+    type=click.Choice(["utf-8", "gbk"]),
+    default="utf-8",
+    show_default=True,
+    help="Shapefile text encoding (named in its .cpg).",
+)
+@click.argument("out", type=click.Path(dir_okay=False))
+def export_cmd(
+    demo, type_key, threshold_m, off, add, lang, fmt, table, out_datum, encoding, out
+) -> None:
+    """The planner's tables as a file (the /planner/export.<format> download)."""
+    query = _scenario_query(type_key, threshold_m, off, add, lang)
+    query.update(table=table, out_datum=out_datum, encoding=encoding)
+    data = _planner_get(_planner_client(demo), f"/planner/export.{fmt}", query)
+    Path(out).write_bytes(data)
+    click.echo(f"wrote {out}", err=True)
 
 
 @main.group("network")

@@ -35,6 +35,7 @@ from geo.demand import (
 )
 from geo.demo import Demo, available_demos, load_demo
 from geo.errors import CRSError, FileNotFound, RegistryError, ServicemapError, ValidationError
+from geo.export import area_table, defuse_cell, export_tables, facility_table, gap_table
 from geo.finder import FacilityFinder, describe_hours, handoff_links, hours_in_words, open_now
 from geo.layers import (
     FacilityType,
@@ -98,6 +99,7 @@ __all__ = [
     "access_by_area",
     "accessibility",
     "apply_privacy_floor",
+    "area_table",
     "available_demos",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
@@ -112,13 +114,17 @@ __all__ = [
     "coverage_summary",
     "demand_groups",
     "criticality",
+    "defuse_cell",
     "demand_summary",
     "demand_to_geoparquet",
     "describe_hours",
     "distance_pairs",
     "equity",
+    "export_tables",
     "facilities_to_file",
+    "facility_table",
     "fca_from_cost",
+    "gap_table",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "get_type",

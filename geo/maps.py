@@ -32,8 +32,9 @@ from urllib.parse import urlsplit
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
-from branca.element import CssLink, Element, JavascriptLink
+from branca.element import CssLink, Element, JavascriptLink, MacroElement, Template
 
 from geo.crs import check_datum, from_wgs84
 from geo.errors import ValidationError
@@ -416,9 +417,10 @@ def base_map(
         location=latlon(*centre),
         zoom_start=zoom_start,
         tiles=None,
-        control_scale=True,
+        control_scale=False,  # folium's shows miles too: ours is metric only (_MetricScale)
         prefer_canvas=False,
     )
+    _MetricScale().add_to(m)
     # a zoom range even without tiles (folium gives it to the tile layer only): marker
     # clustering needs the map's maxZoom
     m.options["max_zoom"] = src.max_zoom
@@ -548,6 +550,155 @@ def facility_map(
     return use_local_assets(m, base_url=assets)
 
 
+class _MetricScale(MacroElement):
+    """Leaflet's scale bar in metres and kilometres only (folium's also shows miles)."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        L.control.scale({imperial: false}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}"""
+    )
+
+
+# --------------------------------------------------------------------------- gap layer
+
+#: Lower bounds of the classes of people per gap cell, as multiples of the privacy floor k:
+#: the same on every map (the planner's, the notebooks', the report's), in every scenario.
+GAP_CLASS_STEPS: tuple[int, ...] = (1, 2, 5, 10, 20, 50)
+GAP_CLASS_COLORS: tuple[str, ...] = (
+    "#fee5d9",
+    "#fcbba1",
+    "#fc9272",
+    "#fb6a4a",
+    "#de2d26",
+    "#a50f15",
+)
+
+
+def gap_classes(k: float = 10) -> list[dict[str, Any]]:
+    """The legend of the gap map: classes of people per cell, bounded by multiples of ``k``.
+
+    Class ``i`` holds cells with ``min <= people < max`` (the last has no ``max``). The
+    bounds are ``k`` times :data:`GAP_CLASS_STEPS` (``k`` below 1 counts as 1), so they do
+    not depend on the data: two scenarios are drawn with the same colours.
+
+    Examples
+    --------
+    >>> [c["label"] for c in gap_classes(10)]
+    ['10–20', '20–50', '50–100', '100–200', '200–500', '≥ 500']
+    """
+    if not (isinstance(k, int | float) and math.isfinite(k) and k >= 0):
+        raise ValueError(f"k={k!r} must be a number of people >= 0")
+    base = max(float(k), 1.0)
+    lows = [base * s for s in GAP_CLASS_STEPS]
+    out = []
+    for i, lo in enumerate(lows):
+        hi = lows[i + 1] if i + 1 < len(lows) else None
+        label = f"{lo:,.0f}–{hi:,.0f}" if hi is not None else f"≥ {lo:,.0f}"
+        out.append({"min": lo, "max": hi, "color": GAP_CLASS_COLORS[i], "label": label})
+    return out
+
+
+def gap_class_index(people: Iterable[float], classes: list[dict[str, Any]]) -> np.ndarray:
+    """The class (index into ``classes``) of each number of people; below the first, 0.
+
+    Examples
+    --------
+    >>> gap_class_index([10, 19.9, 20, 700], gap_classes(10)).tolist()
+    [0, 0, 1, 5]
+    """
+    lows = np.array([c["min"] for c in classes], dtype="float64")
+    values = np.asarray(list(people), dtype="float64")
+    return np.clip(np.searchsorted(lows, values, side="right") - 1, 0, len(lows) - 1)
+
+
+def _polygonal(geom: Any) -> Any:
+    """The polygons of a geometry (an intersection may leave lines and points on edges)."""
+    if geom is None or geom.is_empty:
+        return shapely.Polygon()
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def gap_layer(
+    cells: gpd.GeoDataFrame,
+    *,
+    fine: Iterable[str] | None = None,
+    boundary: gpd.GeoDataFrame | None = None,
+    k: float = 10,
+) -> gpd.GeoDataFrame:
+    """The gap cells as they are drawn: merged cells as their children, inside the district.
+
+    Parameters
+    ----------
+    cells : GeoDataFrame
+        Gap cells after :func:`geo.apply_privacy_floor` (``h3``, ``weight``,
+        ``resolution``): the numbers drawn are theirs, unchanged.
+    fine : iterable of str, optional
+        The H3 ids of the cells before the floor (``CoverageSummary.gaps["h3"]``). A cell
+        the floor merged into a coarser parent is then drawn as the union of the fine cells
+        it took in, not as the parent hexagon (which may reach far beyond them).
+    boundary : GeoDataFrame, optional
+        The district: every shape is clipped to it.
+    k : float
+        The privacy floor, for the classes of :func:`gap_classes`.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``h3``, ``weight``, ``resolution``, ``gap_class`` (index into ``gap_classes(k)``)
+        and the drawn geometry, EPSG:4326, in the order of ``cells``; a cell whose shape
+        lies wholly outside the boundary is left out (``attrs["outside_people"]``).
+    """
+    import h3
+
+    for col in ("h3", "weight"):
+        if col not in cells.columns:
+            raise ValueError(
+                f"cells has no column {col!r}; pass the output of apply_privacy_floor "
+                f"(columns are {list(cells.columns)!r})"
+            )
+    ids = cells["h3"].astype(str).tolist()
+    res = [h3.get_resolution(c) for c in ids]
+    geoms = list(cells.geometry.values)
+    fine_ids = sorted({str(c) for c in fine}) if fine is not None else []
+    if fine_ids:
+        finest = max(h3.get_resolution(c) for c in fine_ids)
+        by_parent: dict[int, dict[str, list[str]]] = {}
+        for i, (cell, r) in enumerate(zip(ids, res, strict=True)):
+            if r >= finest:
+                continue
+            if r not in by_parent:
+                groups: dict[str, list[str]] = {}
+                for c in fine_ids:
+                    groups.setdefault(h3.cell_to_parent(c, r), []).append(c)
+                by_parent[r] = groups
+            children = by_parent[r].get(cell)
+            if children:
+                geoms[i] = shapely.geometry.shape(h3.cells_to_geo(children))
+    drawn = np.array(geoms, dtype=object)
+    if boundary is not None and len(boundary):
+        clip = boundary.to_crs(4326).union_all() if boundary.crs else boundary.union_all()
+        drawn = np.array([_polygonal(g) for g in shapely.intersection(drawn, clip)], dtype=object)
+    weight = pd.to_numeric(cells["weight"]).to_numpy(dtype="float64")
+    out = gpd.GeoDataFrame(
+        {
+            "h3": ids,
+            "weight": weight,
+            "resolution": np.asarray(res, dtype="int64"),
+            "gap_class": gap_class_index(weight, gap_classes(k)).astype("int64"),
+        },
+        geometry=list(drawn),
+        crs="EPSG:4326",
+    )
+    empty = out.geometry.is_empty.to_numpy()
+    out.attrs["outside_people"] = float(weight[empty].sum())
+    out.attrs["withheld_people"] = float(cells.attrs.get("withheld_people", 0.0))
+    return out[~empty].reset_index(drop=True)
+
+
 def gap_map(
     cells: gpd.GeoDataFrame,
     *,
@@ -561,6 +712,9 @@ def gap_map(
 ) -> folium.Map:
     """Uncovered people on the hex grid, with the privacy floor applied (for notebooks).
 
+    Cells are drawn by :func:`gap_layer` (merged cells as their children, clipped to the
+    boundary) in the classes of :func:`gap_classes`, with a legend and a metric scale bar.
+
     Parameters
     ----------
     cells : GeoDataFrame
@@ -569,43 +723,77 @@ def gap_map(
         withheld by :func:`geo.apply_privacy_floor` before drawing.
     k : float
         Privacy floor, people.
+
+    Examples
+    --------
+    >>> from geo.demo import load_demo
+    >>> from geo.coverage import coverage, coverage_summary
+    >>> demo = load_demo("beilun")
+    >>> s = coverage_summary(coverage(demo.facilities, demo.demand, facility_type="mother_room"))
+    >>> html = gap_map(s.gaps, boundary=demo.boundary, tiles="none").get_root().render()
+    >>> "sm-gap-legend" in html and "imperial: false" in html
+    True
     """
     from geo.demand import apply_privacy_floor
 
     src = tile_source(tiles)
     frame = cells.rename(columns={"people": "weight"}) if "people" in cells.columns else cells
+    if "n" not in frame.columns:
+        frame = frame.assign(n=1)
     frame = frame[[c for c in ("h3", "weight", "n", frame.geometry.name) if c in frame.columns]]
     floored = apply_privacy_floor(frame, k=k) if len(frame) else frame
     m = base_map(boundary, areas, tiles=src, tiles_key=tiles_key, assets=assets, lang=lang)
+    classes = gap_classes(k)
     if len(floored):
-        shown = to_display(floored, src.datum)
-        top = float(shown["weight"].max()) or 1.0
-        features = []
-        for h, w, geom in zip(shown["h3"], shown["weight"], shown.geometry, strict=True):
-            features.append(
-                {
-                    "type": "Feature",
-                    "properties": {"h3": str(h), "people": round(float(w), 1)},
-                    "geometry": shapely.geometry.mapping(geom),
-                }
+        drawn = gap_layer(floored, fine=frame["h3"], boundary=boundary, k=k)
+        shown = to_display(drawn, src.datum)
+        features = [
+            {
+                "type": "Feature",
+                "properties": {
+                    "h3": str(h),
+                    "people": round(float(w), 1),
+                    "fill": classes[int(c)]["color"],
+                },
+                "geometry": shapely.geometry.mapping(geom),
+            }
+            for h, w, c, geom in zip(
+                shown["h3"], shown["weight"], shown["gap_class"], shown.geometry, strict=True
             )
+        ]
         folium.GeoJson(
             {"type": "FeatureCollection", "features": features},
             style_function=lambda f: {
-                "color": "#b91c1c",
+                "color": "#7f1d1d",
                 "weight": 0.5,
-                "fillColor": "#dc2626",
-                "fillOpacity": 0.15 + 0.65 * min(f["properties"]["people"] / top, 1.0),
+                "fillColor": f["properties"]["fill"],
+                "fillOpacity": 0.75,
             },
             tooltip=folium.GeoJsonTooltip(
                 ["people"], aliases=["people" if lang == "en" else "人数"]
             ),
         ).add_to(m)
+    title = "People left out per cell" if lang == "en" else "每格未覆盖人数"
+    rows = "".join(
+        f'<div><i style="background:{c["color"]}"></i>{html.escape(c["label"])}</div>'
+        for c in classes
+    )
+    legend = (
+        '<div class="sm-gap-legend" style="position:absolute;bottom:28px;right:10px;'
+        "z-index:1000;background:#fff;padding:6px 8px;font:12px sans-serif;"
+        'border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3)">'
+        f"<strong>{html.escape(title)}</strong>{rows}</div>"
+        "<style>.sm-gap-legend i{display:inline-block;width:14px;height:10px;"
+        "margin-right:6px;border:1px solid #7f1d1d}</style>"
+    )
+    m.get_root().html.add_child(Element(legend))  # type: ignore[attr-defined]
     return use_local_assets(m, base_url=assets)
 
 
 __all__ = [
     "LOCAL_ASSETS",
+    "GAP_CLASS_COLORS",
+    "GAP_CLASS_STEPS",
     "TILE_SOURCES",
     "MapParts",
     "TileSource",
@@ -614,6 +802,9 @@ __all__ = [
     "base_map",
     "escape_text",
     "facility_map",
+    "gap_class_index",
+    "gap_classes",
+    "gap_layer",
     "gap_map",
     "latlon",
     "latlon_bounds",

@@ -114,7 +114,10 @@ def gap_layout(
     from geo.demand import apply_privacy_floor, to_h3
 
     cells = to_h3(demand, resolution=resolution, by=())
-    return apply_privacy_floor(cells, k=k, max_up=max_up)
+    layout = apply_privacy_floor(cells, k=k, max_up=max_up)
+    # the fine cells it was made of: a merged cell is drawn as their union
+    layout.attrs["fine_cells"] = tuple(cells["h3"])
+    return layout
 
 
 def _published_gaps(

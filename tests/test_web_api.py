@@ -194,21 +194,24 @@ def test_openapi_describes_every_api_route(api):
 
 
 def test_exports(api):
+    # the export formats themselves: tests/test_export.py
     r = api.get("/planner/export.csv?type=outdoor_station&off=OS001")
     assert r.headers["Content-Disposition"].startswith(
-        'attachment; filename="servicemap-outdoor_station-1000m-whatif-'
+        'attachment; filename="servicemap-areas-outdoor_station-1000m-whatif-'
     )
     rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
     cov = api.get("/api/coverage?type=outdoor_station&off=OS001").get_json()
-    assert [row["area_id"] for row in rows] == [a["area_id"] for a in cov["areas"]]
-    gj = json.loads(api.get("/planner/export.geojson?type=outdoor_station&off=OS001").data)
-    layers = {f["properties"]["layer"] for f in gj["features"]}
-    assert layers == {"gap", "facility"}
-    assert [f["properties"]["in_service"] for f in gj["features"] if f["id"] == "OS001"] == [False]
+    assert [row["id"] for row in rows] == [a["area_id"] for a in cov["areas"]]
+    gj = json.loads(
+        api.get("/planner/export.geojson?type=outdoor_station&off=OS001&table=facilities").data
+    )
+    assert [
+        f["properties"]["in_service"] for f in gj["features"] if f["properties"]["id"] == "OS001"
+    ] == [False]
     from openpyxl import load_workbook
 
     wb = load_workbook(io.BytesIO(api.get("/planner/export.xlsx?type=bookshelf").data))
-    assert wb.sheetnames == ["summary", "areas", "loads", "gaps"]
+    assert wb.sheetnames == ["facilities", "areas", "gaps"]
     assert (
         wb["areas"].max_row == len(api.get("/api/coverage?type=bookshelf").get_json()["areas"]) + 1
     )

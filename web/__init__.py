@@ -84,6 +84,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             "csp_nonce": getattr(g, "csp_nonce", ""),
             "asset_version": maps.asset_version,
             "lang_url": _lang_url,
+            "with_query": _with_query,
         }
 
     return app
@@ -97,6 +98,16 @@ def _lang_url(lang: str) -> str:
     """
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
     return request.path + "?" + urlencode([*args, ("lang", lang)])
+
+
+def _with_query(endpoint: str, **values: Any) -> str:
+    """``url_for(endpoint, **values)`` with this request's query string kept as text (never
+    spread into ``url_for``, where ``endpoint=`` or ``_method=`` would mean something)."""
+    from flask import url_for
+
+    url = url_for(endpoint, **values)
+    query = request.query_string.decode("utf-8", "replace")
+    return f"{url}?{query}" if query else url
 
 
 def content_security_policy(nonce: str, tile_origins: list[str]) -> str:

@@ -304,7 +304,7 @@ def gaps():
     d = data()
     scenario = scenario_from_request(d)
     assert scenario is not None
-    return jsonify(d.gaps_geojson(scenario, params.datum(request.args)))
+    return jsonify(d.gap_layer_geojson(scenario, params.datum(request.args)))
 
 
 @bp.get("/suggest")

@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import time
+from collections import OrderedDict
 from datetime import datetime
+from pathlib import Path
 
-import pandas as pd
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.datastructures import MultiDict
 
+from geo.crs import DATUMS
+from geo.export import (
+    ENCODINGS,
+    FORMATS,
+    TABLES,
+    area_table,
+    export_tables,
+    facility_table,
+    gap_table,
+)
 from geo.finder import local_now, point_from_wgs84
+from geo.report import (
+    TypeFigures,
+    html_to_pdf,
+    report_content,
+    report_docx,
+    report_images,
+    sources_from_layers,
+)
 from web.api import scenario_from_request
 from web.errors import ParameterError
-from web.i18n import current_lang
+from web.i18n import catalogue, current_lang
 from web.views import data, page_config, type_css
 
 bp = Blueprint("planner", __name__)
 
-EXPORTS = ("geojson", "csv", "xlsx")
+EXPORTS = tuple(FORMATS)
 
 
 def _scenario_and_body(level: str | None = "subdistrict"):
@@ -43,7 +61,7 @@ def _scenario_and_body(level: str | None = "subdistrict"):
 @bp.get("/")
 def dashboard():
     d, scenario, body = _scenario_and_body()
-    gaps = d.gaps_geojson(scenario, d.datum)
+    gaps = d.gap_layer_geojson(scenario, d.datum)
     cfg = page_config(
         d,
         scenario={
@@ -69,41 +87,165 @@ def dashboard():
     )
 
 
-@bp.get("/report")
-def report():
-    d, scenario, body = _scenario_and_body(level=None)
-    cells = d.gap_cells(scenario)
-    top = [
-        {"h3": str(h), "people": round(float(w), 1), "lon": p.x, "lat": p.y}
-        for h, w, p in zip(
-            cells["h3"][:10],
-            cells["people"][:10],
-            cells.geometry[:10].representative_point(),
-            strict=True,
-        )
-    ]
-    headlines = [
-        d.coverage_json(d.default_scenario(key), area_level=None, lang=current_lang())
-        for key in d.types_present
-    ]
-    return render_template(
-        "report.html",
-        body=body,
-        scenario=scenario,
-        headlines=headlines,
-        top_gaps=top,
-        withheld=round(float(body["privacy"]["withheld_people"]), 1),
-        privacy_k=d.privacy_k,
-        generated=local_now(d.finder.timezone).strftime("%Y-%m-%d %H:%M"),
-        type_css=type_css(d),
+# --------------------------------------------------------------------------- report
+
+
+def _type_figures(d, sc, lang: str, text: dict) -> TypeFigures:
+    """One type's figures as published: AppData's coverage_json, gap_layer, gaps_geojson."""
+    body = d.coverage_json(sc, area_level="subdistrict", lang=lang)
+    info = d.type_info(lang).get(sc.facility_type, {})
+    fac = facility_table(
+        d.demo.facilities,
+        loads=body["loads"],
+        off=sc.off,
+        added=sc.add,
+        facility_type=sc.facility_type,
+        new_names=[f"{text['new_site']} {i + 1}" for i in range(len(sc.add))],
+    )
+    t = d.registry.get(sc.facility_type)
+    gaps = gap_table(
+        d.gap_layer(sc),
+        areas=d.demo.areas,
+        facilities=fac[fac["in_service"]],
+        group=t.demand_group if t else "",
+    )
+    return TypeFigures(
+        key=sc.facility_type,
+        label=info.get("label", sc.facility_type),
+        color=info.get("color", "#666666"),
+        summary=body,
+        facilities=fac,
+        gaps=gaps,
+        withheld_people=float(d.gaps_geojson(sc, "wgs84")["withheld_people"]),
+        changed=sc.changed,
     )
 
 
-def _filename(scenario, ext: str) -> str:
+def _sources(d, lang: str, text: dict) -> list[dict[str, str]]:
+    from geo.demo import datasets_dir
+
+    extra = []
+    boundary = d.demo.boundary
+    names = {"areas": text["export_table_areas"], "demand": text["report_layer_demand"]}
+    if "source" in boundary.columns and len(boundary):
+        extra.append(
+            {
+                "layer": text["report_layer_boundary"],
+                "source": str(boundary["source"].iloc[0]),
+                "date": "—",
+            }
+        )
+    folder = datasets_dir() / d.demo.name
+    manifest = folder / "dataset.json"
+    if manifest.is_file():
+        spec = json.loads(manifest.read_text(encoding="utf-8"))
+        for kind in ("areas", "demand"):
+            for item in spec.get(kind, []):
+                path = folder / str(item["path"])
+                date = (
+                    datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d")
+                    if path.is_file()
+                    else "—"
+                )
+                extra.append(
+                    {"layer": names[kind], "source": f"{d.demo.name}/{item['path']}", "date": date}
+                )
+    labels = {k: v["label"] for k, v in d.type_info(lang).items()}
+    return sources_from_layers(d.demo.facilities, extra, labels=labels)
+
+
+_REPORTS = "servicemap.reports"
+REPORT_TTL_S = 300.0
+
+
+def _report(d, scenario, lang: str) -> dict:
+    """The report's content (geo.report.report_content) for a scenario: its type first,
+    every other type as is. Kept for a few minutes (the last 8 asked), so the page, its
+    PDF and its Word file asked one after the other are drawn once and say the same."""
+    cache = current_app.extensions.setdefault(_REPORTS, OrderedDict())
+    key = (scenario, lang)
+    hit = cache.get(key)
+    if hit is None or time.monotonic() - hit[0] > REPORT_TTL_S:
+        generated = local_now(d.finder.timezone).strftime("%Y-%m-%d %H:%M")
+        hit = (time.monotonic(), _report_content(d, scenario, lang, generated))
+        cache[key] = hit
+        while len(cache) > 8:
+            cache.popitem(last=False)
+    return hit[1]
+
+
+def _report_content(d, scenario, lang: str, generated: str) -> dict:
+    text = catalogue(lang)
+    scenarios = [scenario] + [
+        d.default_scenario(k) for k in d.types_present if k != scenario.facility_type
+    ]
+    types = [_type_figures(d, sc, lang, text) for sc in scenarios]
+    boundary = d.demo.boundary
+    col = "name_en" if lang == "en" and "name_en" in boundary.columns else "name"
+    district = str(boundary[col].iloc[0]) if col in boundary.columns and len(boundary) else ""
+    if scenario.changed:
+        what = text["scenario_changed"].format(off=len(scenario.off), add=len(scenario.add))
+        what = f"{types[0].label}: {what}"
+    else:
+        what = text["scenario_base"]
+    return report_content(
+        types,
+        district=district or d.demo.name,
+        generated=generated,
+        scenario=what,
+        boundary=boundary,
+        areas=d.demo.areas,
+        sources=_sources(d, lang, text),
+        privacy_k=d.privacy_k,
+        text=text,
+        lang=lang,
+    )
+
+
+def _report_html(content: dict, *, printing: bool) -> str:
+    css = (Path(__file__).parent / "static" / "report.css").read_text(encoding="utf-8")
+    return render_template("report.html", r=content, css=css, printing=printing)
+
+
+@bp.get("/report")
+@bp.get("/report.<fmt>")
+def report(fmt: str = "html"):
+    if fmt not in ("html", "pdf", "docx"):
+        raise ParameterError("format", f"{fmt!r} is not one of ['html', 'pdf', 'docx']")
+    d, scenario, _body = _scenario_and_body(level=None)
+    content = _report(d, scenario, current_lang())
+    if fmt == "docx":
+        return _attachment(
+            report_docx(content),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            _filename(scenario, "docx", prefix="report"),
+        )
+    if fmt == "pdf":
+        pdf = html_to_pdf(_report_html(content, printing=True))
+        return _attachment(pdf, "application/pdf", _filename(scenario, "pdf", prefix="report"))
+    return _report_html(content, printing=False)
+
+
+@bp.get("/report/<name>.png")
+def report_image(name: str):
+    """One map or chart of the report page (the PDF and Word file embed them)."""
+    d, scenario, _body = _scenario_and_body(level=None)
+    images = report_images(_report(d, scenario, current_lang()))
+    if name not in images:
+        raise ParameterError("name", f"{name!r} is not one of {sorted(images)!r}")
+    return Response(images[name].png, mimetype="image/png")
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def _filename(scenario, ext: str, *, prefix: str = "", datum: str = "wgs84") -> str:
     stamp = datetime.now().strftime("%Y%m%d")
     tag = "-whatif" if scenario.changed else ""
+    head = f"servicemap-{prefix}-" if prefix else "servicemap-"
+    tail = f"-{datum}" if datum != "wgs84" else ""
     limit = f"{scenario.threshold_m:g}m" if scenario.threshold_m else f"{scenario.threshold_s:g}s"
-    return f"servicemap-{scenario.facility_type}-{limit}{tag}-{stamp}.{ext}"
+    return f"{head}{scenario.facility_type}-{limit}{tag}-{stamp}{tail}.{ext}"
 
 
 def _attachment(payload: bytes, mimetype: str, name: str) -> Response:
@@ -114,95 +256,35 @@ def _attachment(payload: bytes, mimetype: str, name: str) -> Response:
     )
 
 
-def _area_frame(body) -> pd.DataFrame:
-    cols = [
-        "area_id",
-        "name",
-        "name_en",
-        "level",
-        "people",
-        "covered",
-        "uncovered",
-        "covered_share",
-    ]
-    return pd.DataFrame(body["areas"], columns=cols)
-
-
-def _csv_cell(value):
-    # a spreadsheet must not run a cell as a formula
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+def export_frames(d, scenario, lang: str) -> dict:
+    """The planner's three tables of a scenario (geo.export), privacy-safe figures only."""
+    t = _type_figures(d, scenario, lang, catalogue(lang))
+    body = d.coverage_json(scenario, area_level=None, lang=lang)
+    return {
+        "facilities": t.facilities,
+        "areas": area_table(d.demo.areas, body["areas"]),
+        "gaps": t.gaps,
+    }
 
 
 @bp.get("/export.<fmt>")
 def export(fmt: str):
-    if fmt not in EXPORTS:
-        raise ParameterError("format", f"{fmt!r} is not one of {list(EXPORTS)!r}")
-    d, scenario, body = _scenario_and_body(level=None)
-    if fmt == "geojson":
-        gaps = d.gaps_geojson(scenario, "wgs84")
-        fac = d.features("wgs84", current_lang())
-        off = set(scenario.off)
-        facilities = [
-            {
-                **f,
-                "properties": {
-                    **{k: v for k, v in f["properties"].items() if k != "links"},
-                    "layer": "facility",
-                    "in_service": f["id"] not in off,
-                },
-            }
-            for f in fac
-            if f["properties"]["type"] == scenario.facility_type
-        ]
-        added = [
-            {
-                "type": "Feature",
-                "id": f"NEW{i + 1}",
-                "geometry": {"type": "Point", "coordinates": list(p)},
-                "properties": {"layer": "new_site", "id": f"NEW{i + 1}"},
-            }
-            for i, p in enumerate(scenario.add)
-        ]
-        cells = [{**c, "properties": {**c["properties"], "layer": "gap"}} for c in gaps["features"]]
-        out = {
-            "type": "FeatureCollection",
-            "summary": {k: v for k, v in body.items() if k not in ("areas", "loads")},
-            "privacy_k": gaps["privacy_k"],
-            "withheld_people": gaps["withheld_people"],
-            "features": cells + facilities + added,
-        }
-        payload = json.dumps(out, ensure_ascii=False).encode("utf-8")
-        return _attachment(payload, "application/geo+json", _filename(scenario, "geojson"))
-    areas = _area_frame(body)
-    if fmt == "csv":
-        text = io.StringIO()
-        w = csv.writer(text)
-        w.writerow(areas.columns)
-        for row in areas.itertuples(index=False):
-            w.writerow([_csv_cell(v) for v in row])
-        payload = ("\ufeff" + text.getvalue()).encode("utf-8")  # BOM: Excel reads UTF-8
-        return _attachment(payload, "text/csv", _filename(scenario, "csv"))
-    headline = pd.DataFrame(
-        [
-            (k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v)
-            for k, v in body.items()
-            if k not in ("areas", "loads")
-        ],
-        columns=["field", "value"],
-    )
-    cells = d.gap_cells(scenario)
-    gaps = pd.DataFrame({"h3": cells["h3"], "people": cells["people"].round(1)})
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-        # openpyxl stores a string starting with "=" as a formula: defuse like the CSV
-        headline.map(_csv_cell).to_excel(xl, sheet_name="summary", index=False)
-        areas.map(_csv_cell).to_excel(xl, sheet_name="areas", index=False)
-        pd.DataFrame(body["loads"]).map(_csv_cell).to_excel(xl, sheet_name="loads", index=False)
-        gaps.to_excel(xl, sheet_name="gaps", index=False)
-    return _attachment(
-        buf.getvalue(),
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        _filename(scenario, "xlsx"),
-    )
+    if fmt not in FORMATS:
+        raise ParameterError("format", f"{fmt!r} is not one of {list(FORMATS)!r}")
+    args = request.args
+    table = args.get("table") or ("areas" if fmt == "csv" else "facilities")
+    if table not in TABLES:
+        raise ParameterError("table", f"{table!r} is not one of {list(TABLES)!r}")
+    datum = args.get("out_datum") or "wgs84"
+    if datum not in DATUMS:
+        raise ParameterError("out_datum", f"{datum!r} is not one of {list(DATUMS)!r}")
+    encoding = args.get("encoding") or "utf-8"
+    if encoding not in ENCODINGS:
+        raise ParameterError("encoding", f"{encoding!r} is not one of {list(ENCODINGS)!r}")
+    d, scenario, _body = _scenario_and_body(level=None)
+    frames = export_frames(d, scenario, current_lang())
+    payload = export_tables(frames, fmt, table=table, datum=datum, encoding=encoding)
+    ext, mimetype = FORMATS[fmt]
+    one = fmt in ("csv", "geojson", "zip")
+    name = _filename(scenario, ext, prefix=table if one else "", datum=datum)
+    return _attachment(payload, mimetype, name)

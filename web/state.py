@@ -22,6 +22,7 @@ import geopandas as gpd
 import h3
 import numpy as np
 import pandas as pd
+from shapely.geometry import mapping
 
 from geo import maps
 from geo.coverage import CoverageSummary, coverage, coverage_summary
@@ -479,3 +480,33 @@ class AppData:
             with self._lock:
                 self._map_parts[key] = parts
         return self._map_parts[key]
+
+    # ------------------------------------------------------------------ the drawn gap layer
+    def gap_layer(self, scenario: Scenario) -> gpd.GeoDataFrame:
+        """:meth:`gap_cells` as drawn: a merged cell as the union of the fine cells of the
+        type's layout it took in (where its people are, the same for every scenario), clipped
+        to the district boundary, with its class (:func:`geo.maps.gap_layer`)."""
+        cells = self.gap_cells(scenario).rename(columns={"people": "weight"})
+        return maps.gap_layer(
+            cells,
+            fine=self.gap_layout(scenario.facility_type).attrs.get("fine_cells", ()),
+            boundary=self.demo.boundary,
+            k=self.privacy_k,
+        )
+
+    def gap_layer_geojson(self, scenario: Scenario, datum: str) -> dict[str, Any]:
+        """:meth:`gaps_geojson` with the drawn shapes, each cell's ``gap_class`` and the
+        legend's ``classes`` (:func:`geo.maps.gap_classes`); cells drawn nowhere dropped."""
+        body = self.gaps_geojson(scenario, datum)
+        drawn = maps.to_display(self.gap_layer(scenario), datum)
+        shapes = {
+            str(h): (mapping(g), int(c))
+            for h, g, c in zip(drawn["h3"], drawn.geometry, drawn["gap_class"], strict=True)
+        }
+        features = []
+        for f in body["features"]:
+            hit = shapes.get(str(f["properties"]["h3"]))
+            if hit is not None:
+                props = {**f["properties"], "gap_class": hit[1]}
+                features.append({**f, "geometry": hit[0], "properties": props})
+        return {**body, "features": features, "classes": maps.gap_classes(self.privacy_k)}

@@ -28,22 +28,63 @@
   }
 
   // ------------------------------------------------------------------ map layers
+  // Classes of people per gap cell: the server's (geo.maps.gap_classes, in fc.classes);
+  // a body without them gets the same rule here: lower bounds k x (1, 2, 5, 10, 20, 50).
+  var GAP_STEPS = [1, 2, 5, 10, 20, 50];
+  var GAP_COLORS = ["#fee5d9", "#fcbba1", "#fc9272", "#fb6a4a", "#de2d26", "#a50f15"];
+  function gapClasses(fc) {
+    if (fc.classes && fc.classes.length) return fc.classes;
+    var k = Math.max(Number(fc.privacy_k) || 0, 1);
+    return GAP_STEPS.map(function (s, i) {
+      var lo = k * s, hi = i + 1 < GAP_STEPS.length ? k * GAP_STEPS[i + 1] : null;
+      return { min: lo, max: hi, color: GAP_COLORS[i],
+        label: hi === null ? "\u2265 " + SM.fmtInt(lo) : SM.fmtInt(lo) + "\u2013" + SM.fmtInt(hi) };
+    });
+  }
+  function gapClass(f, classes) {
+    if (typeof f.properties.gap_class === "number") return f.properties.gap_class;
+    var i = 0;
+    classes.forEach(function (c, j) { if (f.properties.people >= c.min) i = j; });
+    return i;
+  }
+
+  var legend = L.control({ position: "bottomright" });
+  legend.onAdd = function () {
+    var box = L.DomUtil.create("div", "sm-gap-legend leaflet-bar");
+    box.id = "sm-gap-legend";
+    // CSSOM, not a style attribute: the page's CSP allows no inline style attributes
+    box.style.cssText = "background:#fff;padding:6px 8px;font-size:12px;line-height:1.5";
+    return box;
+  };
+  legend.addTo(map);
+
+  function drawLegend(classes) {
+    var box = document.getElementById("sm-gap-legend");
+    box.textContent = "";
+    box.appendChild(el("strong", { text: t("legend_people_per_cell") }));
+    classes.forEach(function (c, i) {
+      var swatch = el("i", {});
+      swatch.style.cssText = "display:inline-block;width:14px;height:10px;margin-right:6px;" +
+        "border:1px solid #7f1d1d;background:" + c.color;
+      box.appendChild(el("div", { class: "sm-gap-class", "data-class": String(i),
+        "data-color": c.color }, [swatch, el("span", { text: c.label })]));
+    });
+  }
+
   function drawGaps(fc) {
     if (gapLayer) map.removeLayer(gapLayer);
-    var top = 1;
-    fc.features.forEach(function (f) { top = Math.max(top, f.properties.density_km2); });
+    var classes = gapClasses(fc);
     gapLayer = L.geoJSON(fc, {
       style: function (f) {
-        return {
-          color: "#b91c1c", weight: 0.6, fillColor: "#dc2626",
-          fillOpacity: 0.08 + 0.62 * Math.sqrt(Math.min(f.properties.density_km2 / top, 1)),
-        };
+        return { color: "#7f1d1d", weight: 0.5, fillColor: classes[gapClass(f, classes)].color,
+          fillOpacity: 0.75, className: "sm-gap-cell" };
       },
       onEachFeature: function (f, layer) {
         layer.bindTooltip(el("span", { text: t("uncovered") + ": " + SM.fmtInt(f.properties.people) }));
       },
     }).addTo(map);
     gapLayer.bringToBack();
+    drawLegend(classes);
     var note = document.getElementById("sm-privacy");
     note.textContent = t("privacy_note", { k: fc.privacy_k, w: SM.fmtInt(fc.withheld_people) });
   }
@@ -154,8 +195,12 @@
   function updateExports() {
     var q = SM.query(scenarioParams());
     Array.prototype.forEach.call(document.querySelectorAll("#sm-exports a"), function (a) {
-      var base = a.getAttribute("href").split("?")[0];
-      a.setAttribute("href", base + "?" + q);
+      var parts = a.getAttribute("href").split("?");
+      var own = new URLSearchParams(parts[1] || ""), keep = [];
+      ["table", "out_datum", "encoding"].forEach(function (k) {
+        if (own.get(k)) keep.push(k + "=" + encodeURIComponent(own.get(k)));
+      });
+      a.setAttribute("href", parts[0] + "?" + q + (keep.length ? "&" + keep.join("&") : ""));
     });
   }
 
