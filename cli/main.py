@@ -70,7 +70,7 @@ def types_cmd(as_json: bool) -> None:
     """List the facility types of the registry and their coverage rules."""
     from geo.layers import load_registry
 
-    reg = load_registry()
+    reg = load_registry(modes=_travel_modes())
     if as_json:
         click.echo(
             json.dumps(
@@ -98,7 +98,16 @@ def types_cmd(as_json: bool) -> None:
 
 
 def _summaries(
-    fac, dem, areas, type_keys, detour, threshold_m, network=None, mode=None, threshold_s=None
+    fac,
+    dem,
+    areas,
+    type_keys,
+    detour,
+    threshold_m,
+    network=None,
+    mode=None,
+    threshold_s=None,
+    modes=None,
 ):
     from geo.coverage import coverage, coverage_summary
 
@@ -106,7 +115,13 @@ def _summaries(
     for key in _progress(type_keys, "coverage"):
         if network is not None:
             res = coverage(
-                fac, dem, facility_type=key, network=network, mode=mode, threshold_s=threshold_s
+                fac,
+                dem,
+                facility_type=key,
+                network=network,
+                mode=mode,
+                threshold_s=threshold_s,
+                modes=modes,
             )
         else:
             res = coverage(
@@ -149,6 +164,18 @@ def _print_text(summary, top: int, registry) -> None:
             )
 
 
+def _travel_modes():
+    """The travel-mode file in effect: ``$SERVICEMAP_TRAVEL_MODES``, else the shipped one."""
+    import os
+
+    from geo.network import load_travel_modes
+
+    try:
+        return load_travel_modes(os.environ.get("SERVICEMAP_TRAVEL_MODES") or None)
+    except ServicemapError as exc:
+        raise click.ClickException(f"{exc} (from $SERVICEMAP_TRAVEL_MODES)") from exc
+
+
 def _demo_network_path(demo: str | None) -> Path | None:
     """The road network shipped or fetched for a demo (``datasets/<demo>/roads.osm*``)."""
     if not demo:
@@ -162,7 +189,7 @@ def _demo_network_path(demo: str | None) -> Path | None:
     return None
 
 
-def _load_network_for(demo, network_path):
+def _load_network_for(demo, network_path, modes=None):
     from geo.network import load_network
 
     path = network_path or _demo_network_path(demo)
@@ -176,7 +203,7 @@ def _load_network_for(demo, network_path):
             )
         return None
     for _ in _progress([path], f"loading road network {Path(path).name}"):
-        net = load_network(path)
+        net = load_network(path, modes=modes)
     return net
 
 
@@ -240,9 +267,10 @@ def _data_options(command):
 )
 @click.option(
     "--mode",
-    type=click.Choice(["walk", "bike", "ebike", "car", "truck"]),
     default=None,
-    help="Travel mode on the network (default: each type's mode).",
+    help="Travel mode on the network: a mode of travel_modes.toml (shipped: walk, bike, "
+    "ebike, car, truck; $SERVICEMAP_TRAVEL_MODES names a district's copy). Default: each "
+    "type's mode.",
 )
 @click.option(
     "--threshold-s", type=float, default=None, help="Override the type's travel-time threshold."
@@ -266,7 +294,13 @@ def coverage_cmd(
     """Coverage per facility type: covered share, people left out, worst areas, gaps."""
     from geo.layers import load_registry
 
-    registry = load_registry()
+    modes = _travel_modes()
+    if mode is not None and mode not in modes.names:
+        raise click.BadParameter(
+            f"{mode!r} is not a travel mode; use one of {', '.join(modes.names)}",
+            param_hint="--mode",
+        )
+    registry = load_registry(modes=modes)
     unknown = [k for k in type_keys if k not in registry]
     if unknown:
         raise click.BadParameter(
@@ -276,8 +310,10 @@ def coverage_cmd(
     try:
         fac, dem, ars = _load_inputs(demo, facilities, demand, areas, datum, demand_datum)
         keys = list(type_keys) or [k for k in registry if (fac["type"] == k).any()]
-        network = _load_network_for(demo, network_path)
-        summaries = _summaries(fac, dem, ars, keys, detour, threshold_m, network, mode, threshold_s)
+        network = _load_network_for(demo, network_path, modes)
+        summaries = _summaries(
+            fac, dem, ars, keys, detour, threshold_m, network, mode, threshold_s, modes
+        )
     except ServicemapError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
@@ -353,7 +389,7 @@ def suggest_cmd(
     from geo.layers import load_facilities, load_registry
     from geo.siting import suggest_sites
 
-    registry = load_registry()
+    registry = load_registry(modes=_travel_modes())
     if type_key not in registry:
         raise click.BadParameter(
             f"{type_key!r} not in the registry; known: {', '.join(registry)}",
@@ -471,7 +507,7 @@ def _boundary_for(demo, boundary):
 )
 def network_fetch_cmd(demo, boundary, url, overpass, overpass_url, out) -> None:
     """Download a district's roads (needs internet), clip them and save them as OSM XML."""
-    from geo._network_io import OVERPASS_URL, fetch_network
+    from geo.network.io import OVERPASS_URL, fetch_network
 
     if bool(url) == bool(overpass or overpass_url):
         raise click.UsageError("give either --url EXTRACT or --overpass")
@@ -514,15 +550,16 @@ def network_info_cmd(path, as_json) -> None:
     """Size of a road network and the km each travel mode may use."""
     import numpy as np
 
-    from geo.network import MODE_NAMES, edge_times, load_network
+    from geo.network import edge_times, load_network
 
+    modes = _travel_modes()
     try:
-        net = load_network(path)
+        net = load_network(path, modes=modes)
     except ServicemapError as exc:
         raise click.ClickException(str(exc)) from exc
     km = {}
-    for m in MODE_NAMES:
-        fwd, bwd = edge_times(net, m)
+    for m in modes.names:
+        fwd, bwd = edge_times(net, modes.get(m))
         km[m] = round(float(net.edge_length_m[np.isfinite(fwd) | np.isfinite(bwd)].sum()) / 1000, 3)
     info = {
         "source": net.source,

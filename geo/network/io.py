@@ -1,6 +1,6 @@
 """Reading and writing road networks: OSM PBF / XML, osmnx GraphML, the .npz cache, fetch.
 
-Every reader ends in :func:`geo.network.network_from_segments`: node ids and coordinates,
+Every reader ends in :func:`geo.network.graph.network_from_segments`: node ids and coordinates,
 segments between consecutive nodes of each way, and the way's tags on each segment.
 """
 
@@ -24,9 +24,9 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from geo._network_modes import load_travel_modes
 from geo.errors import ValidationError
-from geo.network import RoadNetwork, _boundary_geometry, clip_network, network_from_segments
+from geo.network.graph import RoadNetwork, boundary_geometry, clip_network, network_from_segments
+from geo.network.modes import load_travel_modes
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +52,18 @@ USER_AGENT = "servicemap (https://github.com/; trade-union facility coverage)"
 
 
 # --------------------------------------------------------------------------- readers
-def _excluded(highway: np.ndarray) -> np.ndarray:
-    settings, _ = load_travel_modes()
+def _excluded(highway: np.ndarray, modes=None) -> np.ndarray:
+    settings = load_travel_modes(modes).settings
     hw = np.asarray(highway, dtype=object)
     return np.isin(hw.astype(str), list(settings.exclude_highway)) | (hw == None)  # noqa: E711
 
 
-def _from_ways(node_ids, lon, lat, ways: list[tuple[list[int], dict]], source: str):
+def _from_ways(node_ids, lon, lat, ways: list[tuple[list[int], dict]], source: str, modes=None):
     """Segments from ways given as (node refs, tags)."""
     keep_ways = [(refs, tags) for refs, tags in ways if len(refs) >= 2]
     hw = np.array([t.get("highway") for _, t in keep_ways], dtype=object)
     area = np.array([t.get("area") == "yes" for _, t in keep_ways], dtype=bool)
-    ok = ~_excluded(hw) & ~area
+    ok = ~_excluded(hw, modes) & ~area
     keep_ways = [w for w, k in zip(keep_ways, ok, strict=True) if k]
     if not keep_ways:
         raise ValidationError(f"{source}: no highway=* ways found; is this a road extract?")
@@ -80,8 +80,11 @@ def _from_ways(node_ids, lon, lat, ways: list[tuple[list[int], dict]], source: s
     return network_from_segments(lon, lat, seg, tags=tags, node_ids=node_ids, source=source)
 
 
-def read_osm_xml(path: Path) -> RoadNetwork:
-    """Read the highways of an OSM XML file (``.osm``, as from Overpass or JOSM)."""
+def read_osm_xml(path: Path, *, modes=None) -> RoadNetwork:
+    """Read the highways of an OSM XML file (``.osm``, as from Overpass or JOSM).
+
+    ``modes``: the travel-mode file whose ``[network] exclude_highway`` applies.
+    """
     node_ids, lons, lats, ways = [], [], [], []
     try:
         for _, elem in ET.iterparse(path, events=("end",)):
@@ -99,16 +102,16 @@ def read_osm_xml(path: Path) -> RoadNetwork:
                 elem.clear()
     except ET.ParseError as exc:
         raise ValidationError(f"{path}: not valid OSM XML: {exc}") from exc
-    return _from_ways(np.array(node_ids, dtype=np.int64), lons, lats, ways, str(path))
+    return _from_ways(np.array(node_ids, dtype=np.int64), lons, lats, ways, str(path), modes)
 
 
-def read_osm_pbf(path: Path, boundary=None) -> RoadNetwork:
+def read_osm_pbf(path: Path, boundary=None, *, modes=None) -> RoadNetwork:
     """Read the highways of an ``.osm.pbf`` extract with pyrosm."""
     import pyrosm
 
     bbox = None
     if boundary is not None:
-        bbox = list(shapely.bounds(_boundary_geometry(boundary)))
+        bbox = list(shapely.bounds(boundary_geometry(boundary)))
     with warnings.catch_warnings():
         # pyrosm and its pandas calls warn about their own internals (deprecations)
         warnings.simplefilter("ignore")
@@ -122,7 +125,7 @@ def read_osm_pbf(path: Path, boundary=None) -> RoadNetwork:
         raise ValidationError(f"{path}: no highway=* ways found; is this a road extract?")
     nodes, edges = got
     hw = edges["highway"].to_numpy(dtype=object)
-    keep = ~_excluded(hw)
+    keep = ~_excluded(hw, modes)
     edges = edges[keep]
     tags = {}
     for k in KEEP_TAGS:
@@ -153,7 +156,7 @@ def _graphml_value(val):
     return val
 
 
-def read_graphml(path: Path) -> RoadNetwork:
+def read_graphml(path: Path, *, modes=None) -> RoadNetwork:
     """Read an osmnx GraphML file (``ox.save_graphml``): curved edges become segments.
 
     osmnx stores a two-way street as two arcs, the second with ``reversed=True``; those
@@ -205,7 +208,7 @@ def read_graphml(path: Path) -> RoadNetwork:
         raise ValidationError(f"{path}: the GraphML file has no edges")
     tags = {k: np.array([t[k] for t in tag_rows], dtype=object) for k in KEEP_TAGS}
     tags = {k: v for k, v in tags.items() if k == "highway" or any(x is not None for x in v)}
-    keep = ~_excluded(tags["highway"])
+    keep = ~_excluded(tags["highway"], modes)
     tags = {k: v[keep] for k, v in tags.items()}
     osmid_arr = np.asarray(osmid, dtype=np.int64)
     seg_ids = osmid_arr[np.asarray(seg)[keep]]
@@ -214,7 +217,10 @@ def read_graphml(path: Path) -> RoadNetwork:
 
 # --------------------------------------------------------------------------- npz cache
 def save_network(net: RoadNetwork, path) -> None:
-    """Write ``net`` as an uncompressed ``.npz`` (atomically: temp file, then rename)."""
+    """Write a prepared network to ``path`` (``.npz``), readable by :func:`load_network`.
+
+    Uncompressed, and atomically (temp file, then rename).
+    """
     path = Path(path)
     arrays = {
         "node_lon": net.node_lon,
@@ -282,12 +288,12 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def cache_key(path: Path, boundary=None) -> str:
+def cache_key(path: Path, boundary=None, *, modes=None) -> str:
     """SHA-256 of the source, the clip boundary, the loader's version and exclusions."""
-    settings, _ = load_travel_modes()
+    settings = load_travel_modes(modes).settings
     h = hashlib.sha256(file_sha256(path).encode())
     if boundary is not None:
-        h.update(shapely.to_wkb(shapely.normalize(_boundary_geometry(boundary))))
+        h.update(shapely.to_wkb(shapely.normalize(boundary_geometry(boundary))))
     h.update(f"v{FORMAT_VERSION}|{sorted(settings.exclude_highway)}|{KEEP_TAGS}".encode())
     return h.hexdigest()[:16]
 
@@ -302,14 +308,14 @@ def cache_path(path: Path, key: str) -> list[Path]:
     return [path.with_name(name), _user_cache_dir() / name]
 
 
-def _read_source(path: Path, boundary) -> RoadNetwork:
+def _read_source(path: Path, boundary, modes=None) -> RoadNetwork:
     name = path.name.lower()
     if name.endswith(".pbf"):
-        net = read_osm_pbf(path, boundary)
+        net = read_osm_pbf(path, boundary, modes=modes)
     elif name.endswith((".osm", ".xml")):
-        net = read_osm_xml(path)
+        net = read_osm_xml(path, modes=modes)
     elif name.endswith(".graphml"):
-        net = read_graphml(path)
+        net = read_graphml(path, modes=modes)
     elif name.endswith(".npz"):
         net = read_npz(path)
     else:
@@ -322,13 +328,29 @@ def _read_source(path: Path, boundary) -> RoadNetwork:
     return net
 
 
-def load_network(path, *, boundary=None, cache: bool = True) -> RoadNetwork:
+def load_network(path, *, boundary=None, cache: bool = True, modes=None) -> RoadNetwork:
+    """Load a road network: ``.osm.pbf``, ``.osm`` (XML), ``.graphml`` or a saved ``.npz``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The OpenStreetMap extract or graph file.
+    boundary : shapely geometry or GeoDataFrame, optional
+        Keep only the roads touching it (WGS84, or a layer with a CRS).
+    cache : bool
+        Reuse / write the prepared network next to the source (``<name>.<key>.net.npz``,
+        key: SHA-256 of the file and the boundary), or in ``~/.cache/servicemap`` when
+        that folder is not writable.
+    modes : path or TravelModes, optional
+        The travel-mode file whose ``[network] exclude_highway`` applies (default: the
+        shipped one).
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise ValidationError(f"road network file {str(path)!r} does not exist")
     if path.name.lower().endswith(".npz") or not cache:
-        return _read_source(path, boundary)
-    key = cache_key(path, boundary)
+        return _read_source(path, boundary, modes)
+    key = cache_key(path, boundary, modes=modes)
     for cp in cache_path(path, key):
         if cp.is_file():
             try:
@@ -337,7 +359,7 @@ def load_network(path, *, boundary=None, cache: bool = True) -> RoadNetwork:
                 return net
             except (OSError, ValueError, KeyError) as exc:  # a damaged cache is rebuilt
                 log.warning("ignoring damaged network cache %s: %s", cp, exc)
-    net = _read_source(path, boundary)
+    net = _read_source(path, boundary, modes)
     for cp in cache_path(path, key):
         try:
             save_network(net, cp)
@@ -375,7 +397,7 @@ def write_osm_xml(net: RoadNetwork, path) -> None:
 # --------------------------------------------------------------------------- fetch
 def overpass_query(boundary) -> str:
     """The Overpass QL query for every highway in the boundary's bounding box."""
-    minx, miny, maxx, maxy = shapely.bounds(_boundary_geometry(boundary))
+    minx, miny, maxx, maxy = shapely.bounds(boundary_geometry(boundary))
     return (
         "[out:xml][timeout:300];\n"
         f'(way["highway"]({miny:.6f},{minx:.6f},{maxy:.6f},{maxx:.6f}););\n'
@@ -417,6 +439,7 @@ def fetch_network(
     url: str | None = None,
     overpass_url: str | None = None,
     progress=None,
+    modes=None,
 ) -> RoadNetwork:
     """Fetch roads for ``boundary`` and write them, clipped, to ``out`` (OSM XML).
 
@@ -441,16 +464,10 @@ def fetch_network(
             src = download(
                 overpass_url, Path(tmpdir) / "overpass.osm", data=body, progress=progress
             )
-        net = _read_source(src, boundary)
-    net = _renamed(net, str(out))
+        net = _read_source(src, boundary, modes)
+    net = net.with_source(str(out))
     write_osm_xml(net, out)
     return net
-
-
-def _renamed(net: RoadNetwork, source: str) -> RoadNetwork:
-    from dataclasses import replace
-
-    return replace(net, source=source, _cache={})
 
 
 __all__ = [
