@@ -187,6 +187,7 @@ def coverage(
             facilities, demand, facility_type=facility_type, mode=mode,
             threshold_m=threshold_m, detour_factor=detour_factor, groups=groups,
             registry=registry, threshold_s=threshold_s, network=network, max_snap_m=max_snap_m,
+            modes=modes,
         )  # fmt: skip
     crs_in = check_pair(facilities, demand)
     ftype = resolve_type(facility_type, registry)
