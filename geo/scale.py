@@ -167,7 +167,11 @@ def read_parquet(path, **kwargs):
     read until the result is computed.
     """
     _, dg = _import_dask()
-    return dg.read_parquet(path, **kwargs)
+    with warnings.catch_warnings():
+        # dask's parquet reader still calls reset_index(inplace=True), which pandas 3.1
+        # deprecates; nothing of ours to fix
+        warnings.filterwarnings("ignore", message="The inplace keyword", category=Warning)
+        return dg.read_parquet(path, **kwargs)
 
 
 @contextlib.contextmanager
@@ -494,6 +498,18 @@ def accessibility(facilities, demand, **options):
 
 
 # --------------------------------------------------------------------------- networks
+def _active_client():
+    """The default distributed client, or None (then Dask's local scheduler runs)."""
+    try:
+        from distributed import get_client
+    except ImportError:  # pragma: no cover - distributed comes with the scale extra
+        return None
+    try:
+        return get_client()
+    except ValueError:
+        return None
+
+
 def _tile_search(sub, sub_nodes, mode, limit_s):
     from geo.network import node_travel_times
 
@@ -593,8 +609,19 @@ def node_travel_times_tiled(
         where = np.searchsorted(used, core_nodes)
         found = (where < len(used)) & (used[np.minimum(where, len(used) - 1)] == core_nodes)
         cores.append((core_nodes, where, found, src_pos))
-        tasks.append(dask.delayed(_tile_search)(sub, sub_nodes, mode, float(limit_s)))
-    results = dask.compute(*tasks)
+        tasks.append((sub, sub_nodes))
+    client = _active_client()
+    if client is not None:  # each tile goes straight to a worker, not through the graph
+        subs = client.scatter([sub for sub, _ in tasks])
+        futures = [
+            client.submit(_tile_search, f, nodes_k, mode, float(limit_s), pure=False)
+            for f, (_, nodes_k) in zip(subs, tasks, strict=True)
+        ]
+        results = client.gather(futures)
+    else:
+        results = dask.compute(
+            *[dask.delayed(_tile_search)(sub, n_k, mode, float(limit_s)) for sub, n_k in tasks]
+        )
     time_s = np.full(net.n_nodes, np.inf)
     source = np.full(net.n_nodes, -1, dtype=np.int64)
     for (core_nodes, where, found, src_pos), (t, src) in zip(cores, results, strict=True):
