@@ -241,3 +241,21 @@ def test_tiled_network_search_equals_one_search(helsinki_tiled, cluster):
     col = np.searchsorted(xs, net.node_x, side="right")
     spans = [len(np.unique(col[fin & (src1 == k)])) for k in range(len(fac_nodes))]
     assert max(spans) >= 2
+
+
+# --------------------------------------------------------------------------- the CLI
+def test_cli_coverage_on_an_existing_cluster_by_address(cluster):
+    import json
+
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    args = ["coverage", "--demo", "beilun", "--type", "outdoor_station", "--json"]
+    runner = CliRunner()
+    plain = runner.invoke(main, args)
+    assert plain.exit_code == 0, plain.output
+    on_dask = runner.invoke(main, [*args, "--dask", cluster.scheduler.address])
+    assert on_dask.exit_code == 0, on_dask.output
+    assert "Dask dashboard:" in on_dask.stderr
+    assert json.loads(on_dask.stdout) == json.loads(plain.stdout)
