@@ -7,7 +7,9 @@ directory, never shipped). The work, timed end to end from the GeoParquet files:
 ``geo.coverage_summary(result, areas, facilities=stations)`` (a 1° grid of areas, the
 H3 gap grid at resolution 6).
 
-- in memory: one process reads every part (``geopandas.read_parquet``) and runs both;
+- in memory: one process reads every part (``geopandas.read_parquet``) and runs both
+  (with ``attrs["facility_ids"]`` shared, as the Dask path shares it: as shipped, pandas
+  deep-copies the 150,000 ids on every step of the summary, ~0.1 s each);
 - Dask: a ``distributed.LocalCluster`` of ``--workers`` processes (one thread each, a
   4 GB memory limit each) reads the parts lazily (``geo.scale.read_parquet``) and runs
   the same calls on the Dask frame; the summary is computed, the rows are never gathered.
@@ -73,6 +75,7 @@ def run_memory(data: Path) -> dict:
     import pandas as pd
 
     import geo
+    from geo.scale import _light_attrs
 
     t0 = time.perf_counter()
     fac = gpd.read_parquet(data / "stations.parquet")
@@ -80,7 +83,9 @@ def run_memory(data: Path) -> dict:
     parts = sorted((data / "demand").glob("*.parquet"))
     dem = gpd.GeoDataFrame(pd.concat([gpd.read_parquet(p) for p in parts]), crs=4326)
     t1 = time.perf_counter()
-    res = geo.coverage(fac, dem, threshold_m=THRESHOLD_M)
+    # the same attrs fix as the Dask path (docs/decisions.md, "pandas deep-copies attrs"):
+    # as shipped, every pandas step of the summary copies the 150,000 facility ids
+    res = _light_attrs(geo.coverage(fac, dem, threshold_m=THRESHOLD_M))
     s = geo.coverage_summary(res, areas, facilities=fac, gap_resolution=GAP_RESOLUTION)
     t2 = time.perf_counter()
     return {
@@ -208,6 +213,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--data", type=Path, default=None, help="dataset directory (default tmp)")
     ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmarks-scale.png")
+    ap.add_argument(
+        "--records",
+        type=Path,
+        default=None,
+        help="JSON-lines file: runs are appended to it, and the summary and plot use every "
+        "run in it (the latest per kind and size), so a series can be run in pieces",
+    )
     ap.add_argument("--one", choices=["memory", "dask"], help=argparse.SUPPRESS)
     ap.add_argument("--points", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -237,6 +249,21 @@ def main() -> None:
         rec = _one(kind, n, args)
         records.append(rec)
         print(_line(rec), flush=True)
+        if args.records:
+            with args.records.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({**rec, "at": f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}"}))
+                f.write("\n")
+    if args.records and args.records.exists():
+        latest = {}
+        for line in args.records.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            latest[(r["kind"], r["points"])] = r
+        earlier = [
+            r for k, r in latest.items() if k not in {(x["kind"], x["points"]) for x in records}
+        ]
+        for r in sorted(earlier, key=lambda r: (r["kind"], r["points"])):
+            print(_line(r) + f"  (run at {r['at']} UTC)")
+        records = list(latest.values())
     mem = {r["points"]: r for r in records if r["kind"] == "memory"}
     dsk = {r["points"]: r for r in records if r["kind"] == "dask"}
     if mem and dsk:

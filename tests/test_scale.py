@@ -202,6 +202,13 @@ def test_geoparquet_partitions_read_lazily(layers, parted, tmp_path):
     assert (got["nearest_id"].astype(str) == expect["nearest_id"].astype(str)).all()
     assert (got["covered"] == expect["covered"]).all()
     np.testing.assert_allclose(got["distance_m"], expect["distance_m"], rtol=0, atol=1e-3)
+    # a Dask frame is reordered in space by a shuffle; rows and index stay as they were
+    reordered = scale.partition_demand(lazy_in, npartitions=3)
+    back = reordered.compute()
+    assert reordered.npartitions == 3 and back.index.name == demand.index.name
+    assert_geodataframe_equal(
+        back.sort_index()[["weight", "geometry"]], demand.sort_index()[["weight", "geometry"]]
+    )
 
 
 # --------------------------------------------------------------------------- networks
