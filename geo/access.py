@@ -33,16 +33,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.spatial import cKDTree
 
 from geo._metric import (
     check_pair,
-    ground_m,
-    metric_points,
+    pairs_within,
+    pairs_within_xy,
     resolve_type,
     select_for_type,
     threshold_for,
-    utm_scale_max,
+    wgs84_points,
 )
 from geo.crs import same_crs
 from geo.errors import ValidationError
@@ -60,22 +59,13 @@ E2SFCA_STEPS = ((1 / 3, 1.0), (2 / 3, 0.68), (1.0, 0.22))
 def _pairs_xy(
     fac_xy: np.ndarray, dem_xy: np.ndarray, crs, max_m: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(demand row, facility, ground metres) of every pair within ``max_m``, row-sorted."""
-    empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
-    if len(fac_xy) == 0 or len(dem_xy) == 0:
-        return empty
-    # ground = grid / k with k <= the largest scale factor of any point: query the grid
-    # radius that can hold a ground distance of max_m, then keep the exact ground pairs.
-    k = max(utm_scale_max(fac_xy, crs), utm_scale_max(dem_xy, crs), 1.0)
-    rec = cKDTree(dem_xy).sparse_distance_matrix(
-        cKDTree(fac_xy), max_m * k * (1 + 1e-12), output_type="ndarray"
-    )
-    rows, cols = rec["i"].astype(np.int64), rec["j"].astype(np.int64)
-    dist = ground_m(rec["v"].astype(np.float64), dem_xy[rows, 0], fac_xy[cols, 0], crs)
-    keep = dist <= max_m
-    rows, cols, dist = rows[keep], cols[keep], dist[keep]
-    order = np.lexsort((cols, rows))
-    return rows[order], cols[order], dist[order]
+    """(demand row, facility, geodesic metres) of every pair within ``max_m``, row-sorted.
+
+    For coordinates in a metric ``crs`` (siting's); the metric of
+    :func:`geo.coverage.coverage` (:func:`geo._metric.pairs_within`), so accessibility,
+    siting and coverage agree at any extent.
+    """
+    return pairs_within_xy(fac_xy, dem_xy, crs, max_m)
 
 
 def _to_csr(rows, cols, vals, shape) -> sp.csr_array:
@@ -90,8 +80,9 @@ def distance_pairs(
 ) -> sp.csr_array:
     """Straight-line ground metres of every (demand row, facility) pair within ``max_m``.
 
-    A KD-tree ball query in the UTM zone of the data, with the UTM scale factor corrected
-    as in :func:`geo.coverage.coverage`; only the pairs within reach are stored.
+    WGS84 geodesic metres, as in :func:`geo.coverage.coverage`: a ball query on 3-D unit
+    vectors with a proven margin, then the exact test (:func:`geo._metric.pairs_within`);
+    only the pairs within reach are stored.
 
     Parameters
     ----------
@@ -122,8 +113,7 @@ def distance_pairs(
     if not (isinstance(max_m, int | float) and math.isfinite(max_m) and max_m > 0):
         raise ValueError(f"max_m must be a positive number of metres, got {max_m!r}")
     crs_in = check_pair(facilities, demand)
-    crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
-    rows, cols, dist = _pairs_xy(fac_xy, dem_xy, crs, float(max_m))
+    rows, cols, dist = pairs_within(*wgs84_points(facilities, demand, crs_in), float(max_m))
     return _to_csr(rows, cols, dist, (len(demand), len(facilities)))
 
 
@@ -408,8 +398,8 @@ def accessibility(
 
     supply, cap_note = _capacities(facilities, capacity)
     if cost is None:
-        crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
-        rows, cols, dist = _pairs_xy(fac_xy, dem_xy, crs, float(threshold_m))
+        fac_ll, dem_ll = wgs84_points(facilities, demand, crs_in)
+        rows, cols, dist = pairs_within(fac_ll, dem_ll, float(threshold_m))
         cost = _to_csr(rows, cols, dist, (len(demand), len(facilities)))
         how = "straight-line distance"
     else:

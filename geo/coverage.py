@@ -1,12 +1,12 @@
 """Who is covered by what: nearest facility, distance and coverage for every demand row.
 
-Straight-line distances are measured with a KD-tree (``pykdtree``, OpenMP-parallel) in the
-UTM zone of the data, corrected for the UTM scale factor so they match geodesic
-distances to a few parts per million over a district. Facility types whose rule is
-``"route"`` (driver homes) measure distance *along* the freight route instead of a radius:
-a route sample is covered when a facility lies within ``max_offroute_m`` of its route and
-the distance along the route to that facility's access point, plus the off-route leg, is
-within the threshold.
+Straight-line distances are WGS84 geodesics, correct at any extent (one street or the
+whole of China) and independent of it: candidates from a KD-tree on 3-D unit vectors
+(``pykdtree``, OpenMP-parallel), refined on the ellipsoid (:mod:`geo._metric`).
+Facility types whose rule is ``"route"`` (driver homes) measure distance *along* the
+freight route instead of a radius: a route sample is covered when a facility lies within
+``max_offroute_m`` of its route and the distance along the route to that facility's
+access point, plus the off-route leg, is within the threshold.
 
 Network modes (walk, bike, ...) are computed on a road graph; until one is loaded the
 straight-line distance can be stretched by a stated ``detour_factor``.
@@ -30,14 +30,15 @@ from pyproj import CRS
 from geo._metric import (
     check_pair,
     ground_m,
-    metric_points,
-    nearest_xy,
+    nearest_geodesic,
+    pairs_within,
     project_onto_polyline,
     resolve_type,
     select_for_type,
     threshold_for,
+    wgs84_points,
 )
-from geo.crs import same_crs
+from geo.crs import metric_crs_from_bounds, same_crs, transform_xy
 from geo.errors import ValidationError
 from geo.network.modes import STRAIGHT, load_travel_modes
 
@@ -55,22 +56,20 @@ def nearest_facility(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest facility (positional index) and straight-line metres for every demand row.
 
-    One KD-tree over the facilities in the UTM zone of the data; distances are corrected
-    for the UTM scale factor, so they are ground metres. Returns ``(-1, inf)`` for every
-    row when there are no facilities.
+    The WGS84 geodesic nearest and its geodesic metres, at any extent
+    (:func:`geo._metric.nearest_geodesic`). Returns ``(-1, inf)`` for every row when
+    there are no facilities.
     """
     crs_in = check_pair(facilities, demand)
-    crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
-    return nearest_xy(fac_xy, dem_xy, crs)
+    return nearest_geodesic(*wgs84_points(facilities, demand, crs_in))
 
 
 def _route_distances(
-    fac_xy: np.ndarray,
-    dem_xy: np.ndarray,
+    fac_ll: np.ndarray,
+    dem_ll: np.ndarray,
     route_ids: np.ndarray,
     pos: np.ndarray,
     *,
-    crs: CRS,
     max_offroute_m: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distance along each freight route to the nearest reachable facility.
@@ -78,18 +77,32 @@ def _route_distances(
     The route is rebuilt from its samples (ordered by ``route_pos_m``); a facility within
     ``max_offroute_m`` of the route is reached at its projection onto the route, and the
     distance for a sample is ``|pos - access_pos| + offroute leg``. Samples with no
-    reachable facility get ``(-1, nan)``.
+    reachable facility get ``(-1, nan)``. Each route is drawn in the UTM zone of its own
+    samples, with only the facilities that can be near it, so a far-away point moves
+    nothing.
     """
-    n = len(dem_xy)
+    n = len(dem_ll)
     nearest = np.full(n, -1, dtype=np.int64)
     dist = np.full(n, np.nan)
-    if len(fac_xy) == 0:
+    if len(fac_ll) == 0:
         return nearest, dist
     for rid in pd.unique(route_ids):
         rows = np.flatnonzero(route_ids == rid)
         rows = rows[np.argsort(pos[rows], kind="stable")]
-        xy, p = dem_xy[rows], pos[rows]
-        access_pos, leg = project_onto_polyline(fac_xy, xy, p)
+        ll, p = dem_ll[rows], pos[rows]
+        # a facility within max_offroute_m of a piece of the route is within that plus
+        # half the piece's length of one of its ends
+        gap = float(np.max(np.diff(p), initial=0.0))
+        _, near, _ = pairs_within(fac_ll, ll, max_offroute_m + gap / 2 + 1.0)
+        near = np.unique(near)
+        if len(near) == 0:
+            continue
+        lo, hi = ll.min(axis=0), ll.max(axis=0)
+        crs = metric_crs_from_bounds((lo[0], lo[1], hi[0], hi[1]), "EPSG:4326")
+        xy = transform_xy(ll, "EPSG:4326", crs)
+        fxy = transform_xy(fac_ll[near], "EPSG:4326", crs)
+        access_pos, leg = project_onto_polyline(fxy, xy, p)
+        leg = ground_m(leg, fxy[:, 0], fxy[:, 0], crs)
         ok = leg <= max_offroute_m
         if not ok.any():
             continue
@@ -98,9 +111,8 @@ def _route_distances(
         # and a district a handful of driver homes, so this table stays small.
         total = np.abs(p[:, None] - access_pos[cand][None, :]) + leg[cand][None, :]
         best = np.argmin(total, axis=1)
-        nearest[rows] = cand[best]
+        nearest[rows] = near[cand[best]]
         dist[rows] = total[np.arange(len(rows)), best]
-        dist[rows] = ground_m(dist[rows], xy[:, 0], xy[:, 0], crs)
     return nearest, dist
 
 
@@ -224,7 +236,7 @@ def coverage(
     facilities, demand, fac_ids = select_for_type(facilities, demand, ftype, groups)
     threshold_m = threshold_for(ftype, threshold_m)
 
-    crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
+    fac_ll, dem_ll = wgs84_points(facilities, demand, crs_in)
     route_rule = ftype is not None and ftype.rule == "route"
     offroute_m = float(ftype.max_offroute_m or threshold_m) if route_rule else np.inf
     nearest = np.full(len(demand), -1, dtype=np.int64)
@@ -235,16 +247,15 @@ def coverage(
         on_route = (rid.notna() & (rid.astype(str) != "")).to_numpy()
     if on_route.any():
         nearest[on_route], dist[on_route] = _route_distances(
-            fac_xy,
-            dem_xy[on_route],
+            fac_ll,
+            dem_ll[on_route],
             demand["route_id"].astype(str).to_numpy()[on_route],
             demand["route_pos_m"].to_numpy(dtype="float64")[on_route],
-            crs=crs,
             max_offroute_m=offroute_m,
         )
     off = ~on_route
     if off.any():
-        n_o, d_o = nearest_xy(fac_xy, dem_xy[off] if on_route.any() else dem_xy, crs)
+        n_o, d_o = nearest_geodesic(fac_ll, dem_ll[off] if on_route.any() else dem_ll)
         if route_rule:  # points off any route: reached within the off-route limit
             n_o = np.where(d_o <= offroute_m, n_o, -1)
         nearest[off], dist[off] = n_o, d_o

@@ -86,12 +86,19 @@ def test_hand_worked_example_in_a_local_metric_crs():
     )
     dem = gpd.GeoDataFrame(
         {"weight": [10.0, 20.0, 30.0, 40.0]},
-        geometry=[Point(300, 400), Point(9_000, 0), Point(5_000, 3_000), Point(0, -1_000)],
+        # (not 5000, 3000: equidistant on the grid, but b is 1 mm nearer on the ellipsoid)
+        geometry=[Point(300, 400), Point(9_000, 0), Point(4_990, 3_000), Point(0, -999)],
         crs=LOCAL_TM,
     )
     res = coverage(fac, dem, threshold_m=1000)
     assert res["nearest_id"].tolist() == ["a", "b", "a", "a"]
-    np.testing.assert_allclose(res["distance_m"], [500, 1000, np.hypot(5000, 3000), 1000])
+    # the grid distances, as geodesics on the ellipsoid (the TM scale grows off its meridian)
+    np.testing.assert_allclose(
+        res["distance_m"], [500, 1000, np.hypot(4990, 3000), 999], rtol=2e-6
+    )
+    ll_d, ll_f = dem.to_crs(4326).geometry, fac.to_crs(4326).geometry.iloc[[0, 1, 0, 0]]
+    want = GEOD.inv(ll_f.x.to_numpy(), ll_f.y.to_numpy(), ll_d.x.to_numpy(), ll_d.y.to_numpy())[2]
+    np.testing.assert_allclose(res["distance_m"], want, rtol=0, atol=1e-6)
     assert res["covered"].tolist() == [True, True, False, True]
     s = coverage_summary(res)
     assert s.people_total == 100

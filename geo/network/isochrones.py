@@ -36,6 +36,7 @@ from geo.network.search import (
     build_search,
     check_points,
     metric_xy,
+    point_times,
     warn_off,
 )
 from geo.network.snap import snap_points
@@ -177,7 +178,7 @@ def _search_samples(search: SearchGraph, t: np.ndarray, upto: float, step: float
     # the off-road legs of the facilities: walked both ways
     src = search.sources[search.fac_ok]
     src = src[np.isfinite(t[src])]  # in a bounded search, only its own facility
-    join = src - search.n_fac
+    join = search.fac_join[src - search.n - search.n_fac]
     lt = t[join] - t[src]
     lx, ly, ltt = sample_times(
         search.x[src],
@@ -217,7 +218,11 @@ def service_areas(
     breaks_s : sequence of float
         Travel-time breaks, seconds (default 5, 10 and 15 minutes).
     demand : GeoDataFrame, optional
-        Weighted demand points; adds ``people`` (sum of ``weight``) inside each polygon.
+        Weighted demand points; adds ``people``: the sum of ``weight`` of the points whose
+        travel time to the facility (snapped as in every search, off-road leg included)
+        is within the break. By reachability, not by the polygon, which is the drawing:
+        a point inside it may still be too far in time (across a one-way street, beside a
+        road it cannot get onto).
     dissolve : bool
         One polygon per break for all facilities together (from the multi-source
         search) instead of one per facility and break.
@@ -245,7 +250,8 @@ def service_areas(
         if "id" in facilities
         else np.asarray(facilities.index.astype(str))
     )
-    geoms, fac_col, brk_col = [], [], []
+    geoms, fac_col, brk_col, people = [], [], [], []
+    reach = None if demand is None else _Reach(network, demand, mode, max_snap_m)
     if dissolve:
         access_ms = mode.settings.access_speed_kmh / 3.6
         fsnap = snap_points(network, fxy, mode, max_snap_m=max_snap_m)
@@ -260,8 +266,11 @@ def service_areas(
             )
             x, y, tt = _search_samples(search, t, breaks[-1], step)
             polys = polygons_from_samples(x, y, tt, breaks, buffer_m=buffer_m, cell_m=cell)
+            if reach is not None:
+                people += reach.people(search, t, breaks)
         else:
             polys = [shapely.Polygon() for _ in breaks]
+            people += [0.0] * len(breaks)
         geoms += polys
         fac_col += [""] * len(breaks)
         brk_col += list(breaks)
@@ -272,6 +281,8 @@ def service_areas(
             for row, i in enumerate(chunk):
                 x, y, tt = _search_samples(search, t[row], breaks[-1], step)
                 geoms += polygons_from_samples(x, y, tt, breaks, buffer_m=buffer_m, cell_m=cell)
+                if reach is not None:
+                    people += reach.people(search, t[row], breaks)
                 fac_col += [ids[i]] * len(breaks)
                 brk_col += list(breaks)
     geoms_arr = np.asarray(geoms, dtype=object)
@@ -284,24 +295,38 @@ def service_areas(
         geometry=gpd.GeoSeries(geoms_arr, crs=network.crs),
     )
     if demand is not None:
-        out["people"] = _people_inside(geoms_arr, network, demand)
+        out["people"] = np.asarray(people, dtype="float64")
     out = out.set_geometry(_to_wgs84(geoms_arr, network.crs))
     out.attrs = {"buffer_m": float(buffer_m), "cell_m": cell, "mode": mode.name}
     return out
 
 
-def _people_inside(geoms: np.ndarray, network: RoadNetwork, demand: gpd.GeoDataFrame):
-    check_points(demand, "demand")
-    dxy = metric_xy(network, demand)
-    w = demand["weight"].to_numpy(dtype="float64") if "weight" in demand else np.ones(len(demand))
-    tree = shapely.STRtree(shapely.points(dxy))
-    people = np.zeros(len(geoms))
-    for k, g in enumerate(geoms):
-        if g is None or g.is_empty:
-            continue
-        hit = tree.query(g, predicate="contains")  # geometry contains point
-        people[k] = w[hit].sum()
-    return people
+class _Reach:
+    """The demand of :func:`service_areas`: snapped once, counted by travel time.
+
+    A person is inside a service area when their travel time to the facility (off-road
+    leg included) is within the break, not when they sit inside its polygon: a point in
+    the polygon may be beside a road it cannot get onto, or across a one-way street.
+    """
+
+    def __init__(self, network: RoadNetwork, demand, mode: TravelMode, max_snap_m):
+        check_points(demand, "demand")
+        self.snap = snap_points(network, metric_xy(network, demand), mode, max_snap_m=max_snap_m)
+        self.on = np.flatnonzero(~self.snap.off_network)
+        w = demand["weight"].to_numpy(dtype="float64") if "weight" in demand else None
+        self.weight = (np.ones(len(demand)) if w is None else w)[self.on]
+        self.leg_s = self.snap.dist_m[self.on] / (mode.settings.access_speed_kmh / 3.6)
+        self._located: tuple[SearchGraph, np.ndarray, np.ndarray] | None = None
+
+    def people(self, search: SearchGraph, node_t: np.ndarray, breaks: np.ndarray) -> list:
+        """Weighted people who reach the search's sources within each break."""
+        if self._located is None or self._located[0] is not search:
+            j, f = search.locate(self.snap.edge[self.on], self.snap.frac[self.on])
+            self._located = (search, j, f)
+        _, j, f = self._located
+        tt, _ = point_times(search, node_t, j, f)
+        tt = tt + self.leg_s
+        return [float(self.weight[tt <= b].sum()) for b in breaks]
 
 
 def _to_wgs84(geoms: np.ndarray, crs: CRS) -> gpd.GeoSeries:

@@ -39,9 +39,11 @@ class SearchGraph:
 
     Node ids: ``0..n-1`` the network's nodes, ``n..n+F-1`` the points where facilities join
     their segment (segments are split there), ``n+F..n+2F-1`` the facilities themselves
-    (sources; one edge each to their join point, weighted by the off-road leg).
-    The CSR holds *reversed* arcs (row = the place reached, column = the place a worker
-    comes from), so a search from the facilities gives times *to* them.
+    (sources; one edge each to their join point, weighted by the off-road leg). A facility
+    whose nearest place on the network is a node joins that node instead (``fac_join``),
+    and its join point stays unused. The CSR holds *reversed* arcs (row = the place
+    reached, column = the place a worker comes from), so a search from the facilities
+    gives times *to* them.
     """
 
     csr: sp.csr_matrix
@@ -63,6 +65,7 @@ class SearchGraph:
     split_piece: np.ndarray
     new_index: np.ndarray  # original segment -> new segment (-1 when split)
     fac_ok: np.ndarray  # facilities that joined the network
+    fac_join: np.ndarray  # node id where each facility joins (its join point, or a node)
     inc_ptr: np.ndarray  # node -> segments touching it (CSR layout)
     inc_edge: np.ndarray
 
@@ -94,9 +97,15 @@ def build_search(
     ok = ~fac_snap.off_network
     fac_idx = np.flatnonzero(ok)
     nf = len(fac_snap.edge)
-    fe, ff = fac_snap.edge[ok], fac_snap.frac[ok]
+    # where each facility joins: a network node when it snapped onto one (no split: every
+    # segment meeting there reaches it), else its own join point, splitting its segment
+    at_node = fac_snap.node >= 0
+    fac_join = n + np.arange(nf, dtype=np.int64)
+    fac_join[at_node] = fac_snap.node[at_node]
+    split = ok & ~at_node
+    fe, ff = fac_snap.edge[split], fac_snap.frac[split]
     order = np.lexsort((ff, fe))
-    fe, ff, fac_sorted = fe[order], ff[order], fac_idx[order]
+    fe, ff, fac_sorted = fe[order], ff[order], np.flatnonzero(split)[order]
     join = n + fac_sorted  # join-point node id of each facility, in sorted order
     same_prev = np.r_[False, fe[1:] == fe[:-1]] if len(fe) else np.zeros(0, bool)
     last = np.r_[fe[1:] != fe[:-1], True] if len(fe) else np.zeros(0, bool)
@@ -142,7 +151,7 @@ def build_search(
     src_nodes = n + nf + fac_idx
     acc_m = fac_snap.dist_m[ok]
     rows = np.r_[v[fin_f], u[fin_b], src_nodes]
-    cols = np.r_[u[fin_f], v[fin_b], n + fac_idx]
+    cols = np.r_[u[fin_f], v[fin_b], fac_join[fac_idx]]
     w = np.r_[fwd[fin_f], bwd[fin_b], acc_m / access_ms]
     lens = np.r_[length[fin_f], length[fin_b], acc_m]
     size = n + 2 * nf
@@ -177,6 +186,7 @@ def build_search(
         split_piece=piece_ids[porder],
         new_index=new_index,
         fac_ok=ok,
+        fac_join=fac_join,
     )
 
 
@@ -325,7 +335,8 @@ def node_travel_times(
     """
     mode = get_mode(mode)
     nodes = np.atleast_1d(np.asarray(nodes, dtype=np.int64))
-    empty = Snap(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, bool))
+    none = np.zeros(0, np.int64)
+    empty = Snap(none, np.zeros(0), np.zeros(0), np.zeros(0, bool), none)
     search = build_search(net, mode, empty, 1.0)
     if not min_only:
         return dijkstra(search.csr, indices=nodes, limit=float(limit_s)), None
