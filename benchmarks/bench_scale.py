@@ -47,11 +47,36 @@ GAP_RESOLUTION = 6
 ROWS_PER_PART = 1_000_000
 
 
-def _dataset(root: Path, points: int, stations: int) -> Path:
+def _copies(root: Path, points: int, stations: int, copies: int) -> Path:
+    """``copies`` x the ``points``-point dataset as one: its parts linked ``copies`` times.
+
+    The same GeoParquet parts read several times: the same partitions, rows and memory per
+    partition as distinct points, without generating them (the answers repeat).
+    """
+    src = _dataset(root, points, stations)
+    out = root / f"national_{points}x{copies}_{stations}"
+    if not (out / "done").exists():
+        (out / "demand").mkdir(parents=True, exist_ok=True)
+        for name in ("stations.parquet", "areas.parquet"):
+            (out / name).unlink(missing_ok=True)
+            (out / name).symlink_to(src / name)
+        parts = sorted((src / "demand").glob("*.parquet"))
+        for c in range(copies):
+            for k, p in enumerate(parts):
+                link = out / "demand" / f"part.{c * len(parts) + k:05d}.parquet"
+                link.unlink(missing_ok=True)
+                link.symlink_to(p)
+        (out / "done").write_text("links")
+    return out
+
+
+def _dataset(root: Path, points: int, stations: int, copies_of: int | None = None) -> Path:
     """The national dataset of ``points`` demand points under ``root`` (made once)."""
     sys.path.insert(0, str(HERE))
     from make_national import write
 
+    if copies_of and points > copies_of:
+        return _copies(root, copies_of, stations, points // copies_of)
     out = root / f"national_{points}_{stations}"
     if not (out / "done").exists():
         rows = min(ROWS_PER_PART, max(1, -(-points // 4)))
@@ -147,10 +172,13 @@ def run_dask(data: Path, workers: int) -> dict:
 
 
 def _one(kind: str, points: int, args) -> dict:
-    data = _dataset(args.data, points, args.stations)
+    copies_of = args.big_copies_of if points in _numbers(args.big) else None
+    data = _dataset(args.data, points, args.stations, copies_of)
     cmd = [sys.executable, __file__, "--one", kind, "--points", str(points)]
     cmd += ["--stations", str(args.stations), "--workers", str(args.workers)]
     cmd += ["--data", str(args.data)]
+    if copies_of:
+        cmd += ["--big", args.big, "--big-copies-of", str(copies_of)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     rec = json.loads(out.strip().splitlines()[-1])
@@ -209,6 +237,13 @@ def main() -> None:
     ap.add_argument("--dask", default="1e5,1e6,1e7", help="demand sizes on Dask")
     ap.add_argument("--memory", default="1e4,1e5,1e6", help="demand sizes in memory")
     ap.add_argument("--big", default="5e7", help="the largest Dask run (GeoParquet); '' none")
+    ap.add_argument(
+        "--big-copies-of",
+        type=lambda v: int(float(v)),
+        default=None,
+        help="make the --big dataset from copies of this size's parts (e.g. 1e7: 5 x 10 "
+        "million rows) instead of generating it",
+    )
     ap.add_argument("--stations", type=int, default=150_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--data", type=Path, default=None, help="dataset directory (default tmp)")
@@ -226,7 +261,8 @@ def main() -> None:
     if args.data is None:
         args.data = Path(tempfile.gettempdir()) / "servicemap-national"
     if args.one:
-        data = _dataset(args.data, args.points, args.stations)
+        copies_of = args.big_copies_of if args.points in _numbers(args.big) else None
+        data = _dataset(args.data, args.points, args.stations, copies_of)
         rec = run_memory(data) if args.one == "memory" else run_dask(data, args.workers)
         print(json.dumps(rec))
         return
