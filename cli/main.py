@@ -202,6 +202,24 @@ def _summaries(
     return out
 
 
+def _dask_summaries(address, fac, dem, areas, type_keys, detour, threshold_m):
+    """The coverage command on Dask: the dashboard link and a progress bar on stderr."""
+    import contextlib
+
+    from distributed import progress
+
+    from geo import scale
+
+    with scale.dask_client(address) as client:
+        click.echo(f"Dask dashboard: {client.dashboard_link}", err=True)
+        lazy = _summaries(fac, scale.partition_demand(dem), areas, type_keys, detour, threshold_m)
+        futures = client.compute(lazy)
+        if sys.stderr.isatty():
+            with contextlib.redirect_stdout(sys.stderr):  # stdout keeps the --json output
+                progress(futures)
+        return client.gather(futures)
+
+
 def _pad(text: str, width: int) -> str:
     """Left-justify for a terminal, where a Chinese character takes two columns."""
     cols = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(text))
@@ -362,6 +380,16 @@ def _data_options(command):
 @click.option(
     "--threshold-s", type=SECONDS, default=None, help="Override the type's travel-time threshold."
 )
+@click.option(
+    "--dask",
+    "dask_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run partitioned on Dask: a local cluster (one worker process per core), or the "
+    "scheduler at ADDRESS (tcp://host:8786). Straight-line distance only.",
+)
 def coverage_cmd(
     demo,
     facilities,
@@ -380,6 +408,7 @@ def coverage_cmd(
     network_path=None,
     mode=None,
     threshold_s=None,
+    dask_address=None,
 ) -> None:
     """Coverage per facility type: covered share, people left out, worst areas, gaps."""
     modes = _travel_modes()
@@ -409,9 +438,17 @@ def coverage_cmd(
     )
     keys = list(type_keys) or [k for k in registry if (fac["type"] == k).any()]
     network = _load_network_for(demo, network_path, modes)
-    summaries = _summaries(
-        fac, dem, ars, keys, detour, threshold_m, network, mode, threshold_s, modes
-    )
+    if dask_address and network is not None:
+        raise click.UsageError(
+            "--dask measures straight-line distance; a road network is searched by "
+            "tiles from Python (geo.scale.node_travel_times_tiled): drop --network"
+        )
+    if dask_address:
+        summaries = _dask_summaries(dask_address, fac, dem, ars, keys, detour, threshold_m)
+    else:
+        summaries = _summaries(
+            fac, dem, ars, keys, detour, threshold_m, network, mode, threshold_s, modes
+        )
     if as_json:
         payload = [s.to_dict(top=top) for s in summaries]
         for item in payload:

@@ -34,6 +34,7 @@ _R_MAX_M = _A_M / math.sqrt(1 - _E2)
 # Geodesics up to this long use the closed form of _short_geodesic_m (validated against
 # pyproj.Geod: under 1e-5 m); longer ones are computed by pyproj.Geod (Karney).
 _SHORT_M = 200_000.0
+_SHORT_CHORD = 2.0 * math.sin(_SHORT_M / _R_MAX_M / 2.0)
 # Slack on the candidate margin: the short form's error (< 1e-5 m) and float rounding.
 _SLACK_M = 1e-3
 _UTM_K0 = 0.9996
@@ -85,47 +86,48 @@ def unit_vectors(lonlat: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ecef_m(n: np.ndarray) -> np.ndarray:
-    """Earth-centred coordinates (metres) of the ellipsoid points with unit normals ``n``."""
-    big_n = _A_M / np.sqrt(1.0 - _E2 * n[:, 2] * n[:, 2])  # prime-vertical radius
-    out = n * big_n[:, None]
-    out[:, 2] *= 1.0 - _E2
-    return out
-
-
 def _short_geodesic_m(n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
     """Geodesic metres between ellipsoid points given by unit normals (short distances).
 
     The 3-D chord C between the points, bent into the arc of the normal section at the
     midpoint in the chord's direction: ``s = 2 rho asin(C / (2 rho))``, with
     ``1/rho = cos^2(az)/M + sin^2(az)/N`` (Euler) at the midpoint's latitude. Against
-    pyproj.Geod on 400,000 random pairs at latitudes up to 70 deg: error under 1e-8 m to
-    50 km, 8e-6 m to 200 km (0.7 mm at 500 km), so it is used up to ``_SHORT_M``.
+    pyproj.Geod on 400,000 random pairs at every latitude: error under 1e-8 m to 50 km,
+    8e-6 m to 200 km (0.7 mm at 500 km), so it is used up to ``_SHORT_M``.
     """
-    d = _ecef_m(n2) - _ecef_m(n1)
-    c2 = np.einsum("ij,ij->i", d, d)
-    m = n1 + n2
-    m /= np.linalg.norm(m, axis=1)[:, None]  # the midpoint's normal (never 0 this short)
-    d_up = np.einsum("ij,ij->i", d, m)
-    s_phi = m[:, 2]
+    x1, y1, z1 = n1[:, 0], n1[:, 1], n1[:, 2]
+    x2, y2, z2 = n2[:, 0], n2[:, 1], n2[:, 2]
+    # earth-centred metres: N(phi) * normal, z shrunk by (1 - e^2)
+    r1 = _A_M / np.sqrt(1.0 - _E2 * z1 * z1)
+    r2 = _A_M / np.sqrt(1.0 - _E2 * z2 * z2)
+    dx, dy = x2 * r2 - x1 * r1, y2 * r2 - y1 * r1
+    dz = (z2 * r2 - z1 * r1) * (1.0 - _E2)
+    c2 = dx * dx + dy * dy + dz * dz
+    # the midpoint's normal (n1 + n2, never 0 this short)
+    mx, my, mz = x1 + x2, y1 + y2, z1 + z2
+    inv = 1.0 / np.sqrt(mx * mx + my * my + mz * mz)
+    s_phi = mz * inv
+    d_up = (dx * mx + dy * my + dz * mz) * inv
     c_phi2 = 1.0 - s_phi * s_phi
     h2 = c2 - d_up * d_up  # the chord's horizontal part, squared
+    d_north = dz - s_phi * d_up  # times cos(phi)
     with np.errstate(invalid="ignore", divide="ignore"):
-        d_north2 = (d[:, 2] - s_phi * d_up) ** 2 / c_phi2
-        cos_az2 = np.where((h2 > 0) & (c_phi2 > 0), np.clip(d_north2 / h2, 0.0, 1.0), 1.0)
+        cos_az2 = np.clip(d_north * d_north / (h2 * c_phi2), 0.0, 1.0)
+    cos_az2[~((h2 > 0) & (c_phi2 > 0))] = 1.0  # no direction: a pole, or the same point
     w2 = 1.0 - _E2 * s_phi * s_phi
-    big_m = _A_M * (1.0 - _E2) / (w2 * np.sqrt(w2))  # meridional radius
-    big_n = _A_M / np.sqrt(w2)  # prime-vertical radius
-    rho = 1.0 / (cos_az2 / big_m + (1.0 - cos_az2) / big_n)
-    chord = np.sqrt(c2)
-    return 2.0 * rho * np.arcsin(np.minimum(chord / (2.0 * rho), 1.0))
+    # 1/rho = cos^2/M + sin^2/N, with M = a(1-e^2)/w^3 and N = a/w
+    sw = np.sqrt(w2)
+    inv_rho = (cos_az2 * (w2 * sw / (1.0 - _E2)) + (1.0 - cos_az2) * sw) / _A_M
+    half = 0.5 * np.sqrt(c2) * inv_rho
+    return 2.0 * np.arcsin(np.minimum(half, 1.0)) / inv_rho
 
 
-def geodesic_m(a: np.ndarray, b: np.ndarray, na=None, nb=None) -> np.ndarray:
+def geodesic_m(a: np.ndarray, b: np.ndarray, na=None, nb=None, chord=None) -> np.ndarray:
     """WGS84 geodesic metres between (lon, lat) rows of ``a`` and ``b`` (vectorised).
 
-    ``na``/``nb``: their :func:`unit_vectors`, when already at hand. Short pairs by the
-    closed form of :func:`_short_geodesic_m`, long ones (over 200 km) by pyproj.Geod.
+    ``na``/``nb``: their :func:`unit_vectors`, and ``chord`` the distance between those,
+    when already at hand. Short pairs by the closed form of :func:`_short_geodesic_m`,
+    long ones (possibly over 200 km) by pyproj.Geod.
 
     Examples
     --------
@@ -142,14 +144,17 @@ def geodesic_m(a: np.ndarray, b: np.ndarray, na=None, nb=None) -> np.ndarray:
     nb = unit_vectors(b) if nb is None else nb
     if len(a) == 0:
         return np.zeros(0)
-    # the unit-sphere angle bounds the geodesic (see nearest_geodesic): long ones exactly
-    chord = np.linalg.norm(na - nb, axis=1)
-    long = 2.0 * np.arcsin(np.minimum(chord / 2.0, 1.0)) * _R_MAX_M > _SHORT_M
+    if chord is None:
+        d = na - nb
+        chord = np.sqrt(np.einsum("ij,ij->i", d, d))
+    # s <= R_MAX * theta (see _chord_for): within _SHORT_CHORD, s is at most _SHORT_M
+    long = chord > _SHORT_CHORD
+    if not long.any():
+        return _short_geodesic_m(na, nb)
     out = np.empty(len(a))
     short = ~long
     out[short] = _short_geodesic_m(na[short], nb[short])
-    if long.any():
-        _, _, out[long] = _GEOD.inv(a[long, 0], a[long, 1], b[long, 0], b[long, 1])
+    _, _, out[long] = _GEOD.inv(a[long, 0], a[long, 1], b[long, 0], b[long, 1])
     return out
 
 
@@ -190,7 +195,7 @@ def nearest_geodesic(fac_ll: np.ndarray, dem_ll: np.ndarray) -> tuple[np.ndarray
     chord, idx = KDTree(nf).query(nd, k=k)
     chord, idx = chord.reshape(n, k), idx.reshape(n, k).astype(np.int64)
     best = idx[:, 0].copy()
-    dist = geodesic_m(fac_ll[best], dem_ll, nf[best], nd)
+    dist = geodesic_m(fac_ll[best], dem_ll, nf[best], nd, chord[:, 0])
     if k == 1:
         return best, dist
     reach = _chord_for(dist)

@@ -625,6 +625,14 @@ def accessibility(
     >>> accessibility(fac, dem, threshold_m=1000)["access"].tolist()
     [0.2, 0.2, 0.0]
     """
+    from geo import scale  # a dask_geopandas frame of demand runs partitioned (geo/scale.py)
+
+    if scale.is_dask(demand):
+        return scale.accessibility(
+            facilities, demand, facility_type=facility_type, method=method,
+            threshold_m=threshold_m, decay=decay, steps=steps, sigma_m=sigma_m, beta=beta,
+            min_m=min_m, capacity=capacity, groups=groups, cost=cost, registry=registry,
+        )  # fmt: skip
     crs_in = check_pair(facilities, demand)
     if method not in _METHOD_DECAYS:
         raise ValidationError(f"method={method!r} is not known; use one of {METHODS}")

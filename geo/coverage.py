@@ -137,6 +137,15 @@ def coverage(
     >>> res["distance_m"].round(1).tolist(), res["covered"].tolist()
     ([500.2, 2000.8], [True, False])
     """
+    from geo import scale  # a dask_geopandas frame of demand runs partitioned (geo/scale.py)
+
+    if scale.is_dask(demand):
+        return scale.coverage(
+            facilities, demand, facility_type=facility_type, mode=mode,
+            threshold_m=threshold_m, detour_factor=detour_factor, groups=groups,
+            registry=registry, threshold_s=threshold_s, network=network, max_snap_m=max_snap_m,
+            modes=modes,
+        )  # fmt: skip
     crs_in = check_pair(facilities, demand)
     ftype = resolve_type(facility_type, registry)
     travel_modes = load_travel_modes(modes)
@@ -624,6 +633,12 @@ def coverage_summary(
     gap_resolution : int
         H3 resolution of the gap cells (8: cells of about 0.74 km2).
     """
+    from geo import scale  # a lazy (Dask) result is summarised partition by partition
+
+    if scale.is_dask(result):
+        return scale.coverage_summary(
+            result, areas, facilities=facilities, gap_resolution=gap_resolution
+        )  # a dask.delayed CoverageSummary
     missing = [c for c in (*RESULT_COLUMNS, "weight") if c not in result.columns]
     if missing:
         raise ValidationError(f"result lacks columns {missing!r}; pass the output of coverage()")
