@@ -956,9 +956,7 @@ def compliance_cmd(
     if as_json:
         click.echo(json.dumps(body, ensure_ascii=False, indent=2))
         return
-    from geo.layers import load_registry
-
-    registry = load_registry()
+    registry = _registry(_travel_modes())
     for key, t in body["types"].items():
         ft = registry.get(key)
         label = f"{ft.label_zh} {ft.label_en}" if ft else key

@@ -8,7 +8,7 @@ printed by headless Chromium, :func:`html_to_pdf`) and the Word document
 (:func:`report_docx`) all render this one structure, so they cannot disagree.
 
 The numbers come in already privacy-safe: the caller passes the planner's figures (in the
-web app, ``web.state.AppData.summary_json`` and ``gap_cells``); nothing here recomputes a
+web app, ``web.state.AppData.coverage_json`` and ``gap_cells``); nothing here recomputes a
 count of people. The maps are drawn with matplotlib, without tiles, so the report prints
 the same offline; gap cells are drawn in the classes of :func:`geo.maps.gap_classes`.
 
@@ -58,7 +58,7 @@ class TypeFigures:
     key, label, color : str
         Registry key, label in the report's language, CSS colour.
     summary : mapping
-        The planner's summary of the type (``web.state.AppData.summary_json``: headline
+        The planner's summary of the type (``web.state.AppData.coverage_json``: headline
         figures, ``areas`` of one level, ``loads`` with names).
     facilities : GeoDataFrame
         :func:`geo.export.facility_table` of the scenario (``in_service``, new sites).

@@ -8,6 +8,7 @@ coordinates a request gives (default: ``datum``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
@@ -266,12 +267,10 @@ def scenario_from_request(d: AppData, args=None, *, required: bool = True) -> Sc
         raise ParameterError("off", f"no facility with id {unknown[0]!r}")
     datum = params.datum(args)
     add = [point_to_wgs84(lon, lat, datum) for lon, lat in params.points(args, "add")]
-    return Scenario(
-        key,
-        base.threshold_m,
-        base.threshold_s,
-        tuple(sorted(set(off))),
-        tuple((round(x, 7), round(y, 7)) for x, y in add),
+    return replace(
+        base,
+        off=tuple(sorted(set(off))),
+        add=tuple((round(x, 7), round(y, 7)) for x, y in add),
     )
 
 

@@ -12,7 +12,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ class Scenario:
     """
 
     facility_type: str
+    _: KW_ONLY
     threshold_m: float | None = None
     threshold_s: float | None = None
     off: tuple[str, ...] = ()
