@@ -26,7 +26,13 @@ from geo.crs import (
 )
 from geo.demand import apply_privacy_floor, demand_summary, load_demand, to_h3
 from geo.demo import Demo, available_demos, load_demo
-from geo.errors import CRSError, RegistryError, ServicemapError, ValidationError
+from geo.errors import (
+    ConflictError,
+    CRSError,
+    RegistryError,
+    ServicemapError,
+    ValidationError,
+)
 from geo.finder import FacilityFinder, handoff_links, open_now
 from geo.layers import (
     FacilityType,
@@ -57,9 +63,11 @@ from geo.siting import (
     suggest_sites,
     what_if,
 )
+from geo.workspace import Workspace
 
 __all__ = [
     "CRSError",
+    "ConflictError",
     "CoverageSummary",
     "Demo",
     "EquitySummary",
@@ -72,6 +80,7 @@ __all__ = [
     "TravelMode",
     "ValidationError",
     "WhatIf",
+    "Workspace",
     "access_by_area",
     "accessibility",
     "apply_privacy_floor",

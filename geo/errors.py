@@ -42,4 +42,32 @@ class RegistryError(ServicemapError, ValueError):
     status = 400
 
 
-__all__ = ["CRSError", "RegistryError", "ServicemapError", "ValidationError"]
+class ConflictError(ServicemapError):
+    """Someone saved the same thing in between: the save is refused, nothing is lost.
+
+    Carries both sides so the caller can show them and merge: ``expected_version`` (the
+    version the editor started from), ``current_version`` and ``current`` (what is
+    stored now; None when it was removed) and ``proposed`` (what the editor sent).
+    """
+
+    status = 409
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        feature_id: str | None = None,
+        expected_version: int | None = None,
+        current_version: int | None = None,
+        current: dict | None = None,
+        proposed: dict | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.feature_id = feature_id
+        self.expected_version = expected_version
+        self.current_version = current_version
+        self.current = current
+        self.proposed = proposed
+
+
+__all__ = ["CRSError", "ConflictError", "RegistryError", "ServicemapError", "ValidationError"]

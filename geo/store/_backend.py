@@ -1,0 +1,346 @@
+"""The two SQL dialects of the store: GeoPackage (SQLite) and PostgreSQL + PostGIS.
+
+Everything that differs between them lives here: creating the database, geometry
+encoding, bulk copy, the write lock and the append-only triggers. The store itself
+(:mod:`geo.store._store`) speaks through one :class:`Backend` object.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+import sqlalchemy as sa
+from sqlalchemy import event
+
+SRID = 4326
+# GeoPackage geometry blob header: magic "GP", version 0, flags (bit 0: little-endian,
+# envelope bits 1-3 = 0: no envelope), then the srs_id as int32; the WKB follows.
+GPKG_HEADER = b"GP\x00\x01" + struct.pack("<i", SRID)
+GPKG_EMPTY_HEADER = b"GP\x00\x11" + struct.pack("<i", SRID)  # bit 4: empty geometry
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+GPKG_USER_VERSION = 10300  # GeoPackage 1.3
+
+KINDS = ("text", "real", "int", "bool", "list")
+
+_GPKG_META = [
+    """CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
+        srs_name TEXT NOT NULL, srs_id INTEGER NOT NULL PRIMARY KEY,
+        organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL,
+        definition TEXT NOT NULL, description TEXT)""",
+    """CREATE TABLE IF NOT EXISTS gpkg_contents (
+        table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL,
+        identifier TEXT UNIQUE, description TEXT DEFAULT '',
+        last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+        CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id))""",
+    """CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
+        table_name TEXT NOT NULL, column_name TEXT NOT NULL,
+        geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL,
+        z TINYINT NOT NULL, m TINYINT NOT NULL,
+        CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+        CONSTRAINT uk_gc_table_name UNIQUE (table_name),
+        CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+        CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id))""",
+]
+_WGS84_WKT = (
+    'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,'
+    'AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,'
+    'AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],'
+    'AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]'
+)
+_SRS_ROWS = [
+    ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate"),
+    ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate"),
+    ("WGS 84 geodetic", SRID, "EPSG", SRID, _WGS84_WKT, "longitude/latitude coordinates"),
+]
+
+
+def quote(name: str) -> str:
+    """A double-quoted SQL identifier (both dialects)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Backend:
+    """What the store needs from a database; subclassed per dialect."""
+
+    name = ""
+    geom_type = ""
+    real_type = "DOUBLE PRECISION"
+    int_type = "BIGINT"
+    bool_type = "BOOLEAN"
+    serial_pk = ""
+
+    def __init__(self, engine: sa.Engine, location: str) -> None:
+        self.engine = engine
+        self.location = location
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction, holding the store's write lock; commits on success."""
+        with self.engine.connect() as conn:
+            conn.execution_options(sm_write=True)
+            with conn.begin():
+                self.lock(conn)
+                yield conn
+
+    # -- set-up -------------------------------------------------------------------
+    def create_meta(self, conn: sa.Connection) -> None:
+        """Create the dialect's own metadata tables (GeoPackage's gpkg_* tables)."""
+
+    def sql_type(self, kind: str) -> str:
+        return {
+            "text": "TEXT",
+            "list": "TEXT",
+            "real": self.real_type,
+            "int": self.int_type,
+            "bool": self.bool_type,
+        }[kind]
+
+    def register_layer(self, conn: sa.Connection, table: str, description: str) -> None:
+        """Make ``table`` a feature layer other programs see (GeoPackage contents)."""
+
+    def append_only(self, conn: sa.Connection, table: str, *, closable: bool) -> None:
+        """Refuse DELETE, and UPDATE except setting ``valid_to`` once when closable."""
+        raise NotImplementedError
+
+    def lock(self, conn: sa.Connection) -> None:
+        """Serialise writers: one write transaction at a time (store versions in order)."""
+
+    def table_names(self, conn: sa.Connection) -> set[str]:
+        return set(sa.inspect(conn).get_table_names())
+
+    # -- geometry -----------------------------------------------------------------
+    def geoms_to_db(self, geoms: np.ndarray) -> list[Any]:
+        raise NotImplementedError
+
+    def geom_select(self, column: str) -> str:
+        raise NotImplementedError
+
+    def geoms_from_db(self, values: Sequence[Any]) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- bulk ---------------------------------------------------------------------
+    def copy_rows(
+        self, conn: sa.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple]
+    ) -> None:
+        raise NotImplementedError
+
+    def temp_ids(self, conn: sa.Connection, ids: Sequence[str]) -> str:
+        """A temporary table ``sm_ids(id)`` holding ``ids``; returns its name."""
+        raise NotImplementedError
+
+    def table_checksum(self, conn: sa.Connection, table: str, order_by: str) -> str:
+        raise NotImplementedError
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class GeoPackage(Backend):
+    """A GeoPackage file: SQLite in WAL mode, geometries as GeoPackage blobs."""
+
+    name = "gpkg"
+    geom_type = "BLOB"
+    real_type = "REAL"
+    int_type = "INTEGER"
+    bool_type = "BOOLEAN"
+    serial_pk = "INTEGER PRIMARY KEY AUTOINCREMENT"
+
+    @classmethod
+    def connect(cls, path: Path) -> GeoPackage:
+        engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # pragma: no cover - called by SQLAlchemy
+            # SQLAlchemy's documented recipe: let us emit BEGIN ourselves
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout = 30000")
+            mode = cur.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal":
+                cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # pragma: no cover - called by SQLAlchemy
+            # a writer takes the write lock at the start (IMMEDIATE), so two writers
+            # queue rather than one failing half-way with "database is locked"; a
+            # reader's deferred BEGIN reads one consistent snapshot and blocks no one
+            write = conn.get_execution_options().get("sm_write")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return cls(engine, str(path))
+
+    def create_meta(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
+        conn.exec_driver_sql(f"PRAGMA user_version = {GPKG_USER_VERSION}")
+        for ddl in _GPKG_META:
+            conn.exec_driver_sql(ddl)
+        raw = conn.connection.driver_connection
+        raw.executemany("INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _SRS_ROWS)
+
+    def register_layer(self, conn: sa.Connection, table: str, description: str) -> None:
+        conn.execute(
+            sa.text(
+                "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+                "description, srs_id, min_x, min_y, max_x, max_y) "
+                "VALUES (:t, 'features', :t, :d, :srid, -180, -90, 180, 90)"
+            ),
+            {"t": table, "d": description, "srid": SRID},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT OR IGNORE INTO gpkg_geometry_columns VALUES "
+                "(:t, 'geom', 'GEOMETRY', :srid, 0, 0)"
+            ),
+            {"t": table, "srid": SRID},
+        )
+
+    def touch_layer(self, conn: sa.Connection, table: str) -> None:
+        conn.execute(
+            sa.text(
+                "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
+                "WHERE table_name = :t"
+            ),
+            {"t": table},
+        )
+
+    def append_only(self, conn: sa.Connection, table: str, *, closable: bool) -> None:
+        t = quote(table)
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER IF NOT EXISTS {quote(table + '_no_delete')} BEFORE DELETE ON {t} "
+            "BEGIN SELECT RAISE(ABORT, 'history is append-only'); END"
+        )
+        when = "OLD.valid_to IS NOT NULL OR NEW.fid IS NOT OLD.fid" if closable else "1"
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER IF NOT EXISTS {quote(table + '_no_update')} BEFORE UPDATE ON {t} "
+            f"WHEN {when} BEGIN SELECT RAISE(ABORT, 'history is append-only'); END"
+        )
+
+    def geoms_to_db(self, geoms: np.ndarray) -> list[Any]:
+        wkb = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
+        empty = shapely.is_empty(geoms)
+        return [
+            None if w is None else (GPKG_EMPTY_HEADER if e else GPKG_HEADER) + w
+            for w, e in zip(wkb, empty, strict=True)
+        ]
+
+    def geom_select(self, column: str) -> str:
+        return quote(column)
+
+    def geoms_from_db(self, values: Sequence[Any]) -> np.ndarray:
+        wkb = []
+        for blob in values:
+            if blob is None:
+                wkb.append(None)
+                continue
+            blob = bytes(blob)
+            envelope = _ENVELOPE_BYTES[(blob[3] >> 1) & 0x07]
+            wkb.append(blob[8 + envelope :])
+        return shapely.from_wkb(np.array(wkb, dtype=object))
+
+    def copy_rows(self, conn, table, columns, rows) -> None:
+        raw = conn.connection.driver_connection
+        cols = ", ".join(quote(c) for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        raw.executemany(f"INSERT INTO {quote(table)} ({cols}) VALUES ({marks})", rows)
+
+    def temp_ids(self, conn, ids) -> str:
+        conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS sm_ids (id TEXT PRIMARY KEY)")
+        conn.exec_driver_sql("DELETE FROM sm_ids")
+        raw = conn.connection.driver_connection
+        raw.executemany("INSERT INTO sm_ids VALUES (?)", ((i,) for i in ids))
+        return "sm_ids"
+
+    def table_checksum(self, conn, table, order_by) -> str:
+        import hashlib
+
+        h = hashlib.md5()
+        for row in conn.exec_driver_sql(f"SELECT * FROM {quote(table)} ORDER BY {order_by}"):
+            h.update(repr(tuple(row)).encode())
+        return h.hexdigest()
+
+    def checkpoint(self) -> None:
+        raw = self.engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
+
+
+class PostGIS(Backend):
+    """PostgreSQL with PostGIS: geometries as ``geometry(Geometry, 4326)``, bulk by COPY."""
+
+    name = "postgis"
+    geom_type = f"geometry(Geometry, {SRID})"
+    serial_pk = "BIGSERIAL PRIMARY KEY"
+
+    @classmethod
+    def connect(cls, url: str) -> PostGIS:
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        engine = sa.create_engine(url, pool_pre_ping=True)
+        return cls(engine, engine.url.render_as_string(hide_password=True))
+
+    def create_meta(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+        conn.exec_driver_sql(
+            "CREATE OR REPLACE FUNCTION sm_append_only() RETURNS trigger AS $$ BEGIN "
+            "IF TG_OP = 'UPDATE' AND TG_ARGV[0] = 'closable' AND OLD.valid_to IS NULL "
+            "AND NEW.fid = OLD.fid THEN RETURN NEW; END IF; "
+            "RAISE EXCEPTION 'history is append-only'; END $$ LANGUAGE plpgsql"
+        )
+
+    def append_only(self, conn: sa.Connection, table: str, *, closable: bool) -> None:
+        name = quote(table + "_append_only")
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {quote(table)}")
+        arg = "'closable'" if closable else "'fixed'"
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {quote(table)} "
+            f"FOR EACH ROW EXECUTE FUNCTION sm_append_only({arg})"
+        )
+
+    def lock(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7240501)")
+
+    def geoms_to_db(self, geoms: np.ndarray) -> list[Any]:
+        geoms = shapely.set_srid(geoms, SRID)
+        return list(shapely.to_wkb(geoms, hex=True, include_srid=True, flavor="extended"))
+
+    def geom_select(self, column: str) -> str:
+        return f"ST_AsBinary({quote(column)})"
+
+    def geoms_from_db(self, values: Sequence[Any]) -> np.ndarray:
+        return shapely.from_wkb(
+            np.array([None if v is None else bytes(v) for v in values], dtype=object)
+        )
+
+    def copy_rows(self, conn, table, columns, rows) -> None:
+        raw = conn.connection.driver_connection
+        cols = ", ".join(quote(c) for c in columns)
+        with raw.cursor() as cur, cur.copy(f"COPY {quote(table)} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def temp_ids(self, conn, ids) -> str:
+        conn.exec_driver_sql(
+            "CREATE TEMP TABLE IF NOT EXISTS sm_ids (id TEXT PRIMARY KEY) ON COMMIT DELETE ROWS"
+        )
+        conn.exec_driver_sql("DELETE FROM sm_ids")
+        self.copy_rows(conn, "sm_ids", ["id"], ((i,) for i in ids))
+        return "sm_ids"
+
+    def table_checksum(self, conn, table, order_by) -> str:
+        return conn.exec_driver_sql(
+            f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY {order_by}), '')) "
+            f"FROM {quote(table)} t"
+        ).scalar_one()
