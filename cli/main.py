@@ -583,5 +583,10 @@ def serve_cmd(demo: str, host: str, port: int, workers: int, tiles: str | None, 
     _Server().run()
 
 
+from cli.workspace import register as _register_workspace  # noqa: E402
+
+_register_workspace(main)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
