@@ -106,7 +106,9 @@ class Backend:
     def register_layer(self, conn: sa.Connection, table: str, description: str) -> None:
         """Make ``table`` a feature layer other programs see (GeoPackage contents)."""
 
-    def append_only(self, conn: sa.Connection, table: str, *, closable: bool) -> None:
+    def append_only(
+        self, conn: sa.Connection, table: str, *, closable: bool, columns: Sequence[str] = ()
+    ) -> None:
         """Refuse DELETE, and UPDATE except setting ``valid_to`` once when closable."""
         raise NotImplementedError
 
@@ -214,17 +216,28 @@ class GeoPackage(Backend):
             {"t": table},
         )
 
-    def append_only(self, conn: sa.Connection, table: str, *, closable: bool) -> None:
+    def append_only(
+        self, conn: sa.Connection, table: str, *, closable: bool, columns: Sequence[str] = ()
+    ) -> None:
         t = quote(table)
         conn.exec_driver_sql(
             f"CREATE TRIGGER IF NOT EXISTS {quote(table + '_no_delete')} BEFORE DELETE ON {t} "
             "BEGIN SELECT RAISE(ABORT, 'history is append-only'); END"
         )
-        when = "OLD.valid_to IS NOT NULL OR NEW.fid IS NOT OLD.fid" if closable else "1"
-        conn.exec_driver_sql(
-            f"CREATE TRIGGER IF NOT EXISTS {quote(table + '_no_update')} BEFORE UPDATE ON {t} "
-            f"WHEN {when} BEGIN SELECT RAISE(ABORT, 'history is append-only'); END"
-        )
+        # SQLite cannot compare whole rows: list every column but valid_to (the store
+        # calls this again whenever it adds a column)
+        fixed = ", ".join(quote(c) for c in columns if c != "valid_to")
+        for name, head in (
+            ("_no_update", f"BEFORE UPDATE OF {fixed} ON {t}" if closable else f"BEFORE UPDATE ON {t}"),
+            ("_close_once", f"BEFORE UPDATE OF valid_to ON {t} WHEN OLD.valid_to IS NOT NULL"),
+        ):
+            if name == "_close_once" and not closable:
+                continue
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {quote(table + name)}")
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {quote(table + name)} {head} "
+                "BEGIN SELECT RAISE(ABORT, 'history is append-only'); END"
+            )
 
     def geoms_to_db(self, geoms: np.ndarray) -> list[Any]:
         wkb = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
@@ -296,11 +309,14 @@ class PostGIS(Backend):
         conn.exec_driver_sql(
             "CREATE OR REPLACE FUNCTION sm_append_only() RETURNS trigger AS $$ BEGIN "
             "IF TG_OP = 'UPDATE' AND TG_ARGV[0] = 'closable' AND OLD.valid_to IS NULL "
-            "AND NEW.fid = OLD.fid THEN RETURN NEW; END IF; "
+            "AND (to_jsonb(NEW) - 'valid_to') = (to_jsonb(OLD) - 'valid_to') "
+            "THEN RETURN NEW; END IF; "
             "RAISE EXCEPTION 'history is append-only'; END $$ LANGUAGE plpgsql"
         )
 
-    def append_only(self, conn: sa.Connection, table: str, *, closable: bool) -> None:
+    def append_only(
+        self, conn: sa.Connection, table: str, *, closable: bool, columns: Sequence[str] = ()
+    ) -> None:
         name = quote(table + "_append_only")
         conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {quote(table)}")
         arg = "'closable'" if closable else "'fixed'"

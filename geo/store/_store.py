@@ -343,7 +343,7 @@ class Store:
             conn.exec_driver_sql(f"CREATE TABLE {quote(layer)} ({cols})")
             conn.exec_driver_sql(
                 f"CREATE TABLE {quote(layer + '_history')} ({cols}, "
-                "valid_from BIGINT NOT NULL, valid_to BIGINT)"
+                f"valid_from {b.int_type} NOT NULL, valid_to {b.int_type})"
             )
             conn.exec_driver_sql(
                 f"CREATE UNIQUE INDEX {quote(layer + '_id')} ON {quote(layer)} (id)"
@@ -353,7 +353,6 @@ class Store:
             conn.exec_driver_sql(f"CREATE INDEX {quote(h + '_from')} ON {quote(h)} (valid_from)")
             b.register_layer(conn, layer, f"servicemap layer {layer}")
             b.register_layer(conn, h, f"every version of servicemap layer {layer}")
-            b.append_only(conn, h, closable=True)
             if "id" not in {c.name for c in new}:
                 new.insert(0, _Column("id", "text", "str"))
         else:
@@ -362,6 +361,9 @@ class Store:
                     conn.exec_driver_sql(
                         f"ALTER TABLE {quote(t)} ADD COLUMN {quote(c.name)} {b.sql_type(c.kind)}"
                     )
+        if new:
+            names = ["fid", "geom", *(c.name for c in known + new), "valid_from"]
+            b.append_only(conn, layer + "_history", closable=True, columns=names)
         start = len(known)
         for i, c in enumerate(new):
             conn.execute(
