@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	bash scripts/install-system-deps.sh chromium fonts-noto-cjk
+	bash scripts/install-system-deps.sh chromium fonts-noto-cjk postgresql-15-postgis-3
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# the notebooks' kernel: this venv's python, for Jupyter started from the venv
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name 'Python 3 (servicemap)' >/dev/null

@@ -163,7 +163,7 @@ import numpy as np, geopandas as gpd
 from geo import Workspace
 folder, url = sys.argv[1], sys.argv[2] or None
 ws = Workspace.open(folder, database_url=url)
-n = 200_000
+n = 60_000
 rng = np.random.default_rng(1)
 frame = gpd.GeoDataFrame(
     {"id": [f"X{i}" for i in range(n)], "group": "outdoor", "weight": rng.random(n),

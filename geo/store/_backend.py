@@ -308,9 +308,10 @@ class PostGIS(Backend):
         conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
         conn.exec_driver_sql(
             "CREATE OR REPLACE FUNCTION sm_append_only() RETURNS trigger AS $$ BEGIN "
-            "IF TG_OP = 'UPDATE' AND TG_ARGV[0] = 'closable' AND OLD.valid_to IS NULL "
+            "IF TG_OP = 'UPDATE' AND TG_ARGV[0] = 'closable' THEN "
+            "IF (to_jsonb(OLD) ->> 'valid_to') IS NULL "
             "AND (to_jsonb(NEW) - 'valid_to') = (to_jsonb(OLD) - 'valid_to') "
-            "THEN RETURN NEW; END IF; "
+            "THEN RETURN NEW; END IF; END IF; "
             "RAISE EXCEPTION 'history is append-only'; END $$ LANGUAGE plpgsql"
         )
 
