@@ -379,7 +379,7 @@ class Workspace:
                     layer, one, datum=datum, reason=reason, user=user, replace=replace,
                     group=group, weight=weight, level=level, progress=progress,
                 )  # fmt: skip
-        frame = self._load(layer, file, datum=datum, group=group, weight=weight, level=level)
+        frame = self.load_file(layer, file, datum=datum, group=group, weight=weight, level=level)
         import hashlib
 
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
@@ -393,10 +393,28 @@ class Workspace:
             progress=progress,
         )
 
-    def _load(self, layer, file, *, datum, group, weight, level) -> gpd.GeoDataFrame:
+    def load_file(
+        self,
+        layer: str,
+        path: str | os.PathLike[str],
+        *,
+        datum: str = "wgs84",
+        group: str | None = None,
+        weight: str | None = None,
+        level: str | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Load and validate a file for ``layer`` with geo's loader, writing nothing.
+
+        Facilities are checked against the workspace's registry and boundary (points
+        outside the district are refused: a wrong datum or swapped coordinates). What
+        :meth:`import_file` would write; an upload preview compares it with the layer.
+        """
         from geo.demand import load_demand
         from geo.layers import load_areas, load_facilities
 
+        if layer not in LAYERS:
+            raise ValueError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
+        file = Path(path)
         if layer == "facilities":
             bound = self.boundary
             area = bound if len(bound) else None

@@ -11,6 +11,7 @@ is the store's version, which only grows.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -157,7 +158,7 @@ def _decode(values: Sequence[Any], col: _Column) -> pd.Series:
     if col.kind == "list":
         return pd.Series([None if v is None else json.loads(v) for v in values], dtype=object)
     if col.kind == "real":
-        return pd.Series(np.array([np.nan if v is None else v for v in values], dtype=float))
+        return pd.Series(np.array(values, dtype=float))  # None -> NaN
     if col.kind == "int":
         s = pd.Series(list(values), dtype="Int64")
         return s.astype(col.dtype) if col.dtype != "Int64" and not s.isna().any() else s
@@ -165,7 +166,7 @@ def _decode(values: Sequence[Any], col: _Column) -> pd.Series:
         s = pd.Series([None if v is None else bool(v) for v in values], dtype="boolean")
         return s.astype(bool) if col.dtype == "bool" and not s.isna().any() else s
     dtype = "str" if col.dtype == "str" else object
-    return pd.Series(list(values), dtype=dtype)
+    return pd.Series(np.asarray(values, dtype=object), dtype=dtype)
 
 
 def _jsonable(value: Any) -> Any:
@@ -350,7 +351,6 @@ class Store:
             )
             h = layer + "_history"
             conn.exec_driver_sql(f"CREATE INDEX {quote(h + '_id')} ON {quote(h)} (id, valid_from)")
-            conn.exec_driver_sql(f"CREATE INDEX {quote(h + '_from')} ON {quote(h)} (valid_from)")
             b.register_layer(conn, layer, f"servicemap layer {layer}")
             b.register_layer(conn, h, f"every version of servicemap layer {layer}")
             if "id" not in {c.name for c in new}:
@@ -373,16 +373,16 @@ class Store:
         return known + new
 
     def _rows(self, conn, table: str, columns: list[_Column], where: str = "", params=None):
+        """Rows as columns: ``[geometries (database form), column 1 values, ...]``."""
         b = self.backend
         cols = ", ".join(quote(c.name) for c in columns)
         sql = f"SELECT {b.geom_select('geom')}, {cols} FROM {quote(table)} t {where} ORDER BY id"
-        return conn.execute(sa.text(sql), params or {}).fetchall()
+        rows = b.fetchall(conn, sql, params or {})
+        if not rows:
+            return [[] for _ in range(len(columns) + 1)]
+        return [np.array(v, dtype=object) for v in zip(*rows, strict=True)]
 
-    def _frame(self, rows, columns: list[_Column]) -> gpd.GeoDataFrame:
-        if rows:
-            values = list(zip(*rows, strict=True))
-        else:
-            values = [[] for _ in range(len(columns) + 1)]
+    def _frame(self, values, columns: list[_Column]) -> gpd.GeoDataFrame:
         data = {c.name: _decode(v, c) for c, v in zip(columns, values[1:], strict=True)}
         geoms = self.backend.geoms_from_db(values[0])
         return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"))
@@ -507,35 +507,49 @@ class Store:
     ) -> ChangeSummary:
         b = self.backend
         columns = self._ensure_layer(conn, layer, frame)
-        ids = frame["id"].astype(str).tolist()
+        n = len(frame)
+        ids = frame["id"].astype(str).to_numpy(dtype=object)
         geoms = frame.geometry.to_numpy()
         encoded = [
-            _encode(frame[c.name], c, layer) if c.name in frame.columns else [None] * len(frame)
+            np.array(_encode(frame[c.name], c, layer), dtype=object)
+            if c.name in frame.columns
+            else np.full(n, None, dtype=object)
             for c in columns
         ]
         encoded[0] = ids
-        attrs = list(zip(*encoded, strict=True)) if columns else []
-        new_wkb = shapely.to_wkb(geoms, flavor="iso")
 
         # what is there now, for the features concerned
-        if replace:
+        size = int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote(layer)}").scalar_one())
+        if size == 0:
+            current = [[] for _ in range(len(columns) + 1)]
+        elif replace or n > 10_000:
             current = self._rows(conn, layer, columns)
         else:
             wanted = list(dict.fromkeys([*ids, *remove]))
             tmp = b.temp_ids(conn, wanted)
             current = self._rows(conn, layer, columns, f"WHERE id IN (SELECT id FROM {tmp})")
-        cur_geoms = b.geoms_from_db([r[0] for r in current])
-        cur_wkb = shapely.to_wkb(cur_geoms, flavor="iso") if len(current) else []
-        now = {r[1]: (tuple(r[1:]), w) for r, w in zip(current, cur_wkb, strict=True)}
-        added, changed, keep = [], [], []
-        for i, (fid, row, w) in enumerate(zip(ids, attrs, new_wkb, strict=True)):
-            old = now.get(fid)
-            if old is None:
-                added.append(fid)
-                keep.append(i)
-            elif old[0] != row or old[1] != w:
-                changed.append(fid)
-                keep.append(i)
+        cur_ids = current[1]
+        if len(cur_ids):
+            cur_wkb = shapely.to_wkb(b.geoms_from_db(current[0]), flavor="iso")
+            new_wkb = shapely.to_wkb(geoms, flavor="iso")
+            now = {
+                fid: (row, w)
+                for fid, row, w in zip(cur_ids, zip(*current[1:], strict=True), cur_wkb, strict=True)
+            }
+            added, changed, keep = [], [], []
+            for i, (fid, row, w) in enumerate(
+                zip(ids, zip(*encoded, strict=True), new_wkb, strict=True)
+            ):
+                old = now.get(fid)
+                if old is None:
+                    added.append(fid)
+                    keep.append(i)
+                elif old[0] != row or old[1] != w:
+                    changed.append(fid)
+                    keep.append(i)
+        else:
+            now = {}
+            added, changed, keep = list(ids), [], list(range(n))
         if replace:
             given = set(ids)
             removed = [fid for fid in now if fid not in given]
@@ -572,24 +586,31 @@ class Store:
                 {"v": version},
             )
             conn.exec_driver_sql(f"DELETE FROM {quote(layer)} WHERE id IN (SELECT id FROM {tmp})")
-        db_geoms = b.geoms_to_db(geoms[keep]) if keep else []
+        every = len(keep) == n
+        pick = slice(None) if every else np.asarray(keep, dtype=np.intp)
+        db_geoms = b.geoms_to_db(geoms[pick]) if keep else []
+        picked = [col[pick] for col in encoded]
         names = ["geom", *(c.name for c in columns), "valid_from"]
         total = len(keep)
         for start in range(0, total, _CHUNK):
-            part = range(start, min(start + _CHUNK, total))
+            stop = min(start + _CHUNK, total)
             b.copy_rows(
                 conn,
                 hist,
                 names,
-                ((db_geoms[j], *attrs[keep[j]], version) for j in part),
+                zip(
+                    db_geoms[start:stop],
+                    *(col[start:stop] for col in picked),
+                    itertools.repeat(version, stop - start),
+                ),
             )
             if progress is not None:
-                progress(part.stop, total)
+                progress(stop, total)
         cols = ", ".join(["geom", *(quote(c.name) for c in columns)])
         conn.execute(
             sa.text(
                 f"INSERT INTO {quote(layer)} ({cols}) SELECT {cols} FROM {quote(hist)} "
-                "WHERE valid_from = :v ORDER BY id"
+                "WHERE valid_from = :v"
             ),
             {"v": version},
         )
@@ -597,7 +618,7 @@ class Store:
             b.touch_layer(conn, layer)
             b.touch_layer(conn, hist)
         log.info("store %s: layer %r version %d %s", self.location, layer, version, counts)
-        return ChangeSummary(version, layer, added, changed, removed, unchanged)
+        return ChangeSummary(version, layer, list(added), changed, removed, unchanged)
 
     # -- single features ----------------------------------------------------------
     def get_feature(self, layer: str, feature_id: str) -> tuple[dict, int]:
@@ -620,7 +641,7 @@ class Store:
             "WHERE id = :id AND valid_to IS NULL",
             {"id": str(feature_id)},
         )
-        if not rows:
+        if not len(rows[0]):
             raise KeyError(f"layer {layer!r} has no feature {feature_id!r}")
         frame = self._frame(rows, [*columns, _Column("valid_from", "int", "int64")])
         record = frame.iloc[0].to_dict()
@@ -756,7 +777,7 @@ class Store:
                 ),
                 {"l": layer, "id": feature_id},
             ).fetchall()
-        if not rows:
+        if not len(rows[0]):
             raise KeyError(f"layer {layer!r} has never held a feature {feature_id!r}")
         frame = self._frame(rows, [*columns, *extra]).sort_values("valid_from")
         meta = {int(r[0]): r for r in log_rows}
