@@ -58,19 +58,16 @@ def _write_config(path: Path, config: Mapping[str, Any]) -> None:
 
 def _empty_layer(layer: str) -> gpd.GeoDataFrame:
     from geo.demand import DEMAND_COLUMNS
+    from geo.layers import FACILITY_COLUMNS
 
     names = {
-        "facilities": (
-            "id type name address hours capacity amenities level contact source updated_at"
-        ).split(),
+        "facilities": [c for c in FACILITY_COLUMNS if c != "geometry"],
         "demand": list(DEMAND_COLUMNS[:-1]),
         "areas": ["id", "name", "name_en", "level"],
         "boundary": ["id", "name"],
     }[layer]
     floats = {"capacity", "weight", "route_pos_m"}
-    frame = pd.DataFrame(
-        {c: pd.Series(dtype=float if c in floats else "str") for c in names}
-    )
+    frame = pd.DataFrame({c: pd.Series(dtype=float if c in floats else "str") for c in names})
     if "amenities" in frame:
         frame["amenities"] = frame["amenities"].astype(object)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
@@ -173,9 +170,8 @@ class Workspace:
         store = open_store(database_url or root / STORE_FILE, create=True)
         ws = cls(root, config, store)
         if bound is not None:
-            ws.import_frame(
-                "boundary", bound, reason=f"boundary from {Path(boundary).name}", replace=True
-            )
+            reason = f"boundary from {Path(os.fspath(boundary or '')).name}"
+            ws.import_frame("boundary", bound, reason=reason, replace=True)
         _write_config(root / CONFIG, config)
         return ws
 
@@ -254,7 +250,9 @@ class Workspace:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Workspace {self.name!r} at {self.path} ({self.store.kind}, version {self.version})>"
+        return (
+            f"<Workspace {self.name!r} at {self.path} ({self.store.kind}, version {self.version})>"
+        )
 
     # -- what a Demo has ----------------------------------------------------------
     @property
@@ -323,8 +321,9 @@ class Workspace:
         if version is None:
             version = self.store.version
         frames = {name: self.layer(name, version=version) for name in LAYERS}
-        return Demo(self.name, frames["facilities"], frames["demand"], frames["areas"],
-                    frames["boundary"])
+        return Demo(
+            self.name, frames["facilities"], frames["demand"], frames["areas"], frames["boundary"]
+        )
 
     # -- imports ------------------------------------------------------------------
     def import_file(
@@ -424,7 +423,9 @@ class Workspace:
             )  # fmt: skip
         if layer == "demand":
             return load_demand(file, datum=datum, group=group, weight=weight)
-        return load_areas(file, datum=datum, level=level or ("district" if layer == "boundary" else None))
+        return load_areas(
+            file, datum=datum, level=level or ("district" if layer == "boundary" else None)
+        )
 
     def import_frame(
         self,
@@ -484,7 +485,9 @@ class Workspace:
             versions and both records. Nothing is written.
         """
         if "id" in changes and str(changes["id"]) != str(facility_id):
-            raise ValidationError(f"a facility's id cannot change ({facility_id!r} -> {changes['id']!r})")
+            raise ValidationError(
+                f"a facility's id cannot change ({facility_id!r} -> {changes['id']!r})"
+            )
         current, _ = self.get_facility(facility_id)
         record = self._validated({**current, **changes})
         return self.store.save_feature(
@@ -531,14 +534,20 @@ class Workspace:
             out.close()
         return target
 
-    def restore(self, path: str | os.PathLike[str], *, user: str, reason: str = "") -> list[ChangeSummary]:
+    def restore(
+        self, path: str | os.PathLike[str], *, user: str, reason: str = ""
+    ) -> list[ChangeSummary]:
         """Make every layer what an :meth:`export` file holds (one change per layer)."""
         source = open_store(path)
         try:
             return [
                 self.store.write_layer(
-                    layer, source.read_layer(layer), user=user, replace=True,
-                    reason=reason or f"restore from {Path(path).name}", action="restore",
+                    layer,
+                    source.read_layer(layer),
+                    user=user,
+                    replace=True,
+                    reason=reason or f"restore from {Path(path).name}",
+                    action="restore",
                 )  # fmt: skip
                 for layer in source.layers()
             ]

@@ -226,8 +226,7 @@ class _PostgresServer:
         except subprocess.CalledProcessError as exc:
             log = self.log.read_text() if self.log.exists() else ""
             raise RuntimeError(
-                f"the throwaway PostgreSQL server did not start: {exc.stderr or exc.stdout}"
-                f"\n{log}"
+                f"the throwaway PostgreSQL server did not start: {exc.stderr or exc.stdout}\n{log}"
             ) from exc
         import psycopg
 

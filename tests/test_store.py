@@ -261,8 +261,10 @@ def test_history_rollback_and_as_of(ws):
     first = ws.facilities
     rec, v = ws.get_facility("OS001")
     moved = Point(rec["geometry"].x + 0.001, rec["geometry"].y)
-    ws.update_facility("OS001", {"geometry": moved, "hours": "Mo-Fr 09:00-17:00"},
-                       expected_version=v, user="alice", reason="moved across the road")  # fmt: skip
+    change = {"geometry": moved, "hours": "Mo-Fr 09:00-17:00"}
+    ws.update_facility(
+        "OS001", change, expected_version=v, user="alice", reason="moved across the road"
+    )
     _, v = ws.get_facility("OS002")
     ws.remove_facility("OS002", expected_version=v, user="bob", reason="closed")
     new = {**rec, "id": "OS999", "name": "新驿站", "geometry": moved}

@@ -67,6 +67,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _driver(conn: sa.Connection) -> Any:
+    """The DBAPI connection (sqlite3 or psycopg) under a SQLAlchemy connection."""
+    return conn.connection.driver_connection
+
+
 class Backend:
     """What the store needs from a database; subclassed per dialect."""
 
@@ -121,7 +126,7 @@ class Backend:
     def fetchall(self, conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> list:
         """Rows of ``sql`` (``:name`` parameters) through the driver's own cursor: the
         fastest path for a whole layer."""
-        cur = conn.connection.driver_connection.cursor()
+        cur = _driver(conn).cursor()
         try:
             cur.execute(self._paramstyle(sql), dict(params))
             return cur.fetchall()
@@ -203,8 +208,10 @@ class GeoPackage(Backend):
         conn.exec_driver_sql(f"PRAGMA user_version = {GPKG_USER_VERSION}")
         for ddl in _GPKG_META:
             conn.exec_driver_sql(ddl)
-        raw = conn.connection.driver_connection
-        raw.executemany("INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _SRS_ROWS)
+        raw = _driver(conn)
+        raw.executemany(
+            "INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _SRS_ROWS
+        )
 
     def register_layer(self, conn: sa.Connection, table: str, description: str) -> None:
         conn.execute(
@@ -244,7 +251,10 @@ class GeoPackage(Backend):
         # calls this again whenever it adds a column)
         fixed = ", ".join(quote(c) for c in columns if c != "valid_to")
         for name, head in (
-            ("_no_update", f"BEFORE UPDATE OF {fixed} ON {t}" if closable else f"BEFORE UPDATE ON {t}"),
+            (
+                "_no_update",
+                f"BEFORE UPDATE OF {fixed} ON {t}" if closable else f"BEFORE UPDATE ON {t}",
+            ),
             ("_close_once", f"BEFORE UPDATE OF valid_to ON {t} WHEN OLD.valid_to IS NOT NULL"),
         ):
             if name == "_close_once" and not closable:
@@ -275,7 +285,7 @@ class GeoPackage(Backend):
         return shapely.from_wkb(np.asarray(values, dtype=object))
 
     def copy_rows(self, conn, table, columns, rows) -> None:
-        raw = conn.connection.driver_connection
+        raw = _driver(conn)
         cols = ", ".join(quote(c) for c in columns)
         marks = ", ".join("?" for _ in columns)
         raw.executemany(f"INSERT INTO {quote(table)} ({cols}) VALUES ({marks})", rows)
@@ -283,7 +293,7 @@ class GeoPackage(Backend):
     def temp_ids(self, conn, ids) -> str:
         conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS sm_ids (id TEXT PRIMARY KEY)")
         conn.exec_driver_sql("DELETE FROM sm_ids")
-        raw = conn.connection.driver_connection
+        raw = _driver(conn)
         raw.executemany("INSERT INTO sm_ids VALUES (?)", ((i,) for i in ids))
         return "sm_ids"
 
@@ -298,7 +308,7 @@ class GeoPackage(Backend):
     def checkpoint(self) -> None:
         raw = self.engine.raw_connection()
         try:
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
         finally:
             raw.close()
 
@@ -356,7 +366,7 @@ class PostGIS(Backend):
         return re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql.replace("%", "%%"))
 
     def copy_rows(self, conn, table, columns, rows) -> None:
-        raw = conn.connection.driver_connection
+        raw = _driver(conn)
         cols = ", ".join(quote(c) for c in columns)
         with raw.cursor() as cur, cur.copy(f"COPY {quote(table)} ({cols}) FROM STDIN") as copy:
             for row in rows:

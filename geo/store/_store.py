@@ -15,7 +15,7 @@ import itertools
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -138,7 +138,9 @@ def _encode(series: pd.Series, col: _Column, layer: str) -> list:
             filled = series.astype(object).where(~mask, 0)
             return _nullable(filled.astype("int64").to_numpy(), mask)
         if col.kind == "bool":
-            return _nullable(series.astype(object).where(~mask, False).astype(bool).to_numpy(), mask)
+            return _nullable(
+                series.astype(object).where(~mask, False).astype(bool).to_numpy(), mask
+            )
         return [
             None if m else json.dumps(list(v), ensure_ascii=False)
             for v, m in zip(series, mask, strict=True)
@@ -333,7 +335,9 @@ class Store:
         attrs = [c for c in frame.columns if c != frame.geometry.name]
         bad = [c for c in attrs if c in _RESERVED or not isinstance(c, str)]
         if bad:
-            raise ValidationError(f"layer {layer!r}: column names {bad!r} are reserved; rename them")
+            raise ValidationError(
+                f"layer {layer!r}: column names {bad!r} are reserved; rename them"
+            )
         new = [_Column(c, _kind_of(frame[c]), str(frame[c].dtype)) for c in attrs if c not in names]
         b = self.backend
         if not known:
@@ -362,8 +366,8 @@ class Store:
                         f"ALTER TABLE {quote(t)} ADD COLUMN {quote(c.name)} {b.sql_type(c.kind)}"
                     )
         if new:
-            names = ["fid", "geom", *(c.name for c in known + new), "valid_from"]
-            b.append_only(conn, layer + "_history", closable=True, columns=names)
+            every = ["fid", "geom", *(c.name for c in known + new), "valid_from"]
+            b.append_only(conn, layer + "_history", closable=True, columns=every)
         start = len(known)
         for i, c in enumerate(new):
             conn.execute(
@@ -520,6 +524,7 @@ class Store:
 
         # what is there now, for the features concerned
         size = int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote(layer)}").scalar_one())
+        current: list[Any]
         if size == 0:
             current = [[] for _ in range(len(columns) + 1)]
         elif replace or n > 10_000:
@@ -534,7 +539,9 @@ class Store:
             new_wkb = shapely.to_wkb(geoms, flavor="iso")
             now = {
                 fid: (row, w)
-                for fid, row, w in zip(cur_ids, zip(*current[1:], strict=True), cur_wkb, strict=True)
+                for fid, row, w in zip(
+                    cur_ids, zip(*current[1:], strict=True), cur_wkb, strict=True
+                )
             }
             added, changed, keep = [], [], []
             for i, (fid, row, w) in enumerate(
@@ -598,7 +605,7 @@ class Store:
                 conn,
                 hist,
                 names,
-                zip(
+                zip(  # noqa: B905 - equal lengths by construction; repeat() has none
                     db_geoms[start:stop],
                     *(col[start:stop] for col in picked),
                     itertools.repeat(version, stop - start),
@@ -910,7 +917,9 @@ class Store:
         """The user when ``password`` is theirs, else None (same time either way)."""
         with self.backend.engine.connect() as conn:
             row = conn.execute(
-                sa.text("SELECT name, role, created_at, password_hash FROM sm_users WHERE name = :n"),
+                sa.text(
+                    "SELECT name, role, created_at, password_hash FROM sm_users WHERE name = :n"
+                ),
                 {"n": name},
             ).first()
         stored = row[3] if row else _auth.DUMMY_HASH
@@ -921,7 +930,9 @@ class Store:
         """A new API token for ``user``, scoped to ``role`` (default and at most the
         user's own). Only its hash is stored: the returned text is shown once."""
         with self.backend.write() as conn:
-            row = conn.execute(sa.text("SELECT role FROM sm_users WHERE name = :n"), {"n": user}).first()
+            row = conn.execute(
+                sa.text("SELECT role FROM sm_users WHERE name = :n"), {"n": user}
+            ).first()
             if row is None:
                 raise KeyError(f"no user {user!r}")
             role = role or row[0]
@@ -984,9 +995,7 @@ def _check_role(role: str) -> None:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
 
 
-def open_store(
-    location: str | os.PathLike[str], *, create: bool = False
-) -> Store:
+def open_store(location: str | os.PathLike[str], *, create: bool = False) -> Store:
     """Open a store: a GeoPackage path, or a ``postgresql://`` URL.
 
     Parameters
@@ -1010,7 +1019,9 @@ def open_store(
     else:
         path = Path(text)
         if not create and not path.is_file():
-            raise FileNotFoundError(f"{text!r} does not exist; create a workspace with `servicemap init`")
+            raise FileNotFoundError(
+                f"{text!r} does not exist; create a workspace with `servicemap init`"
+            )
         backend = GeoPackage.connect(path)
     store = Store(backend)
     try:
@@ -1021,4 +1032,3 @@ def open_store(
         backend.dispose()
         raise
     return store
-
