@@ -93,10 +93,13 @@ class Workspace:
     Examples
     --------
     >>> import tempfile
-    >>> ws = Workspace.from_demo("beilun", tempfile.mkdtemp())
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> ws = Workspace.from_demo("beilun", folder.name)
     >>> ws.name, int((ws.facilities["type"] == "outdoor_station").sum())
     ('beilun', 44)
-    >>> ws.close()
+    >>> len(ws.snapshot(version=0).facilities), len(ws.snapshot().facilities)
+    (0, 195)
+    >>> ws.close(); folder.cleanup()
     """
 
     path: Path
@@ -238,6 +241,12 @@ class Workspace:
             ws.import_frame(layer, frame, reason=reason, replace=True, detail={"demo": demo})
         return ws
 
+    def after_fork(self) -> None:
+        """Call in a forked child (gunicorn ``post_fork``) before using a workspace opened
+        in the parent: the child opens its own database connections."""
+        self._cache.clear()
+        self.store.after_fork()
+
     def close(self) -> None:
         """Close the store (a GeoPackage is checkpointed: one file again)."""
         self._cache.clear()
@@ -308,13 +317,6 @@ class Workspace:
     def snapshot(self, *, version: int | None = None, as_of: Any = None) -> Demo:
         """Every layer at one moment, as a :class:`geo.demo.Demo` (for analysis "as of").
 
-        Examples
-        --------
-        >>> import tempfile
-        >>> ws = Workspace.from_demo("beilun", tempfile.mkdtemp())
-        >>> len(ws.snapshot(version=0).facilities), len(ws.snapshot().facilities)
-        (0, 195)
-        >>> ws.close()
         """
         if version is None and as_of is not None:
             version = self.store.version_at(as_of)

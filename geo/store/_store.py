@@ -212,6 +212,11 @@ class Store:
             self.backend.checkpoint()
         self.backend.dispose()
 
+    def after_fork(self) -> None:
+        """Forget the parent's pooled connections in a forked child (they stay the
+        parent's); new ones are opened on first use."""
+        self.backend.engine.dispose(close=False)
+
     def __enter__(self) -> Store:
         return self
 
