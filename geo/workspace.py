@@ -315,9 +315,7 @@ class Workspace:
     boundary = property(lambda self: self.layer("boundary"), doc="The district boundary.")
 
     def snapshot(self, *, version: int | None = None, as_of: Any = None) -> Demo:
-        """Every layer at one moment, as a :class:`geo.demo.Demo` (for analysis "as of").
-
-        """
+        """Every layer at one moment, as a :class:`geo.demo.Demo` (for analysis "as of")."""
         if version is None and as_of is not None:
             version = self.store.version_at(as_of)
         if version is None:

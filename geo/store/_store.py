@@ -120,13 +120,14 @@ def _kind_of(series: pd.Series) -> str:
     return "text"
 
 
-def _nullable(values: np.ndarray, mask: np.ndarray) -> list:
-    out = values.astype(object)
-    out[mask] = None
-    return out.tolist()
+def _nullable(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    out = values.astype(object, copy=values.dtype != object)
+    if mask.any():
+        out[mask] = None
+    return out
 
 
-def _encode(series: pd.Series, col: _Column, layer: str) -> list:
+def _encode(series: pd.Series, col: _Column, layer: str) -> np.ndarray:
     """A column as database values (NULL for missing)."""
     mask = series.isna().to_numpy() if col.kind != "list" else series.map(_is_missing).to_numpy()
     try:
@@ -141,10 +142,12 @@ def _encode(series: pd.Series, col: _Column, layer: str) -> list:
             return _nullable(
                 series.astype(object).where(~mask, False).astype(bool).to_numpy(), mask
             )
-        return [
+        out = np.empty(len(series), dtype=object)
+        out[:] = [
             None if m else json.dumps(list(v), ensure_ascii=False)
             for v, m in zip(series, mask, strict=True)
         ]
+        return out
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             f"layer {layer!r}, column {col.name!r}: the store holds it as {col.kind}, "
@@ -520,7 +523,7 @@ class Store:
         ids = frame["id"].astype(str).to_numpy(dtype=object)
         geoms = frame.geometry.to_numpy()
         encoded = [
-            np.array(_encode(frame[c.name], c, layer), dtype=object)
+            _encode(frame[c.name], c, layer)
             if c.name in frame.columns
             else np.full(n, None, dtype=object)
             for c in columns
