@@ -82,10 +82,14 @@ def main() -> None:
     ap.add_argument("--facilities", type=int, default=100_000)
     ap.add_argument("--demand", type=int, default=1_000_000)
     ap.add_argument("--database-url", default=os.environ.get("SERVICEMAP_DATABASE_URL"))
+    ap.add_argument("--layers", default="facilities,demand", help="which imports to time")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         root = Path(tmp)
-        sheet = facility_sheet(args.facilities, root / "facilities.xlsx")
+        wanted = args.layers.split(",")
+        sheet = root / "facilities.xlsx"
+        if "facilities" in wanted:
+            facility_sheet(args.facilities, sheet)
         dem = demand_csv(args.demand, root / "demand.csv")
         ws = Workspace.init(root / "ws", name="bench", database_url=args.database_url)
         rows = []
@@ -95,6 +99,8 @@ def main() -> None:
                  sheet, {"datum": "gcj02"}),
                 (f"{args.demand:,}-row demand CSV", "demand", dem, {"datum": "wgs84"}),
             ):  # fmt: skip
+                if layer not in wanted:
+                    continue
                 rows.append((label, *timed_import(ws, layer, path, **kw)))
             t0 = time.perf_counter()
             frame = ws.demand
