@@ -409,7 +409,8 @@ def test_the_store_file_is_a_geopackage(tmp_path):
     assert path.read_bytes()[68:72] == b"GPKG"  # application_id
     layers = set(pyogrio.list_layers(path)[:, 0])
     assert {"facilities", "facilities_history", "boundary"} <= layers
-    assert not any(name.startswith("sm_") for name in layers)  # users etc. are not layers
+    # the change log is a table QGIS shows; users, tokens and metadata are not
+    assert "sm_changes" in layers and not {"sm_users", "sm_tokens", "sm_meta"} & layers
     theirs = pyogrio.read_dataframe(path, layer="facilities", fid_as_index=False)
     theirs = theirs.sort_values("id").reset_index(drop=True)
     assert theirs.crs.to_epsg() == 4326

@@ -111,6 +111,9 @@ class Backend:
     def register_layer(self, conn: sa.Connection, table: str, description: str) -> None:
         """Make ``table`` a feature layer other programs see (GeoPackage contents)."""
 
+    def register_attributes(self, conn: sa.Connection, table: str, description: str) -> None:
+        """Make ``table`` a table without geometry other programs see."""
+
     def append_only(
         self, conn: sa.Connection, table: str, *, closable: bool, columns: Sequence[str] = ()
     ) -> None:
@@ -228,6 +231,17 @@ class GeoPackage(Backend):
                 "(:t, 'geom', 'GEOMETRY', :srid, 0, 0)"
             ),
             {"t": table, "srid": SRID},
+        )
+
+    def register_attributes(self, conn: sa.Connection, table: str, description: str) -> None:
+        # GDAL lists unregistered tables only when no attribute table is registered, so
+        # this also keeps users, tokens and the store's metadata out of QGIS's layer list
+        conn.execute(
+            sa.text(
+                "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+                "description) VALUES (:t, 'attributes', :t, :d)"
+            ),
+            {"t": table, "d": description},
         )
 
     def touch_layer(self, conn: sa.Connection, table: str) -> None:

@@ -232,6 +232,9 @@ class Store:
             for ddl in _META_DDL:
                 conn.exec_driver_sql(ddl.format(serial=self.backend.serial_pk))
             self.backend.append_only(conn, "sm_changes", closable=False)
+            self.backend.register_attributes(
+                conn, "sm_changes", "servicemap change log: who, when, what, why"
+            )
             conn.execute(
                 sa.text(
                     "INSERT INTO sm_meta (key, value) SELECT 'schema_version', :v WHERE NOT "
