@@ -376,6 +376,14 @@ def test_cli_init_import_users(store_location, tmp_path, facilities_xlsx):
     with _reopen(store_location, Path(folder)) as w:
         assert w.store.authenticate("root", "s3cret-pass").role == "admin"
         assert len(w.facilities) == 195
+    # --layer picks one layer of a multi-layer GeoPackage
+    areas = gpd.read_file(BEILUN / "subdistricts.geojson")
+    multi = tmp_path / "multi.gpkg"
+    pyogrio.write_dataframe(areas.head(2), multi, layer="other")
+    pyogrio.write_dataframe(areas, multi, layer="subdistricts")
+    ok = runner.invoke(cli_main, ["import", folder, "areas", str(multi), "--layer",
+                                  "subdistricts", "--json"])  # fmt: skip
+    assert ok.exit_code == 0 and json.loads(ok.output)["added"] == len(areas), ok.output
     ok = runner.invoke(cli_main, ["history", folder, "--facility", "OS001"])
     assert ok.exit_code == 0 and json.loads(ok.output)[0]["op"] == "add"
 
