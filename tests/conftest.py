@@ -269,7 +269,7 @@ def postgres_server():
         server.stop()
 
 
-@pytest.fixture(params=["gpkg", "postgis"])
+@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
 def store_location(request, tmp_path):
     """Where a fresh store lives: a GeoPackage path, or a new PostGIS database URL."""
     if request.param == "gpkg":
