@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 import tomllib
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +172,14 @@ class Workspace:
             "tiles": tiles,
         }
         store = open_store(database_url or root / STORE_FILE, create=True)
+        if store.get_meta("workspace_id") is not None:
+            store.close()
+            raise ServicemapError(
+                f"{store.location} already holds a workspace's layers; give a new database "
+                "(one workspace per database)"
+            )
+        config["workspace_id"] = uuid.uuid4().hex
+        store.set_meta("workspace_id", config["workspace_id"])
         ws = cls(root, config, store)
         if bound is not None:
             reason = f"boundary from {Path(os.fspath(boundary or '')).name}"
@@ -201,8 +210,21 @@ class Workspace:
                 )
             location: Any = database_url
         else:
-            location = database_url or root / where
-        return cls(root, config, open_store(location))
+            if database_url:
+                raise ServicemapError(
+                    f"{root} keeps its layers in {root / where}, not in a database: unset "
+                    "SERVICEMAP_DATABASE_URL (or give no database_url)"
+                )
+            location = root / where
+        store = open_store(location)
+        found = store.get_meta("workspace_id")
+        if found != config.get("workspace_id"):
+            store.close()
+            raise ServicemapError(
+                f"{store.location} holds the layers of another workspace (id {found!r}, "
+                f"{file} says {config.get('workspace_id')!r}); check the database URL"
+            )
+        return cls(root, config, store)
 
     @classmethod
     def from_demo(

@@ -428,3 +428,24 @@ def test_the_store_file_is_a_geopackage(tmp_path):
     # and a store opens only what is a store
     with pytest.raises(FileNotFoundError):
         open_store(tmp_path / "missing.gpkg")
+
+
+def test_a_workspace_opens_only_its_own_store(store_location, tmp_path, request):
+    ws = _make_workspace(store_location, tmp_path / "ws")
+    ws.close()
+    if isinstance(store_location, Path):
+        # a database URL left in the environment must not open some other data
+        with pytest.raises(ServicemapError, match="unset SERVICEMAP_DATABASE_URL"):
+            Workspace.open(tmp_path / "ws", database_url="postgresql://nobody@/elsewhere")
+    else:
+        with pytest.raises(ServicemapError, match="PostGIS: give the database URL"):
+            Workspace.open(tmp_path / "ws")
+        with pytest.raises(ServicemapError, match="already holds"):
+            _make_workspace(store_location, tmp_path / "second")
+        other = request.getfixturevalue("postgres_server").new_database()
+        with _make_workspace(other, tmp_path / "third"):
+            pass
+        with pytest.raises(ServicemapError, match="another workspace"):
+            Workspace.open(tmp_path / "ws", database_url=other)
+    with _reopen(store_location, tmp_path / "ws") as again:
+        assert again.name == "北仑区" and again.version == 1

@@ -259,6 +259,20 @@ class Store:
                 f"{SCHEMA_VERSION}; upgrade servicemap"
             )
 
+    def get_meta(self, key: str) -> str | None:
+        """A value of the store's own key-value table (``sm_meta``)."""
+        with self.backend.engine.connect() as conn:
+            return conn.execute(
+                sa.text("SELECT value FROM sm_meta WHERE key = :k"), {"k": key}
+            ).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a key of ``sm_meta`` once (a key already set is an error)."""
+        with self.backend.write() as conn:
+            if conn.execute(sa.text("SELECT 1 FROM sm_meta WHERE key = :k"), {"k": key}).first():
+                raise ServicemapError(f"{self.location}: {key!r} is already set")
+            conn.execute(sa.text("INSERT INTO sm_meta VALUES (:k, :v)"), {"k": key, "v": value})
+
     # -- versions -----------------------------------------------------------------
     @property
     def version(self) -> int:
