@@ -162,7 +162,7 @@ class Workspace:
             from geo.layers import load_areas
 
             bound = load_areas(boundary, level="district")
-        config = {
+        config: dict[str, Any] = {
             "name": name.strip(),
             "title": title,
             "store": "postgis" if database_url else STORE_FILE,
@@ -178,8 +178,9 @@ class Workspace:
                 f"{store.location} already holds a workspace's layers; give a new database "
                 "(one workspace per database)"
             )
-        config["workspace_id"] = uuid.uuid4().hex
-        store.set_meta("workspace_id", config["workspace_id"])
+        workspace_id = uuid.uuid4().hex
+        config["workspace_id"] = workspace_id
+        store.set_meta("workspace_id", workspace_id)
         ws = cls(root, config, store)
         if bound is not None:
             reason = f"boundary from {Path(os.fspath(boundary or '')).name}"

@@ -159,7 +159,7 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
-def _decode(values: Sequence[Any], col: _Column) -> pd.Series:
+def _decode(values: Sequence[Any] | np.ndarray, col: _Column) -> pd.Series:
     if col.kind == "list":
         return pd.Series([None if v is None else json.loads(v) for v in values], dtype=object)
     if col.kind == "real":
