@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml package-lock.json | $(BIN)/python
-	bash scripts/install-system-deps.sh chromium fonts-noto-cjk nodejs npm poppler-utils
+	bash scripts/install-system-deps.sh chromium fonts-noto-cjk nodejs npm poppler-utils postgresql-15-postgis-3
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# axe-core for the accessibility tests (tests/test_a11y.py), pinned in package-lock.json
 	npm ci --no-audit --no-fund --silent

@@ -976,5 +976,10 @@ def compliance_cmd(
             click.echo(f"  not recorded at {m['facilities']:>4}  {m['label_en']}")
 
 
+from cli.workspace import register as _register_workspace  # noqa: E402
+
+_register_workspace(main)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -34,7 +34,14 @@ from geo.demand import (
     to_h3,
 )
 from geo.demo import Demo, available_demos, load_demo
-from geo.errors import CRSError, FileNotFound, RegistryError, ServicemapError, ValidationError
+from geo.errors import (
+    ConflictError,
+    CRSError,
+    FileNotFound,
+    RegistryError,
+    ServicemapError,
+    ValidationError,
+)
 from geo.export import area_table, defuse_cell, export_tables, facility_table, gap_table
 from geo.finder import FacilityFinder, describe_hours, handoff_links, hours_in_words, open_now
 from geo.layers import (
@@ -79,9 +86,11 @@ from geo.standards import (
     load_equipment,
     load_standards,
 )
+from geo.workspace import Workspace
 
 __all__ = [
     "CRSError",
+    "ConflictError",
     "CoverageSummary",
     "Demo",
     "EquitySummary",
@@ -98,6 +107,7 @@ __all__ = [
     "TravelModes",
     "ValidationError",
     "WhatIf",
+    "Workspace",
     "access_by_area",
     "accessibility",
     "apply_privacy_floor",

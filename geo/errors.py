@@ -53,6 +53,34 @@ class RegistryError(ServicemapError, ValueError):
     status = 400
 
 
+class ConflictError(ServicemapError):
+    """Someone saved the same thing in between: the save is refused, nothing is lost.
+
+    Carries both sides so the caller can show them and merge: ``expected_version`` (the
+    version the editor started from), ``current_version`` and ``current`` (what is
+    stored now; None when it was removed) and ``proposed`` (what the editor sent).
+    """
+
+    status = 409
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        feature_id: str | None = None,
+        expected_version: int | None = None,
+        current_version: int | None = None,
+        current: dict | None = None,
+        proposed: dict | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.feature_id = feature_id
+        self.expected_version = expected_version
+        self.current_version = current_version
+        self.current = current
+        self.proposed = proposed
+
+
 def check_positive(value, name: str, unit: str = "") -> float:
     """``value`` as a float when it is a finite number > 0, else a ValidationError naming
     ``name`` (the one positive-number check of the library: thresholds, radii, breaks).
@@ -80,6 +108,7 @@ def check_positive(value, name: str, unit: str = "") -> float:
 
 __all__ = [
     "CRSError",
+    "ConflictError",
     "FileNotFound",
     "RegistryError",
     "ServicemapError",

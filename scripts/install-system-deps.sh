@@ -2,7 +2,9 @@
 # Debian packages the project needs (run by `make install`; idempotent).
 # The Makefile passes the package names: chromium for the browser tests (driven by
 # Playwright through executable_path; `playwright install` is never run), and
-# fonts-noto-cjk so Chinese text renders in it (screenshots).
+# fonts-noto-cjk so Chinese text renders in it (screenshots), and postgresql-15-postgis-3
+# for the store's PostGIS tests (tests/conftest.py starts a throwaway server with its
+# initdb/pg_ctl; no cluster of the system's is used).
 set -euo pipefail
 need=()
 for pkg in "$@"; do

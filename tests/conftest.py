@@ -4,9 +4,12 @@ tests a live server on a local port with a headless Chromium that may not leave 
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -283,3 +286,105 @@ def served():
     s = start_served()
     yield s
     stop_served(s)
+
+
+# -- PostgreSQL + PostGIS: a real throwaway server for the store tests ----------------
+_PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+class _PostgresServer:
+    """``initdb`` + ``pg_ctl`` on a temporary folder, listening on a unix socket only.
+
+    initdb refuses to run as root, so as root (CI, containers) the server runs as the
+    ``postgres`` user (``runuser``); otherwise as the current user.
+    """
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.root = Path(tempfile.mkdtemp(prefix="servicemap-pg-"))
+        self.data = self.root / "data"
+        self.socket = self.root / "socket"
+        self.socket.mkdir()
+        self.log = self.root / "server.log"
+        self.as_root = os.geteuid() == 0
+        self.user = "postgres" if self.as_root else None
+        self._n = 0
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = list(args)
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=120)
+
+    def start(self) -> None:
+        if not Path(_PG_BIN, "initdb").is_file():
+            raise RuntimeError(
+                f"no PostgreSQL 15 in {_PG_BIN}: install postgresql-15-postgis-3 "
+                "(`bash scripts/install-system-deps.sh postgresql-15-postgis-3`, which "
+                "`make install` runs)"
+            )
+        if self.as_root:
+            shutil.chown(self.root, "postgres")
+            shutil.chown(self.socket, "postgres")
+            os.chmod(self.root, 0o755)
+        try:
+            self._run(f"{_PG_BIN}/initdb", "-D", str(self.data), "-A", "trust", "-U",
+                      "postgres", "-E", "UTF8", "--no-sync", "--no-instructions")  # fmt: skip
+            self._run(
+                f"{_PG_BIN}/pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-o",
+                f"-k {self.socket} -c listen_addresses='' -F -c fsync=off",
+                "start",
+            )  # fmt: skip
+        except subprocess.CalledProcessError as exc:
+            log = self.log.read_text() if self.log.exists() else ""
+            raise RuntimeError(
+                f"the throwaway PostgreSQL server did not start: {exc.stderr or exc.stdout}\n{log}"
+            ) from exc
+        import psycopg
+
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE sm_template")
+        with psycopg.connect(self.dsn("sm_template"), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION postgis")
+
+    def dsn(self, db: str) -> str:
+        return f"host={self.socket} user=postgres dbname={db}"
+
+    def url(self, db: str) -> str:
+        return f"postgresql+psycopg://postgres@/{db}?host={self.socket}"
+
+    def new_database(self) -> str:
+        """A fresh database with PostGIS; its SQLAlchemy URL."""
+        import psycopg
+
+        self._n += 1
+        name = f"sm_test_{self._n}"
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name} TEMPLATE sm_template")
+        return self.url(name)
+
+    def stop(self) -> None:
+        self._run(f"{_PG_BIN}/pg_ctl", "-D", str(self.data), "-m", "immediate", "stop",
+                  check=False)  # fmt: skip
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL 15 + PostGIS server for this test session (never skipped: when
+    it cannot start, the tests using it fail with the reason)."""
+    server = _PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
+def store_location(request, tmp_path):
+    """Where a fresh store lives: a GeoPackage path, or a new PostGIS database URL."""
+    if request.param == "gpkg":
+        return tmp_path / "store.gpkg"
+    return request.getfixturevalue("postgres_server").new_database()

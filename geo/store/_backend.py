@@ -1,0 +1,401 @@
+"""The two SQL dialects of the store: GeoPackage (SQLite) and PostgreSQL + PostGIS.
+
+Everything that differs between them lives here: creating the database, geometry
+encoding, bulk copy, the write lock and the append-only triggers. The store itself
+(:mod:`geo.store._store`) speaks through one :class:`Backend` object.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+import sqlalchemy as sa
+from sqlalchemy import event
+
+SRID = 4326
+# GeoPackage geometry blob header: magic "GP", version 0, flags (bit 0: little-endian,
+# envelope bits 1-3 = 0: no envelope), then the srs_id as int32; the WKB follows.
+GPKG_HEADER = b"GP\x00\x01" + struct.pack("<i", SRID)
+GPKG_EMPTY_HEADER = b"GP\x00\x11" + struct.pack("<i", SRID)  # bit 4: empty geometry
+GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+GPKG_USER_VERSION = 10300  # GeoPackage 1.3
+
+KINDS = ("text", "real", "int", "bool", "list")
+
+_GPKG_META = [
+    """CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
+        srs_name TEXT NOT NULL, srs_id INTEGER NOT NULL PRIMARY KEY,
+        organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL,
+        definition TEXT NOT NULL, description TEXT)""",
+    """CREATE TABLE IF NOT EXISTS gpkg_contents (
+        table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL,
+        identifier TEXT UNIQUE, description TEXT DEFAULT '',
+        last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+        min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+        CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id))""",
+    """CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
+        table_name TEXT NOT NULL, column_name TEXT NOT NULL,
+        geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL,
+        z TINYINT NOT NULL, m TINYINT NOT NULL,
+        CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+        CONSTRAINT uk_gc_table_name UNIQUE (table_name),
+        CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+        CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id))""",
+]
+_WGS84_WKT = (
+    'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,'
+    'AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,'
+    'AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],'
+    'AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]'
+)
+_SRS_ROWS = [
+    ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate"),
+    ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate"),
+    ("WGS 84 geodetic", SRID, "EPSG", SRID, _WGS84_WKT, "longitude/latitude coordinates"),
+]
+
+
+def quote(name: str) -> str:
+    """A double-quoted SQL identifier (both dialects)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _driver(conn: sa.Connection) -> Any:
+    """The DBAPI connection (sqlite3 or psycopg) under a SQLAlchemy connection."""
+    return conn.connection.driver_connection
+
+
+class Backend:
+    """What the store needs from a database; subclassed per dialect."""
+
+    name = ""
+    geom_type = ""
+    real_type = "DOUBLE PRECISION"
+    int_type = "BIGINT"
+    bool_type = "BOOLEAN"
+    serial_pk = ""
+
+    def __init__(self, engine: sa.Engine, location: str) -> None:
+        self.engine = engine
+        self.location = location
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction, holding the store's write lock; commits on success."""
+        with self.engine.connect() as conn:
+            conn.execution_options(sm_write=True)
+            with conn.begin():
+                self.lock(conn)
+                yield conn
+
+    # -- set-up -------------------------------------------------------------------
+    def create_meta(self, conn: sa.Connection) -> None:
+        """Create the dialect's own metadata tables (GeoPackage's gpkg_* tables)."""
+
+    def sql_type(self, kind: str) -> str:
+        return {
+            "text": "TEXT",
+            "list": "TEXT",
+            "real": self.real_type,
+            "int": self.int_type,
+            "bool": self.bool_type,
+        }[kind]
+
+    def register_layer(self, conn: sa.Connection, table: str, description: str) -> None:
+        """Make ``table`` a feature layer other programs see (GeoPackage contents)."""
+
+    def register_attributes(self, conn: sa.Connection, table: str, description: str) -> None:
+        """Make ``table`` a table without geometry other programs see."""
+
+    def append_only(
+        self, conn: sa.Connection, table: str, *, closable: bool, columns: Sequence[str] = ()
+    ) -> None:
+        """Refuse DELETE, and UPDATE except setting ``valid_to`` once when closable."""
+        raise NotImplementedError
+
+    def lock(self, conn: sa.Connection) -> None:
+        """Serialise writers: one write transaction at a time (store versions in order)."""
+
+    def table_names(self, conn: sa.Connection) -> set[str]:
+        return set(sa.inspect(conn).get_table_names())
+
+    def fetchall(self, conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> list:
+        """Rows of ``sql`` (``:name`` parameters) through the driver's own cursor: the
+        fastest path for a whole layer."""
+        cur = _driver(conn).cursor()
+        try:
+            cur.execute(self._paramstyle(sql), dict(params))
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    def _paramstyle(self, sql: str) -> str:
+        return sql
+
+    # -- geometry -----------------------------------------------------------------
+    def geoms_to_db(self, geoms: np.ndarray) -> list[Any]:
+        raise NotImplementedError
+
+    def geom_select(self, column: str) -> str:
+        raise NotImplementedError
+
+    def geoms_from_db(self, values: Sequence[Any]) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- bulk ---------------------------------------------------------------------
+    def copy_rows(
+        self, conn: sa.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple]
+    ) -> None:
+        raise NotImplementedError
+
+    def temp_ids(self, conn: sa.Connection, ids: Sequence[str]) -> str:
+        """A temporary table ``sm_ids(id)`` holding ``ids``; returns its name."""
+        raise NotImplementedError
+
+    def table_checksum(self, conn: sa.Connection, table: str, order_by: str) -> str:
+        raise NotImplementedError
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class GeoPackage(Backend):
+    """A GeoPackage file: SQLite in WAL mode, geometries as GeoPackage blobs."""
+
+    name = "gpkg"
+    geom_type = "BLOB"
+    real_type = "REAL"
+    int_type = "INTEGER"
+    bool_type = "BOOLEAN"
+    serial_pk = "INTEGER PRIMARY KEY AUTOINCREMENT"
+
+    @classmethod
+    def connect(cls, path: Path) -> GeoPackage:
+        engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # pragma: no cover - called by SQLAlchemy
+            # SQLAlchemy's documented recipe: let us emit BEGIN ourselves
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout = 30000")
+            mode = cur.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal":
+                cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            # a page cache of up to 256 MB (allocated only as used): index inserts of a
+            # million-row import stay in memory instead of spilling to the WAL
+            cur.execute("PRAGMA cache_size = -262144")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # pragma: no cover - called by SQLAlchemy
+            # a writer takes the write lock at the start (IMMEDIATE), so two writers
+            # queue rather than one failing half-way with "database is locked"; a
+            # reader's deferred BEGIN reads one consistent snapshot and blocks no one
+            write = conn.get_execution_options().get("sm_write")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return cls(engine, str(path))
+
+    def create_meta(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
+        conn.exec_driver_sql(f"PRAGMA user_version = {GPKG_USER_VERSION}")
+        for ddl in _GPKG_META:
+            conn.exec_driver_sql(ddl)
+        raw = _driver(conn)
+        raw.executemany(
+            "INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _SRS_ROWS
+        )
+
+    def register_layer(self, conn: sa.Connection, table: str, description: str) -> None:
+        conn.execute(
+            sa.text(
+                "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+                "description, srs_id, min_x, min_y, max_x, max_y) "
+                "VALUES (:t, 'features', :t, :d, :srid, -180, -90, 180, 90)"
+            ),
+            {"t": table, "d": description, "srid": SRID},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT OR IGNORE INTO gpkg_geometry_columns VALUES "
+                "(:t, 'geom', 'GEOMETRY', :srid, 0, 0)"
+            ),
+            {"t": table, "srid": SRID},
+        )
+
+    def register_attributes(self, conn: sa.Connection, table: str, description: str) -> None:
+        # GDAL lists unregistered tables only when no attribute table is registered, so
+        # this also keeps users, tokens and the store's metadata out of QGIS's layer list
+        conn.execute(
+            sa.text(
+                "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+                "description) VALUES (:t, 'attributes', :t, :d)"
+            ),
+            {"t": table, "d": description},
+        )
+
+    def touch_layer(self, conn: sa.Connection, table: str) -> None:
+        conn.execute(
+            sa.text(
+                "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
+                "WHERE table_name = :t"
+            ),
+            {"t": table},
+        )
+
+    def append_only(
+        self, conn: sa.Connection, table: str, *, closable: bool, columns: Sequence[str] = ()
+    ) -> None:
+        t = quote(table)
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER IF NOT EXISTS {quote(table + '_no_delete')} BEFORE DELETE ON {t} "
+            "BEGIN SELECT RAISE(ABORT, 'history is append-only'); END"
+        )
+        # SQLite cannot compare whole rows: list every column but valid_to (the store
+        # calls this again whenever it adds a column)
+        fixed = ", ".join(quote(c) for c in columns if c != "valid_to")
+        for name, head in (
+            (
+                "_no_update",
+                f"BEFORE UPDATE OF {fixed} ON {t}" if closable else f"BEFORE UPDATE ON {t}",
+            ),
+            ("_close_once", f"BEFORE UPDATE OF valid_to ON {t} WHEN OLD.valid_to IS NOT NULL"),
+        ):
+            if name == "_close_once" and not closable:
+                continue
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {quote(table + name)}")
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {quote(table + name)} {head} "
+                "BEGIN SELECT RAISE(ABORT, 'history is append-only'); END"
+            )
+
+    def geoms_to_db(self, geoms: np.ndarray) -> list[Any]:
+        wkb = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
+        empty = shapely.is_empty(geoms)
+        return [
+            None if w is None else (GPKG_EMPTY_HEADER if e else GPKG_HEADER) + w
+            for w, e in zip(wkb, empty, strict=True)
+        ]
+
+    def geom_select(self, column: str) -> str:
+        # the WKB after the blob's header: 8 bytes plus the envelope, whose kind is bits
+        # 1-3 of the flags byte (the low hex digit of byte 4, shifted right once)
+        c = quote(column)
+        kind = f"((instr('0123456789ABCDEF', substr(hex(substr({c}, 4, 1)), 2, 1)) - 1) >> 1)"
+        skip = f"CASE {kind} WHEN 0 THEN 0 WHEN 1 THEN 32 WHEN 2 THEN 48 WHEN 3 THEN 48 ELSE 64 END"
+        return f"substr({c}, 9 + {skip})"
+
+    def geoms_from_db(self, values: Sequence[Any]) -> np.ndarray:
+        return shapely.from_wkb(np.asarray(values, dtype=object))
+
+    def copy_rows(self, conn, table, columns, rows) -> None:
+        raw = _driver(conn)
+        cols = ", ".join(quote(c) for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        raw.executemany(f"INSERT INTO {quote(table)} ({cols}) VALUES ({marks})", rows)
+
+    def temp_ids(self, conn, ids) -> str:
+        conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS sm_ids (id TEXT PRIMARY KEY)")
+        conn.exec_driver_sql("DELETE FROM sm_ids")
+        raw = _driver(conn)
+        raw.executemany("INSERT INTO sm_ids VALUES (?)", ((i,) for i in ids))
+        return "sm_ids"
+
+    def table_checksum(self, conn, table, order_by) -> str:
+        import hashlib
+
+        h = hashlib.md5()
+        for row in conn.exec_driver_sql(f"SELECT * FROM {quote(table)} ORDER BY {order_by}"):
+            h.update(repr(tuple(row)).encode())
+        return h.hexdigest()
+
+    def checkpoint(self) -> None:
+        raw = self.engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+        finally:
+            raw.close()
+
+
+class PostGIS(Backend):
+    """PostgreSQL with PostGIS: geometries as ``geometry(Geometry, 4326)``, bulk by COPY."""
+
+    name = "postgis"
+    geom_type = f"geometry(Geometry, {SRID})"
+    serial_pk = "BIGSERIAL PRIMARY KEY"
+
+    @classmethod
+    def connect(cls, url: str) -> PostGIS:
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        engine = sa.create_engine(url, pool_pre_ping=True)
+        return cls(engine, engine.url.render_as_string(hide_password=True))
+
+    def create_meta(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+        conn.exec_driver_sql(
+            "CREATE OR REPLACE FUNCTION sm_append_only() RETURNS trigger AS $$ BEGIN "
+            "IF TG_OP = 'UPDATE' AND TG_ARGV[0] = 'closable' THEN "
+            "IF (to_jsonb(OLD) ->> 'valid_to') IS NULL "
+            "AND (to_jsonb(NEW) - 'valid_to') = (to_jsonb(OLD) - 'valid_to') "
+            "THEN RETURN NEW; END IF; END IF; "
+            "RAISE EXCEPTION 'history is append-only'; END $$ LANGUAGE plpgsql"
+        )
+
+    def append_only(
+        self, conn: sa.Connection, table: str, *, closable: bool, columns: Sequence[str] = ()
+    ) -> None:
+        name = quote(table + "_append_only")
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {quote(table)}")
+        arg = "'closable'" if closable else "'fixed'"
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {quote(table)} "
+            f"FOR EACH ROW EXECUTE FUNCTION sm_append_only({arg})"
+        )
+
+    def lock(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7240501)")
+
+    def geoms_to_db(self, geoms: np.ndarray) -> list[Any]:
+        geoms = shapely.set_srid(geoms, SRID)
+        return list(shapely.to_wkb(geoms, hex=True, include_srid=True, flavor="extended"))
+
+    def geom_select(self, column: str) -> str:
+        return f"ST_AsBinary({quote(column)})"
+
+    def geoms_from_db(self, values: Sequence[Any]) -> np.ndarray:
+        return shapely.from_wkb(np.asarray(values, dtype=object))
+
+    def _paramstyle(self, sql: str) -> str:
+        return re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql.replace("%", "%%"))
+
+    def copy_rows(self, conn, table, columns, rows) -> None:
+        raw = _driver(conn)
+        cols = ", ".join(quote(c) for c in columns)
+        with raw.cursor() as cur, cur.copy(f"COPY {quote(table)} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def temp_ids(self, conn, ids) -> str:
+        conn.exec_driver_sql(
+            "CREATE TEMP TABLE IF NOT EXISTS sm_ids (id TEXT PRIMARY KEY) ON COMMIT DELETE ROWS"
+        )
+        conn.exec_driver_sql("DELETE FROM sm_ids")
+        self.copy_rows(conn, "sm_ids", ["id"], ((i,) for i in ids))
+        return "sm_ids"
+
+    def table_checksum(self, conn, table, order_by) -> str:
+        return conn.exec_driver_sql(
+            f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY {order_by}), '')) "
+            f"FROM {quote(table)} t"
+        ).scalar_one()
