@@ -751,8 +751,9 @@ def _boundary_for(demo, boundary):
 
         return load_demo(demo).boundary
     if boundary:
-        bnd = gpd.read_file(boundary)
-        return bnd.set_crs("EPSG:4326") if bnd.crs is None else bnd.to_crs("EPSG:4326")
+        from geo.layers import load_boundary
+
+        return load_boundary(boundary)
     raise click.UsageError("give --boundary FILE or --demo NAME: the area to fetch roads for")
 
 

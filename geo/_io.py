@@ -382,8 +382,9 @@ def read_file(
         raw = _read_excel(file, source, layer)
     else:
         raw = _read_vector(file, ext, source, datum, layer)
-    if raw.frame.empty and not empty_ok:
-        tabular = raw.geometry is None
+    tabular = raw.geometry is None
+    empty = raw.frame.empty if tabular else not len(raw.geometry)  # geometry, no attributes
+    if empty and not empty_ok:
         raise ValidationError(
             f"{source}: the file "
             f"{'has a header row but no data rows' if tabular else 'has no features'}"

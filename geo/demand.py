@@ -912,7 +912,8 @@ def iter_demand(
         out = _load_table(raw, problems, columns, **options)
         if "id" in columns:
             hashes = pd.util.hash_array(out["source_id"].to_numpy(dtype=object))
-            again = np.isin(hashes, seen)
+            at = np.minimum(np.searchsorted(seen, hashes), max(len(seen) - 1, 0))
+            again = seen[at] == hashes if len(seen) else np.zeros(len(hashes), dtype=bool)
             for i in np.flatnonzero(again)[: _io.MAX_SHOWN].tolist():
                 problems.value(
                     i,
@@ -921,7 +922,8 @@ def iter_demand(
                     "is a duplicate id: an earlier row has it; ids must be unique",
                 )
             problems.raise_if_any()
-            seen = np.union1d(seen, hashes)
+            seen = np.concatenate([seen, np.sort(hashes)])
+            seen.sort(kind="stable")  # two sorted runs: merged in linear time
         yield out
 
 

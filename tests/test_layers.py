@@ -353,7 +353,9 @@ def test_round_trip_keeps_unknown_amenities(tmp_path, expected):
 
 
 def test_facilities_to_file_bad_extension(tmp_path, expected):
-    with pytest.raises(ValueError, match=r"out\.shp.*'\.shp'.*\.geojson, \.gpkg or \.csv"):
+    with pytest.raises(
+        ValueError, match=r"out\.shp.*'\.shp'.*\.geojson, \.gpkg, \.csv or \.parquet"
+    ):
         facilities_to_file(expected, tmp_path / "out.shp")
 
 

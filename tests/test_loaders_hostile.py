@@ -226,3 +226,15 @@ def test_the_cli_names_options_that_exist():
         helptext = runner.invoke(main, [command, "--help"]).output
         for option in ("--group", "--weight", "--layer"):
             assert option in helptext
+
+
+def test_vector_files_with_geometry_only_are_not_empty(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point, box
+
+    path = tmp_path / "bare.geojson"
+    gpd.GeoDataFrame(geometry=[box(121.7, 29.8, 122.0, 30.0)], crs=4326).to_file(path)
+    assert len(load_boundary(path)) == 1
+    points = tmp_path / "points.geojson"
+    gpd.GeoDataFrame(geometry=[Point(121.8, 29.9), Point(121.9, 29.9)], crs=4326).to_file(points)
+    assert load_demand(points, group="outdoor")["weight"].tolist() == [1.0, 1.0]
