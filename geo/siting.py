@@ -4,13 +4,18 @@ Two layers, as in spopt's ``from_cost_matrix`` / ``from_geodataframe``:
 
 - numeric models on a sparse coverage (or cost) matrix, so that road-network travel times
   plug in unchanged: :func:`maximal_covering` (MCLP), :func:`capacitated_covering`,
-  :func:`set_covering` (LSCP, fewest sites to reach a target share) and :func:`p_median`;
-- the GeoDataFrame adapter a planner calls: :func:`suggest_sites` (existing facilities
-  kept, candidates generated inside the boundary, coverage recomputed with
-  :func:`geo.coverage.coverage` from the chosen sites) and :func:`what_if` (add, move or
+  :func:`set_covering` (LSCP), :func:`capacitated_set_covering`, :func:`p_median`,
+  :func:`capacitated_p_median`, :func:`p_center` (the fair one: the worst-off as near as
+  possible), :func:`backup_covering` (people within reach of two sites; MCLP with backup
+  and spopt's LSCPB) and :func:`scale_up` (AccessMod's order in which to build);
+- the GeoDataFrame adapter a planner calls: :func:`suggest_sites`, which builds a
+  :class:`SitingProblem` (the type's demand rows, existing sites, candidates and their
+  pairs), solves it with the model's entry in :data:`SITING_MODELS` (one line each on
+  what it optimises, read by the CLI, the API and the planner) and recounts coverage from
+  the chosen sites in one step; :func:`apply_changes` and :func:`what_if` (add, move or
   close sites).
 
-Every model is solved exactly with HiGHS (``highspy``), or with a greedy + swap heuristic
+Every model is solved exactly with HiGHS (``highspy``), or with a heuristic
 (``method="fast"``); every result says whether it is proven optimal and gives the gap.
 """
 
