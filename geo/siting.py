@@ -994,13 +994,16 @@ class SitingProblem:
             raise ValidationError("give site_capacity=: no existing site has a capacity")
         return float(np.median(known))
 
-    def useful(self, *, new_only: bool):
-        """Candidates reaching a weighted row (not yet covered, with ``new_only``), and
-        the pairs remapped to their positions among them: (keep, rows, cols, dist)."""
+    def useful(self, *, new_only: bool = False, rows_ok: np.ndarray | None = None):
+        """Candidates reaching a weighted row (not yet covered, with ``new_only``; among
+        ``rows_ok``, when given), and the pairs remapped to their positions among them:
+        (keep, rows, cols, dist)."""
         rows, cols, dist = self.pairs
         ok = self.weights[rows] > 0
         if new_only:
             ok &= ~self.covered_before[rows]
+        if rows_ok is not None:
+            ok &= rows_ok[rows]
         useful = np.zeros(len(self.candidate_xy), bool)
         useful[cols[ok]] = True
         keep = np.flatnonzero(useful)
@@ -1274,16 +1277,9 @@ def _farthest_first(pb: SitingProblem, p: int) -> float:
 
 
 def _solve_backup(pb: SitingProblem, ask: dict, *, lscpb: bool = False) -> _Answer:
-    rows, cols, _ = pb.pairs
     e = np.minimum(pb.existing_count, 2)
-    ok = (pb.weights[rows] > 0) & (e[rows] < 2)
-    useful = np.zeros(len(pb.candidate_xy), bool)
-    useful[cols[ok]] = True
-    keep = np.flatnonzero(useful)
-    remap = -np.ones(len(pb.candidate_xy), np.int64)
-    remap[keep] = np.arange(len(keep))
-    sel = remap[cols] >= 0
-    cover = pb.cover(rows[sel], remap[cols[sel]], len(keep))
+    keep, rows, cols, _ = pb.useful(rows_ok=e < 2)
+    cover = pb.cover(rows, cols, len(keep))
     target = None
     if lscpb:
         target = 0.95 if ask["target_share"] is None else float(ask["target_share"])
@@ -1298,7 +1294,8 @@ def _solve_backup(pb: SitingProblem, ask: dict, *, lscpb: bool = False) -> _Answ
     )
     chosen = _on(keep, sol)
     # people covered twice, recounted from the pairs of the sites open after
-    cnt = e + np.bincount(rows[np.isin(cols, chosen)], minlength=len(e))
+    r_all, c_all, _ = pb.pairs
+    cnt = e + np.bincount(r_all[np.isin(c_all, chosen)], minlength=len(e))
     extra = {
         "people_twice_before": float(pb.weights[e >= 2].sum()),
         "people_twice_after": float(pb.weights[cnt >= 2].sum()),
