@@ -43,6 +43,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--p", type=int, default=20)
     ap.add_argument("--model", choices=["mclp", "pcenter"], default="mclp")
+    ap.add_argument(
+        "--spopt-time-limit",
+        type=float,
+        default=1800.0,
+        help="pcenter: seconds HiGHS may spend on spopt's model (its build is not limited)",
+    )
     args = ap.parse_args()
     if args.model == "pcenter":
         return bench_pcenter(args)
@@ -141,12 +147,15 @@ def bench_pcenter(args) -> None:
         model = PCenter.from_cost_matrix(cost, p_facilities=args.p)
         t_sb = time.perf_counter() - t0
         t0 = time.perf_counter()
-        model.solve(pulp.HiGHS(msg=False))
+        model.problem.solve(pulp.HiGHS(msg=False, timeLimit=args.spopt_time_limit))
         t_ss = time.perf_counter() - t0
-        sp_sites = [j for j, v in enumerate(model.fac_vars) if v.value() > 0.5]
+        status = pulp.LpStatus[model.problem.status]
+        sp_sites = [j for j, v in enumerate(model.fac_vars) if (v.value() or 0) > 0.5]
         worst = float(cost[:, ours.sites].min(axis=1).max())
-        sp_worst = float(cost[:, sp_sites].min(axis=1).max())
-        assert abs(worst - sp_worst) < 1e-6, f"objectives differ: {worst} vs {sp_worst}"
+        sp_worst = float(cost[:, sp_sites].min(axis=1).max()) if sp_sites else float("nan")
+        finished = status == "Optimal" and t_ss < args.spopt_time_limit
+        if finished:
+            assert abs(worst - sp_worst) < 1e-6, f"objectives differ: {worst} vs {sp_worst}"
         fast_worst = float(cost[:, fast.sites].min(axis=1).max())
         rows.append(
             dict(ours=t_ours, fast=t_fast, ratio=fast_worst / worst, sp_build=t_sb, sp_solve=t_ss)
@@ -154,7 +163,8 @@ def bench_pcenter(args) -> None:
         print(
             f"  seed {seed}: servicemap {t_ours:.3f} s (proven optimal: {ours.proven_optimal}, "
             f"worst {worst:.1f} m); fast {t_fast:.3f} s at {fast_worst / worst:.4f} x the "
-            f"optimum; spopt build {t_sb:.3f} s + solve {t_ss:.3f} s (worst {sp_worst:.1f} m)"
+            f"optimum; spopt build {t_sb:.3f} s + solve {t_ss:.3f} s ({status}"
+            f"{'' if finished else ', stopped by the time limit'}, worst {sp_worst:.1f} m)"
         )
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     total = med["sp_build"] + med["sp_solve"]
