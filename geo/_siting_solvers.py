@@ -967,8 +967,8 @@ def backup_exact(
         (np.arange(k), m + np.arange(k), np.full(k, 2.0)),
         (np.full(m, k), np.arange(m), np.ones(m)),
     ]
-    row_lo = [np.full(k, -np.inf), [p]]
-    row_hi = [e.astype(np.float64), [p]]
+    row_lo: list[np.ndarray] = [np.full(k, -np.inf), np.array([p], np.float64)]
+    row_hi: list[np.ndarray] = [e.astype(np.float64), np.array([p], np.float64)]
     n_col = m + k
     cost = np.concatenate([np.zeros(m), W])
     if need_rows is not None and need_rows.any():
@@ -986,8 +986,8 @@ def backup_exact(
                 (k + 1 + np.arange(len(g)), n_col + np.arange(len(g)), np.ones(len(g))),
                 (np.full(len(g), k + 1 + len(g)), n_col + np.arange(len(g)), W[g]),
             ]
-            row_lo += [np.full(len(g), -np.inf), [need]]
-            row_hi += [np.zeros(len(g)), [np.inf]]
+            row_lo += [np.full(len(g), -np.inf), np.array([need], np.float64)]
+            row_hi += [np.zeros(len(g)), np.array([np.inf])]
             cost = np.concatenate([cost, np.zeros(len(g))])
             n_col += len(g)
     row_lo_a, row_hi_a = np.concatenate(row_lo), np.concatenate(row_hi)

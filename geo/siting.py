@@ -466,7 +466,7 @@ def backup_covering(
         rng = np.random.default_rng(12345)
         key = np.column_stack([A @ rng.random((m, 2)), np.diff(A.indptr), ek, mk])
         _, first_i, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
-        W = np.bincount(inv.ravel(), weights=W, minlength=len(first_i))
+        W = np.bincount(inv.ravel(), weights=W, minlength=len(first_i)).astype(np.float64)
         A, ek, mk = A[first_i], ek[first_i], mk[first_i]
     if k == 0 or len(W) == 0:
         sol = Solution(np.empty(0, np.int64), 0.0, 0.0, True, 0.0, method, "trivial")
@@ -660,7 +660,9 @@ def scale_up(
     else:
         sol, _ = _s.capacitated_exact(rows, cols, w, caps, m, cap_n, time_limit_s=time_limit_s)
     # build order: each next the one serving the most people with those before it
-    rest, order, gains, prev = list(sol.sites), [], [], served0
+    rest, prev = list(sol.sites), served0
+    order: list[int] = []
+    gains: list[float] = []
     while rest:
         got = [_s.capacitated_served(rows, cols, w, caps, np.r_[order, j, ex_open]) for j in rest]
         b = int(np.argmax(got))
@@ -695,7 +697,8 @@ def _scale_up_greedy(rows, cols, w, caps, m, *, need, max_sites=None) -> Solutio
 
     for j in range(m, len(caps)):
         fill(j)
-    chosen, gains = [], []
+    chosen: list[int] = []
+    gains: list[float] = []
     tol = 1e-9 * max(1.0, float(w.sum()))
     limit = m if max_sites is None else int(max_sites)
     while len(chosen) < limit and float(w.sum() - left.sum()) < need - tol:
