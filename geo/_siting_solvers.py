@@ -118,6 +118,8 @@ def _solve_highs(
     time_limit_s: float | None,
     mip_rel_gap: float,
     integer: np.ndarray | None = None,
+    options: dict | None = None,
+    allow_infeasible: bool = False,
 ):
     """Solve a MIP given row-wise (CSR) constraint arrays; the first ``n_int`` columns
     are integer (or the columns where the boolean mask ``integer`` is set).
@@ -154,6 +156,8 @@ def _solve_highs(
     h.setOptionValue("mip_abs_gap", 1e-7)
     if time_limit_s is not None:
         h.setOptionValue("time_limit", float(time_limit_s))
+    for key, value in (options or {}).items():
+        h.setOptionValue(key, value)
     t1 = time.perf_counter()
     h.run()
     t2 = time.perf_counter()
@@ -166,6 +170,8 @@ def _solve_highs(
         proven = status == "Optimal"
     else:
         bound, proven = obj, status == "Optimal"
+    if status == "Infeasible" and allow_infeasible:
+        return None, math.inf, math.inf, True, status, t1 - t0, t2 - t1
     if status == "Infeasible":
         raise ValidationError(
             "the model has no solution (HiGHS: infeasible); lower the target, raise the "
@@ -530,6 +536,51 @@ def lscp_fast(A: sp.csr_array, W: np.ndarray, need: float) -> Solution:
     )
 
 
+def lscp_at_most(A: sp.csr_array, p: int, *, time_limit_s: float | None = None):
+    """Can ``p`` columns cover every group of ``A``? Returns (columns or None, proven).
+
+    Greedy first (a cover of at most ``p`` is an answer); else HiGHS with the objective
+    bounded by ``p`` (nodes that cannot do better are pruned), stopped at the first
+    solution found: a solution answers yes, "infeasible" is a proof of no."""
+    W = np.ones(A.shape[0])
+    quick = lscp_fast(A, W, float(W.sum()))
+    if quick.objective <= p:
+        return quick.sites, True
+    k, m = A.shape
+    rows = np.repeat(np.arange(k), np.diff(A.indptr))
+    indptr, indices, values = _csr_rows([(rows, A.indices.astype(np.int64), np.ones(len(rows)))], k)
+    try:
+        x, _, _, _, status, _, _ = _lscp_decision(A, rows, indptr, indices, values, p, time_limit_s)
+    except ServicemapError:  # the time limit came first: not proven either way
+        return None, False
+    if x is None:
+        return None, True
+    chosen = np.flatnonzero(x > 0.5)
+    if len(chosen) <= p:
+        return chosen, True
+    return None, False
+
+
+def _lscp_decision(A, rows, indptr, indices, values, p, time_limit_s):
+    k, m = A.shape
+    return _solve_highs(
+        cost=np.ones(m),
+        col_lo=np.zeros(m),
+        col_hi=np.ones(m),
+        n_int=m,
+        row_lo=np.ones(k),
+        row_hi=np.full(k, np.inf),
+        indptr=indptr,
+        indices=indices,
+        values=values,
+        maximize=False,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=0.0,
+        options={"objective_bound": p + 0.5, "mip_max_improving_sols": 1},
+        allow_infeasible=True,
+    )
+
+
 # --------------------------------------------------------------------------- p-median
 def pmedian_exact(
     rows: np.ndarray,
@@ -840,18 +891,14 @@ def pcenter_search(
         if (np.diff(cover.indptr)[need] == 0).any():
             return None, True  # a row no candidate reaches within r
         A, W, _ = reduce_cover(cover, need.astype(np.float64))
-        left = None if deadline is None else max(0.01, deadline - time.perf_counter())
-        if exact:
-            sol = lscp_exact(A, W, float(W.sum()), cover_all=True, time_limit_s=left)
-            if not sol.proven_optimal:
-                all_proven = False
-            if sol.bound is not None and sol.bound > p:
-                return None, True
-        else:
+        if not exact:
             sol = lscp_fast(A, W, float(W.sum()))
-        if sol.objective > p:
-            return None, exact and sol.proven_optimal
-        return sol.sites, True
+            return (sol.sites, True) if sol.objective <= p else (None, False)
+        left = None if deadline is None else max(0.01, deadline - time.perf_counter())
+        got, proven = lscp_at_most(A, p, time_limit_s=left)
+        if not proven:
+            all_proven = False
+        return got, proven
 
     lo, hi = 0, len(values) - 1
     best, proven_lo = None, -1  # values[proven_lo] is proven out of reach
@@ -920,8 +967,8 @@ def backup_exact(
         (np.arange(k), m + np.arange(k), np.full(k, 2.0)),
         (np.full(m, k), np.arange(m), np.ones(m)),
     ]
-    row_lo = [np.full(k, -np.inf), [p]]
-    row_hi = [e.astype(np.float64), [p]]
+    row_lo: list[np.ndarray] = [np.full(k, -np.inf), np.array([p], np.float64)]
+    row_hi: list[np.ndarray] = [e.astype(np.float64), np.array([p], np.float64)]
     n_col = m + k
     cost = np.concatenate([np.zeros(m), W])
     if need_rows is not None and need_rows.any():
@@ -939,8 +986,8 @@ def backup_exact(
                 (k + 1 + np.arange(len(g)), n_col + np.arange(len(g)), np.ones(len(g))),
                 (np.full(len(g), k + 1 + len(g)), n_col + np.arange(len(g)), W[g]),
             ]
-            row_lo += [np.full(len(g), -np.inf), [need]]
-            row_hi += [np.zeros(len(g)), [np.inf]]
+            row_lo += [np.full(len(g), -np.inf), np.array([need], np.float64)]
+            row_hi += [np.zeros(len(g)), np.array([np.inf])]
             cost = np.concatenate([cost, np.zeros(len(g))])
             n_col += len(g)
     row_lo_a, row_hi_a = np.concatenate(row_lo), np.concatenate(row_hi)

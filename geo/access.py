@@ -684,7 +684,9 @@ def accessibility(
             raise ValidationError("method='supply_ratio' with cost= needs neighbour_cost=")
         how = "given cost matrix"
     weight = demand["weight"].to_numpy(dtype="float64")
-    kw = dict(max_cost=limit, decay=decay, steps=steps, sigma=sigma_m, beta=beta, min_cost=min_m)
+    kw: dict[str, Any] = dict(
+        max_cost=limit, decay=decay, steps=steps, sigma=sigma_m, beta=beta, min_cost=min_m
+    )
     if method in ("2sfca", "e2sfca", "gravity"):
         acc = fca_from_cost(cost, weight, supply, **kw)
     elif method == "3sfca":

@@ -4,13 +4,18 @@ Two layers, as in spopt's ``from_cost_matrix`` / ``from_geodataframe``:
 
 - numeric models on a sparse coverage (or cost) matrix, so that road-network travel times
   plug in unchanged: :func:`maximal_covering` (MCLP), :func:`capacitated_covering`,
-  :func:`set_covering` (LSCP, fewest sites to reach a target share) and :func:`p_median`;
-- the GeoDataFrame adapter a planner calls: :func:`suggest_sites` (existing facilities
-  kept, candidates generated inside the boundary, coverage recomputed with
-  :func:`geo.coverage.coverage` from the chosen sites) and :func:`what_if` (add, move or
+  :func:`set_covering` (LSCP), :func:`capacitated_set_covering`, :func:`p_median`,
+  :func:`capacitated_p_median`, :func:`p_center` (the fair one: the worst-off as near as
+  possible), :func:`backup_covering` (people within reach of two sites; MCLP with backup
+  and spopt's LSCPB) and :func:`scale_up` (AccessMod's order in which to build);
+- the GeoDataFrame adapter a planner calls: :func:`suggest_sites`, which builds a
+  :class:`SitingProblem` (the type's demand rows, existing sites, candidates and their
+  pairs), solves it with the model's entry in :data:`SITING_MODELS` (one line each on
+  what it optimises, read by the CLI, the API and the planner) and recounts coverage from
+  the chosen sites in one step; :func:`apply_changes` and :func:`what_if` (add, move or
   close sites).
 
-Every model is solved exactly with HiGHS (``highspy``), or with a greedy + swap heuristic
+Every model is solved exactly with HiGHS (``highspy``), or with a heuristic
 (``method="fast"``); every result says whether it is proven optimal and gives the gap.
 """
 
@@ -461,7 +466,7 @@ def backup_covering(
         rng = np.random.default_rng(12345)
         key = np.column_stack([A @ rng.random((m, 2)), np.diff(A.indptr), ek, mk])
         _, first_i, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
-        W = np.bincount(inv.ravel(), weights=W, minlength=len(first_i))
+        W = np.bincount(inv.ravel(), weights=W, minlength=len(first_i)).astype(np.float64)
         A, ek, mk = A[first_i], ek[first_i], mk[first_i]
     if k == 0 or len(W) == 0:
         sol = Solution(np.empty(0, np.int64), 0.0, 0.0, True, 0.0, method, "trivial")
@@ -655,7 +660,9 @@ def scale_up(
     else:
         sol, _ = _s.capacitated_exact(rows, cols, w, caps, m, cap_n, time_limit_s=time_limit_s)
     # build order: each next the one serving the most people with those before it
-    rest, order, gains, prev = list(sol.sites), [], [], served0
+    rest, prev = list(sol.sites), served0
+    order: list[int] = []
+    gains: list[float] = []
     while rest:
         got = [_s.capacitated_served(rows, cols, w, caps, np.r_[order, j, ex_open]) for j in rest]
         b = int(np.argmax(got))
@@ -690,7 +697,8 @@ def _scale_up_greedy(rows, cols, w, caps, m, *, need, max_sites=None) -> Solutio
 
     for j in range(m, len(caps)):
         fill(j)
-    chosen, gains = [], []
+    chosen: list[int] = []
+    gains: list[float] = []
     tol = 1e-9 * max(1.0, float(w.sum()))
     limit = m if max_sites is None else int(max_sites)
     while len(chosen) < limit and float(w.sum() - left.sum()) < need - tol:
@@ -988,13 +996,16 @@ class SitingProblem:
             raise ValidationError("give site_capacity=: no existing site has a capacity")
         return float(np.median(known))
 
-    def useful(self, *, new_only: bool):
-        """Candidates reaching a weighted row (not yet covered, with ``new_only``), and
-        the pairs remapped to their positions among them: (keep, rows, cols, dist)."""
+    def useful(self, *, new_only: bool = False, rows_ok: np.ndarray | None = None):
+        """Candidates reaching a weighted row (not yet covered, with ``new_only``; among
+        ``rows_ok``, when given), and the pairs remapped to their positions among them:
+        (keep, rows, cols, dist)."""
         rows, cols, dist = self.pairs
         ok = self.weights[rows] > 0
         if new_only:
             ok &= ~self.covered_before[rows]
+        if rows_ok is not None:
+            ok &= rows_ok[rows]
         useful = np.zeros(len(self.candidate_xy), bool)
         useful[cols[ok]] = True
         keep = np.flatnonzero(useful)
@@ -1268,16 +1279,9 @@ def _farthest_first(pb: SitingProblem, p: int) -> float:
 
 
 def _solve_backup(pb: SitingProblem, ask: dict, *, lscpb: bool = False) -> _Answer:
-    rows, cols, _ = pb.pairs
     e = np.minimum(pb.existing_count, 2)
-    ok = (pb.weights[rows] > 0) & (e[rows] < 2)
-    useful = np.zeros(len(pb.candidate_xy), bool)
-    useful[cols[ok]] = True
-    keep = np.flatnonzero(useful)
-    remap = -np.ones(len(pb.candidate_xy), np.int64)
-    remap[keep] = np.arange(len(keep))
-    sel = remap[cols] >= 0
-    cover = pb.cover(rows[sel], remap[cols[sel]], len(keep))
+    keep, rows, cols, _ = pb.useful(rows_ok=e < 2)
+    cover = pb.cover(rows, cols, len(keep))
     target = None
     if lscpb:
         target = 0.95 if ask["target_share"] is None else float(ask["target_share"])
@@ -1292,7 +1296,8 @@ def _solve_backup(pb: SitingProblem, ask: dict, *, lscpb: bool = False) -> _Answ
     )
     chosen = _on(keep, sol)
     # people covered twice, recounted from the pairs of the sites open after
-    cnt = e + np.bincount(rows[np.isin(cols, chosen)], minlength=len(e))
+    r_all, c_all, _ = pb.pairs
+    cnt = e + np.bincount(r_all[np.isin(c_all, chosen)], minlength=len(e))
     extra = {
         "people_twice_before": float(pb.weights[e >= 2].sum()),
         "people_twice_after": float(pb.weights[cnt >= 2].sum()),

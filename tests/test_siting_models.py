@@ -234,7 +234,8 @@ def test_every_model_on_the_demo_fast():
             target_share=0.6 if model in ("lscp", "clscp", "lscpb", "scaleup") else None,
             method="fast",
         )
-        assert res.model == model and not res.proven_optimal
+        assert res.model == model and res.method == "fast"
+        assert not res.proven_optimal or len(res.sites) == 0  # only a trivial answer
         assert res.sites["people_added"].sum() == pytest.approx(
             res.people_after - res.people_before
         )
