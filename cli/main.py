@@ -21,7 +21,7 @@ import geopandas as gpd
 import pandas as pd
 from tqdm import tqdm
 
-from cli.params import COUNT, DETOUR, METRES, PORT, SECONDS, SHARE, Group, Number
+from cli.params import COUNT, DETOUR, METRES, PORT, SECONDS, SHARE, Group, InputError, Number
 from geo.crs import DATUMS
 from geo.errors import ServicemapError
 from geo.maps import TILE_SOURCES
@@ -595,7 +595,7 @@ def suggest_cmd(
                 time_limit_s=time_limit,
             )
     except (ServicemapError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise InputError(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -628,7 +628,7 @@ def _planner_get(client, path: str, query: dict) -> bytes:
     if r.status_code != 200:
         body = r.get_json(silent=True) or {}
         message = body.get("error", {}).get("message") or r.get_data(as_text=True)[:500]
-        raise click.ClickException(f"{path}: {message}")
+        raise InputError(f"{path}: {message}")
     return r.data
 
 
@@ -930,29 +930,26 @@ def compliance_cmd(
 
     if bool(demo) == bool(facilities):
         raise click.UsageError("give either --demo NAME or --facilities FILE")
-    try:
-        std = load_standards(standards_path or os.environ.get(STANDARDS_ENV) or None)
-        unknown = [k for k in type_keys if k not in std]
-        if unknown:
-            raise click.BadParameter(
-                f"{', '.join(map(repr, unknown))} has no standard; known: {', '.join(std)}",
-                param_hint="--type",
-            )
-        if demo:
-            from geo.demo import load_demo
+    std = load_standards(standards_path or os.environ.get(STANDARDS_ENV) or None)
+    unknown = [k for k in type_keys if k not in std]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(map(repr, unknown))} has no standard; known: {', '.join(std)}",
+            param_hint="--type",
+        )
+    if demo:
+        from geo.demo import load_demo
 
-            fac = load_demo(demo).facilities
-            eq = load_equipment(equipment) if equipment else equipment_for_demo(demo)
-        else:
-            from geo.layers import load_facilities
+        fac = load_demo(demo).facilities
+        eq = load_equipment(equipment) if equipment else equipment_for_demo(demo)
+    else:
+        from geo.layers import load_facilities
 
-            fac = load_facilities(facilities, datum=datum)
-            eq = load_equipment(equipment) if equipment else None
-        if type_keys:
-            fac = fac[fac["type"].isin(type_keys)]
-        res = compliance(fac, standards=std, equipment=eq)
-    except ServicemapError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fac = load_facilities(facilities, datum=datum)
+        eq = load_equipment(equipment) if equipment else None
+    if type_keys:
+        fac = fac[fac["type"].isin(type_keys)]
+    res = compliance(fac, standards=std, equipment=eq)
     body = compliance_to_dict(res, std, facilities=as_json)
     if as_json:
         click.echo(json.dumps(body, ensure_ascii=False, indent=2))

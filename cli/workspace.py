@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from cli.params import InputError
 from geo.errors import ServicemapError
 
 DATABASE_ENV = "SERVICEMAP_DATABASE_URL"
@@ -40,7 +41,7 @@ def open_workspace(path: Path):
     try:
         return Workspace.open(path, database_url=database_url())
     except (ServicemapError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise InputError(str(exc)) from exc
 
 
 def _user() -> str:
@@ -72,7 +73,7 @@ def init_cmd(directory, name, boundary, registry, privacy_k, tiles) -> None:
             tiles=tiles,
         )
     except (ServicemapError, ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise InputError(str(exc)) from exc
     with ws:
         click.echo(f"created workspace {ws.name!r} in {directory} ({ws.store.kind} store)")
 
@@ -109,7 +110,7 @@ def import_cmd(directory, layer, file, datum, source_layer, reason, replace, gro
                 progress=progress,
             )  # fmt: skip
     except ServicemapError as exc:
-        raise click.ClickException(f"{exc}\nnothing was changed") from exc
+        raise InputError(f"{exc}\nnothing was changed") from exc
     finally:
         bar.close()
     counts = {
@@ -152,7 +153,7 @@ def users_add(directory, name, role, password_stdin) -> None:
         try:
             ws.store.add_user(name, password, role=role, by=_user())
         except (ServicemapError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise InputError(str(exc)) from exc
     click.echo(f"added {role} {name!r}")
 
 
@@ -177,7 +178,7 @@ def users_token(directory, name, label, role) -> None:
         try:
             token = ws.store.create_token(name, label=label, role=role)
         except (ServicemapError, KeyError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise InputError(str(exc)) from exc
     click.echo(token)
 
 
@@ -193,7 +194,7 @@ def history_cmd(directory, facility_id, layer, limit) -> None:
             try:
                 items = ws.facility_history(facility_id)
             except KeyError as exc:
-                raise click.ClickException(str(exc.args[0])) from exc
+                raise InputError(str(exc.args[0])) from exc
             click.echo(json.dumps(items, ensure_ascii=False, indent=2, default=str))
             return
         for c in ws.store.changes(layer=layer, limit=limit):
@@ -214,27 +215,30 @@ def rollback_cmd(directory, layer, version, reason) -> None:
         try:
             s = ws.rollback(layer, version, user=_user(), reason=reason)
         except (ServicemapError, KeyError) as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise InputError(str(exc)) from exc
     click.echo(
         f"{layer}: {len(s.added)} added back, {len(s.changed)} changed back, "
         f"{len(s.removed)} removed; store version {s.version}"
     )
 
 
-@click.command("export")
+@click.command("backup")
 @click.argument("directory", type=_DIR)
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
-def export_cmd(directory, target) -> None:
-    """Write every current layer of the workspace to a new GeoPackage TARGET."""
+def backup_cmd(directory, target) -> None:
+    """Write every current layer of the workspace to a new GeoPackage TARGET.
+
+    (``servicemap export`` is the planner's tables; this is the whole workspace, which
+    ``servicemap import`` reads back layer by layer.)"""
     with open_workspace(directory) as ws:
         try:
             ws.export(target)
         except (ServicemapError, FileExistsError) as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise InputError(str(exc)) from exc
     click.echo(f"wrote {target}")
 
 
-workspace_commands = [init_cmd, import_cmd, users_group, history_cmd, rollback_cmd, export_cmd]
+workspace_commands = [init_cmd, import_cmd, users_group, history_cmd, rollback_cmd, backup_cmd]
 
 
 def register(group: click.Group) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from geo.errors import ValidationError
+from geo.errors import FileNotFound, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def available_demos() -> list[str]:
 def _layout(folder: Path) -> Mapping[str, Any]:
     manifest = folder / MANIFEST
     if not manifest.is_file():
-        raise FileNotFoundError(
+        raise FileNotFound(
             f"demo folder {folder} has no {MANIFEST}; build it first: python {folder / 'build.py'}"
         )
     try:
@@ -120,7 +120,7 @@ def _load_cached(name: str, folder: str) -> Demo:
             if (root / "build.py").is_file()
             else "add the file"
         )
-        raise FileNotFoundError(f"demo {name!r} in {root} has no {', '.join(missing)}; {hint}")
+        raise FileNotFound(f"demo {name!r} in {root} has no {', '.join(missing)}; {hint}")
 
     def _present(specs):
         out = []

@@ -494,6 +494,10 @@ def _access_part(part, facilities, ratio, ftype, groups, threshold_m, decay_opti
     return out
 
 
+#: the accessibility methods whose two stages are a reduction across partitions
+PARTITIONED_ACCESS = ("2sfca", "e2sfca", "gravity")
+
+
 def accessibility(facilities, demand, **options):
     """:func:`geo.access.accessibility` (2SFCA family) on a Dask frame of demand: lazy.
 
@@ -507,6 +511,13 @@ def accessibility(facilities, demand, **options):
     from geo.access import accessibility as access_in_memory
 
     dask, _ = _import_dask()
+    method = options.get("method", "2sfca")
+    if method not in PARTITIONED_ACCESS:
+        raise ValidationError(
+            f"method={method!r} has no partitioned form on a Dask frame (3SFCA and RAAM "
+            "weigh every facility against every other); use one of "
+            f"{', '.join(PARTITIONED_ACCESS)}, or compute() the demand first"
+        )
     if options.get("cost") is not None:
         raise ValidationError(
             "accessibility on a Dask frame computes its own straight-line pairs; cost= "

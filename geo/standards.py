@@ -37,7 +37,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.errors import ValidationError
+from geo.errors import FileNotFound, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def load_standards(path: str | os.PathLike[str] | None = None) -> dict[str, Stan
     file = Path(path) if path is not None else DEFAULT_STANDARDS_PATH
     where = str(file)
     if not file.is_file():
-        raise FileNotFoundError(f"standards file {where!r} does not exist")
+        raise FileNotFound(f"standards file {where!r} does not exist")
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -375,7 +375,7 @@ def load_equipment(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"equipment file {str(file)!r} does not exist")
+        raise FileNotFound(f"equipment file {str(file)!r} does not exist")
     if file.suffix.lower() in (".xlsx", ".xls"):
         return pd.read_excel(file, dtype=str)
     if file.suffix.lower() != ".csv":

@@ -29,7 +29,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo.demo import Demo
-from geo.errors import ServicemapError, ValidationError
+from geo.errors import FileNotFound, ServicemapError, ValidationError
 from geo.store import ChangeSummary, Store, open_store
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class Workspace:
         root = Path(path)
         file = root / CONFIG
         if not file.is_file():
-            raise FileNotFoundError(
+            raise FileNotFound(
                 f"{root} holds no workspace ({CONFIG} missing); create one with "
                 f"`servicemap init {root} --name NAME`"
             )

@@ -491,7 +491,7 @@ def test_frame_without_crs_is_refused():
 
 def test_bad_options():
     g = gpd.GeoDataFrame({"weight": [1]}, geometry=[Point(121.85, 29.9)], crs=4326)
-    with pytest.raises(ValueError, match="spacing_m=0"):
+    with pytest.raises(ValueError, match="spacing_m must be a positive number of metres, got 0"):
         load_demand(g, group="outdoor", spacing_m=0)
     with pytest.raises(ValueError, match="bounds="):
         load_demand(g, group="outdoor", bounds=(122, 30, 121, 29))

@@ -84,7 +84,7 @@ def test_the_planner_as_served(browser, served):
         timings["export"] = time.perf_counter() - t0
         with open(dl.value.path(), encoding="utf-8-sig") as f:
             text = f.read()
-        assert text.splitlines()[0].startswith("area_id,")
+        assert text.splitlines()[0].startswith("id,name,")
 
         # suggest sites: added to the map and the figures
         timings["suggest"] = _timed_update(page, lambda: page.click("#sm-suggest"))

@@ -21,6 +21,7 @@ from shapely.geometry import Point
 import geo
 from geo.demo import datasets_dir
 from geo.errors import ValidationError
+from geo.privacy import round_people
 from geo.standards import (
     DEFAULT_STANDARDS_PATH,
     FIELD_ALIASES,
@@ -326,7 +327,7 @@ def test_api_compliance_matches_geo_and_rounds_people(client, demo, equipment):
     )
     only_bad = res.loc[res["covered_noncompliant_only"], "weight"].sum()
     cov = body["coverage"]
-    assert cov["covered_noncompliant_only"] == 10 * round(only_bad / 10)
+    assert cov["covered_noncompliant_only"] == round_people(only_bad, k=10)
     for people in [cov["people_total"], cov["covered"], *(a["people"] for a in body["areas"])]:
         assert people % 10 == 0
     everything = client.get("/api/compliance").get_json()

@@ -352,7 +352,7 @@ def suggest():
             "suggestion": {
                 "facility_type": scenario.facility_type,
                 "model": result.model,
-                "summary": siting.SITING_MODELS[result.model].summary,
+                "model_summary": siting.SITING_MODELS[result.model].summary,
                 "method": result.method,
                 "measure": result.measure,
                 "proven_optimal": result.proven_optimal,

@@ -27,7 +27,7 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
-from geo.errors import ConflictError, ServicemapError, ValidationError
+from geo.errors import ConflictError, FileNotFound, ServicemapError, ValidationError
 from geo.store import _auth
 from geo.store._backend import Backend, GeoPackage, PostGIS, quote
 
@@ -1044,7 +1044,7 @@ def open_store(location: str | os.PathLike[str], *, create: bool = False) -> Sto
     else:
         path = Path(text)
         if not create and not path.is_file():
-            raise FileNotFoundError(
+            raise FileNotFound(
                 f"{text!r} does not exist; create a workspace with `servicemap init`"
             )
         backend = GeoPackage.connect(path)
