@@ -48,6 +48,9 @@ _AMENITY_ZH = {
     "medicine": "药箱",
     "fridge": "冰箱",
     "wifi": "无线网络",
+    "step_free": "无障碍通道",
+    "wheelchair_toilet": "无障碍厕所",
+    "baby_change": "母婴护理台",
 }
 _LEVEL_ZH = {"national": "国家级", "provincial": "省级", "municipal": "市级", "district": "区级"}
 _FIXED_TIME = dt.datetime(2024, 12, 31, 0, 0, 0)
