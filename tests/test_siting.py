@@ -9,8 +9,8 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 from shapely.geometry import Point, box
 
-from geo import coverage, load_demo
 from cli import main
+from geo import coverage, load_demo
 from geo.siting import (
     candidate_sites,
     capacitated_covering,
