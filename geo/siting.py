@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import shapely
+from pyproj import CRS
 from scipy.spatial import cKDTree
 
 from geo import _siting_solvers as _s
@@ -56,6 +57,7 @@ from geo.errors import ValidationError, check_positive
 log = logging.getLogger(__name__)
 
 NEW_ID_PREFIX = "NEW"
+CRS_4326 = CRS.from_epsg(4326)
 METHODS = ("exact", "fast")
 
 
@@ -1632,48 +1634,48 @@ def apply_changes(
     >>> out["id"].tolist(), out["capacity"].isna().tolist()
     (['B', 'NEW1'], [True, True])
     """
-    ids = facilities["id"].astype(str)
-    known = set(ids)
-    unknown = [str(i) for i in list(close) + list(move or {}) if str(i) not in known]
-    if unknown:
-        raise ValidationError(f"no facility with id {unknown[0]!r}; check the close/move ids")
-    fac = facilities[~ids.isin([str(c) for c in close])].to_crs(4326)
+    fac = facilities
+    if len(close) or move:
+        ids = facilities["id"].astype(str)
+        known = set(ids)
+        unknown = [str(i) for i in list(close) + list(move or {}) if str(i) not in known]
+        if unknown:
+            raise ValidationError(f"no facility with id {unknown[0]!r}; check the close/move ids")
+        fac = facilities[~ids.isin([str(c) for c in close])]
+    if fac.crs is None or not fac.crs.equals(CRS_4326):
+        fac = fac.to_crs(4326)
     if move:
         fac = fac.copy()
         for fid, (lon, lat) in move.items():
             fac.loc[fac["id"].astype(str) == str(fid), fac.geometry.name] = shapely.Point(lon, lat)
     if isinstance(add, gpd.GeoDataFrame):
-        new = add.to_crs(4326).reset_index(drop=True)
-        new = gpd.GeoDataFrame(
-            {
-                "id": new["id"].astype(str)
-                if "id" in new
-                else [f"{NEW_ID_PREFIX}{i + 1}" for i in range(len(new))],
-                "capacity": pd.to_numeric(new["capacity"], errors="coerce")
-                if "capacity" in new
-                else np.nan,
-            },
-            geometry=new.geometry.to_numpy(),
-            crs="EPSG:4326",
+        frame = add.to_crs(4326)
+        geom = frame.geometry.to_numpy()
+        new_ids = (
+            frame["id"].astype(str).tolist()
+            if "id" in frame
+            else [f"{NEW_ID_PREFIX}{i + 1}" for i in range(len(frame))]
+        )
+        cap = (
+            pd.to_numeric(frame["capacity"], errors="coerce").to_numpy(dtype="float64")
+            if "capacity" in frame
+            else np.full(len(frame), np.nan)
         )
     else:
         xy = np.asarray(list(add), dtype=np.float64).reshape(-1, 2)
-        new = gpd.GeoDataFrame(
-            {"id": [f"{NEW_ID_PREFIX}{i + 1}" for i in range(len(xy))], "capacity": np.nan},
-            geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
-            crs="EPSG:4326",
-        )
-    if not len(new):
-        out = fac.copy()
-        if "capacity" not in out:
-            out["capacity"] = np.nan
-        return out
-    new["type"] = facility_type
-    new["name"] = new["id"]
-    new["capacity"] = new["capacity"].astype("float64")
-    frames = [f for f in (fac, new) if len(f)]
-    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return gpd.GeoDataFrame(out, geometry=fac.geometry.name if len(fac) else "geometry", crs=4326)
+        geom = shapely.points(xy)
+        new_ids = [f"{NEW_ID_PREFIX}{i + 1}" for i in range(len(xy))]
+        cap = np.full(len(xy), np.nan)
+    if "capacity" not in fac:
+        fac = fac.assign(capacity=np.nan)
+    if not len(new_ids):
+        return fac.copy() if fac is facilities else fac
+    name = fac.geometry.name
+    new = pd.DataFrame(
+        {"id": new_ids, "type": facility_type, "name": new_ids, "capacity": cap, name: geom}
+    )
+    out = pd.concat([fac, new], ignore_index=True) if len(fac) else new
+    return gpd.GeoDataFrame(out, geometry=name, crs=4326)
 
 
 @dataclass
