@@ -419,6 +419,57 @@ def _item_state(item: Requirement, amen: list[set[str] | None], values: dict) ->
     return np.where(met, MET, np.where(known, MISSING, UNKNOWN)).astype(np.int8)
 
 
+def _evaluate(std: Mapping[str, Standard], types: np.ndarray, amen: list, values: dict):
+    """Every facility's item states, counts, item lists, status and stars."""
+    n = len(types)
+    status = np.full(n, "no_standard", dtype=object)
+    stars = pd.array([pd.NA] * n, dtype="Int64")
+    counts = {k: np.zeros(n, dtype=np.int64) for k in ("rq", "rqm", "op", "opm")}
+    met: list[list[str]] = [[] for _ in range(n)]
+    missing: list[list[str]] = [[] for _ in range(n)]
+    unknown: list[list[str]] = [[] for _ in range(n)]
+    missing_req: list[list[str]] = [[] for _ in range(n)]
+    item_cols: dict[str, np.ndarray] = {}
+    for key, s in std.items():
+        rows = np.flatnonzero(types == key)
+        if not len(rows):
+            continue
+        sub_amen = [amen[i] for i in rows]
+        sub_vals = {f: v[rows] for f, v in values.items()}
+        req_missing = np.zeros(len(rows), dtype=bool)
+        req_unknown = np.zeros(len(rows), dtype=bool)
+        for item in s.items:
+            state = _item_state(item, sub_amen, sub_vals)
+            item_col = item_cols.setdefault(f"item_{item.key}", np.full(n, -2, dtype=np.int8))
+            item_col[rows] = state
+            pre = "rq" if item.required else "op"
+            counts[pre][rows] += 1
+            counts[pre + "m"][rows] += state == MET
+            if item.required:
+                req_missing |= state == MISSING
+                req_unknown |= state == UNKNOWN
+            for j, i in enumerate(rows):
+                (met, missing, unknown)[(MET, MISSING, UNKNOWN).index(state[j])][i].append(item.key)
+                if item.required and state[j] == MISSING:
+                    missing_req[i].append(item.key)
+        status[rows] = np.where(
+            req_missing, "not_compliant", np.where(req_unknown, "unknown", "compliant")
+        )
+        n_opt = max(len(s.optional), 1)
+        for j, i in enumerate(rows):
+            if req_missing[j]:
+                stars[i] = 0
+            elif not req_unknown[j]:
+                stars[i] = s.stars_for(counts["opm"][i] / n_opt if s.optional else 1.0)
+    return {
+        "status": status,
+        "stars": stars,
+        "counts": counts,
+        "lists": (met, missing, unknown, missing_req),
+        "item_cols": item_cols,
+    }
+
+
 def compliance(
     facilities: gpd.GeoDataFrame,
     *,
@@ -492,46 +543,9 @@ def compliance(
                 values[fld] = _read_field(extra, fld, fld, fld in NUMERIC_FIELDS)
     amen = _amenity_sets(fac)
     types = fac["type"].astype(str).to_numpy()
-    n = len(fac)
-    status = np.full(n, "no_standard", dtype=object)
-    stars = pd.array([pd.NA] * n, dtype="Int64")
-    counts = {k: np.zeros(n, dtype=np.int64) for k in ("rq", "rqm", "op", "opm")}
-    met: list[list[str]] = [[] for _ in range(n)]
-    missing: list[list[str]] = [[] for _ in range(n)]
-    unknown: list[list[str]] = [[] for _ in range(n)]
-    missing_req: list[list[str]] = [[] for _ in range(n)]
-    item_cols: dict[str, np.ndarray] = {}
-    for key, s in std.items():
-        rows = np.flatnonzero(types == key)
-        if not len(rows):
-            continue
-        sub_amen = [amen[i] for i in rows]
-        sub_vals = {f: v[rows] for f, v in values.items()}
-        req_missing = np.zeros(len(rows), dtype=bool)
-        req_unknown = np.zeros(len(rows), dtype=bool)
-        for item in s.items:
-            state = _item_state(item, sub_amen, sub_vals)
-            item_col = item_cols.setdefault(f"item_{item.key}", np.full(n, -2, dtype=np.int8))
-            item_col[rows] = state
-            pre = "rq" if item.required else "op"
-            counts[pre][rows] += 1
-            counts[pre + "m"][rows] += state == MET
-            if item.required:
-                req_missing |= state == MISSING
-                req_unknown |= state == UNKNOWN
-            for j, i in enumerate(rows):
-                (met, missing, unknown)[(MET, MISSING, UNKNOWN).index(state[j])][i].append(item.key)
-                if item.required and state[j] == MISSING:
-                    missing_req[i].append(item.key)
-        status[rows] = np.where(
-            req_missing, "not_compliant", np.where(req_unknown, "unknown", "compliant")
-        )
-        n_opt = max(len(s.optional), 1)
-        for j, i in enumerate(rows):
-            if req_missing[j]:
-                stars[i] = 0
-            elif not req_unknown[j]:
-                stars[i] = s.stars_for(counts["opm"][i] / n_opt if s.optional else 1.0)
+    ev = _evaluate(std, types, amen, values)
+    status, stars, counts, item_cols = ev["status"], ev["stars"], ev["counts"], ev["item_cols"]
+    met, missing, unknown, missing_req = ev["lists"]
     out = gpd.GeoDataFrame(
         {
             "id": fac["id"].astype(str).to_numpy(),
