@@ -158,7 +158,7 @@ def geodesic_m(a: np.ndarray, b: np.ndarray, na=None, nb=None, chord=None) -> np
     return out
 
 
-def _chord_for(s_m: np.ndarray) -> np.ndarray:
+def _chord_for(s_m: np.ndarray | float) -> np.ndarray:
     """The largest unit-sphere chord of two points whose geodesic is at most ``s_m``.
 
     Margin, proved: on the ellipsoid, in geodetic coordinates,

@@ -10,8 +10,10 @@ as the official obfuscation does not apply there.
 All conversions take and return NumPy arrays (or anything ``np.asarray`` accepts) of
 longitudes and latitudes in degrees, in that order.
 
-Distances are never computed in degrees: :func:`metric_crs_for` picks the UTM zone of a
-layer's centroid and :func:`to_metric` projects a layer there, refusing a layer with no CRS.
+Distances are never computed in degrees. Point-to-point distance (nearest facility,
+pairs within a threshold) is the WGS84 geodesic at any extent (``geo._metric``); for local
+geometry (buffers, areas, grids) :func:`metric_crs_for` picks the UTM zone of a layer's
+centroid and :func:`to_metric` projects a layer there, refusing a layer with no CRS.
 """
 
 from __future__ import annotations
@@ -250,7 +252,9 @@ def same_crs(*layers: tuple[str, gpd.GeoDataFrame]) -> CRS:
 def metric_crs_for(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
     """Pick a metric CRS for a layer: the WGS84 UTM zone of its centroid.
 
-    A layer already in a projected CRS in metres keeps it.
+    A layer already in a projected CRS in metres keeps it. For geometry over a district or
+    a city (buffers, areas, grids): a zone is exact to parts per million within it, not
+    across a province. Distances between points do not use it (see ``geo._metric``).
 
     Examples
     --------
