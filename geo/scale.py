@@ -99,9 +99,15 @@ def _in_memory(layer: Any, name: str) -> gpd.GeoDataFrame:
 
 
 def _broadcast(obj: Any):
-    """One graph key holding ``obj``: shipped to each worker once, not once per task."""
+    """One graph key holding ``obj``: shipped to each worker once, not once per task.
+
+    Named, not hashed: tokenizing 150,000 facilities (their ids and geometries) costs
+    seconds on the client for a key that only has to be unique.
+    """
+    import uuid
+
     dask, _ = _import_dask()
-    return dask.delayed(obj, pure=True)
+    return dask.delayed(obj, name=f"servicemap-broadcast-{uuid.uuid4().hex}")
 
 
 def _tree_reduce(parts: list, combine) -> Any:
