@@ -369,7 +369,7 @@ def test_cli_init_import_users(store_location, tmp_path, facilities_xlsx):
     bad = tmp_path / "bad.csv"
     bad.write_text("编号,类型,名称,经度,纬度\nX1,outdoor_station,a,abc,29.9\n", encoding="utf-8")
     out = runner.invoke(cli_main, ["import", folder, "facilities", str(bad)])
-    assert out.exit_code == 1 and "nothing was changed" in out.output and "abc" in out.output
+    assert out.exit_code == 2 and "nothing was changed" in out.output and "abc" in out.output
     ok = runner.invoke(cli_main, ["users", "add", folder, "root", "--role", "admin",
                                   "--password-stdin"], input="s3cret-pass\n")  # fmt: skip
     assert ok.exit_code == 0, ok.output
