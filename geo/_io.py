@@ -521,10 +521,13 @@ def _to_utf8(source: str, data: bytes) -> bytes:
             return data.decode("utf-16").encode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValidationError(f"{source}: a broken UTF-16 file ({exc})") from exc
-    if data.startswith(b"\xef\xbb\xbf"):
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM says which it is
         data = data[3:]
-    if _is_utf8(data):
-        return data
+        if _is_utf8(data):
+            return data
+    elif _is_utf8(data):
+        gbk = _gbk_not_utf8(source, data)
+        return data if gbk is None else gbk
     if b"\x00" not in data[:4096]:
         try:
             return data.decode("gb18030").encode("utf-8")
@@ -534,6 +537,50 @@ def _to_utf8(source: str, data: bytes) -> bytes:
         f"{source}: cannot decode the file as UTF-8 or GBK/GB18030 (nor as UTF-16; is it a "
         "text file?); save it as 'CSV UTF-8' from Excel"
     )
+
+
+def _chinese_share(text: str) -> float:
+    """Of the non-ASCII characters of ``text``, the share that Chinese text uses (CJK
+    ideographs and punctuation, full-width forms); 1.0 when there are none."""
+    other = [c for c in text if ord(c) > 127]
+    if not other:
+        return 1.0
+    cjk = sum(
+        "\u3000" <= c <= "\u303f" or "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\uffef"
+        for c in other
+    )
+    return cjk / len(other)
+
+
+def _gbk_not_utf8(source: str, data: bytes) -> bytes | None:
+    """A GBK file whose bytes happen to be valid UTF-8 too (a short one often is: GBK
+    ``站`` is the UTF-8 of Armenian ``վ``), as UTF-8; None when UTF-8 is the reading.
+
+    Both readings are tried on the first 64 KiB: GB18030 is taken only when it reads as
+    Chinese and UTF-8 does not (silently when UTF-8 gives no Chinese at all, else with a
+    warning that names the choice).
+    """
+    if all(b < 128 for b in data[:65_536]):
+        return None
+    sample = data[:65_536]
+    as_utf8 = sample.decode("utf-8", errors="ignore")
+    try:
+        as_gbk = sample.decode("gb18030", errors="strict" if len(data) <= 65_536 else "ignore")
+        whole = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    utf8_share, gbk_share = _chinese_share(as_utf8), _chinese_share(as_gbk)
+    if gbk_share < 0.99 or gbk_share <= utf8_share:
+        return None
+    if utf8_share > 0:
+        warnings.warn(
+            f"{source}: the bytes read both as UTF-8 and as GBK/GB18030; read as GBK, "
+            f"where they are Chinese text (as UTF-8 only {utf8_share:.0%} would be). Save "
+            "the file as 'CSV UTF-8' to make it unambiguous",
+            UserWarning,
+            stacklevel=5,
+        )
+    return whole.encode("utf-8")
 
 
 def _is_utf8(data: bytes) -> bool:

@@ -196,7 +196,13 @@ def dask_client(address: str | None = None, *, n_workers: int | None = None, **c
     from distributed import Client, LocalCluster
 
     if address and address != "local":
-        client = Client(address)
+        try:
+            client = Client(address, timeout="10s")
+        except (ValueError, OSError, TimeoutError) as exc:
+            raise ValidationError(
+                f"no Dask scheduler at {address!r} ({exc}); give its address as "
+                "tcp://host:8786, or 'local' (or nothing) for a local cluster"
+            ) from exc
         try:
             yield client
         finally:

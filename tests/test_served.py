@@ -86,7 +86,9 @@ def test_the_planner_as_served(browser, served):
             text = f.read()
         assert text.splitlines()[0].startswith("id,name,")
 
-        # suggest sites: added to the map and the figures
+        # suggest sites (the default model; the others are offered with their one line)
+        offered = page.eval_on_selector_all("#sm-model option", "os => os.map(o => o.value)")
+        assert offered == ["mclp", "pmedian", "pcenter", "backup"]
         timings["suggest"] = _timed_update(page, lambda: page.click("#sm-suggest"))
         assert len(page.evaluate("smPlanner.state.add")) == 3
         assert float(page.get_attribute("#sm-share", "data-value")) > after

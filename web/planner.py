@@ -58,6 +58,21 @@ def _scenario_and_body(level: str | None = "subdistrict"):
     return d, scenario, body
 
 
+# the models the planner's "suggest" offers: those that take a number of new sites and need
+# no site capacity (the others are for the CLI and the API, where the capacity is given)
+PLANNER_MODELS = ("mclp", "pmedian", "pcenter", "backup")
+
+
+def planner_models(facility_type: str, d) -> list[dict[str, str]]:
+    """Each offered model with its one line from :data:`geo.siting.SITING_MODELS`; the
+    route model alone for a route-rule type (driver homes)."""
+    from geo.siting import SITING_MODELS
+
+    t = d.registry.get(facility_type)
+    keys = ("route",) if t is not None and t.rule == "route" else PLANNER_MODELS
+    return [{"key": k, "summary": SITING_MODELS[k].summary} for k in keys]
+
+
 @bp.get("/")
 def dashboard():
     d, scenario, body = _scenario_and_body()
@@ -74,6 +89,7 @@ def dashboard():
         },
         measure=d.measure,
         privacy_k=gaps["privacy_k"],
+        models=planner_models(scenario.facility_type, d),
     )
     return render_template(
         "planner.html",

@@ -292,7 +292,11 @@
   var suggestBtn = document.getElementById("sm-suggest");
   suggestBtn.addEventListener("click", function () {
     if (suggestBtn.disabled) return;
-    SM.getJSON(cfg.api.suggest + "?" + SM.query(scenarioParams())).then(function (fc) {
+    var model = document.getElementById("sm-model");
+    var q = scenarioParams();
+    if (model && model.value) q.model = model.value;
+    q.method = "fast";  // greedy + swaps: an answer in well under a second (the API's default is exact)
+    SM.getJSON(cfg.api.suggest + "?" + SM.query(q)).then(function (fc) {
       fc.features.forEach(function (f) { state.add.push(f.geometry.coordinates.slice(0, 2)); });
       drawNew();
       update();
