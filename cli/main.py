@@ -24,6 +24,9 @@ from tqdm import tqdm
 from cli.params import COUNT, DETOUR, METRES, PORT, SECONDS, SHARE, Group, InputError, Number
 from geo.crs import DATUMS
 from geo.errors import ServicemapError
+from geo.export import ENCODINGS as EXPORT_ENCODINGS
+from geo.export import FORMATS as EXPORT_FORMATS
+from geo.export import TABLES as EXPORT_TABLES
 from geo.maps import TILE_SOURCES
 from geo.siting import METHODS, SITING_MODELS
 
@@ -703,27 +706,27 @@ def report_cmd(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "xlsx", "geojson", "gpkg", "zip", "kml"]),
+    type=click.Choice(list(EXPORT_FORMATS)),
     required=True,
     help="zip: a zipped shapefile.",
 )
 @click.option(
     "--table",
-    type=click.Choice(["facilities", "areas", "gaps"]),
+    type=click.Choice(list(EXPORT_TABLES)),
     default="facilities",
     show_default=True,
     help="The table (csv, geojson, zip hold one; xlsx, gpkg, kml hold all, this one first).",
 )
 @click.option(
     "--out-datum",
-    type=click.Choice(["wgs84", "gcj02", "bd09"]),
+    type=click.Choice(DATUMS),
     default="wgs84",
     show_default=True,
     help="Datum of the coordinates written (gcj02 for AMap, bd09 for Baidu).",
 )
 @click.option(
     "--encoding",
-    type=click.Choice(["utf-8", "gbk"]),
+    type=click.Choice(list(EXPORT_ENCODINGS)),
     default="utf-8",
     show_default=True,
     help="Shapefile text encoding (named in its .cpg).",

@@ -37,6 +37,7 @@ import shapely
 
 from geo.crs import check_datum, from_wgs84
 from geo.errors import ValidationError
+from geo.layers import FACILITY_COLUMNS
 
 FORMATS: dict[str, tuple[str, str]] = {
     # key: (file extension, MIME type)
@@ -50,19 +51,8 @@ FORMATS: dict[str, tuple[str, str]] = {
 TABLES: tuple[str, ...] = ("facilities", "areas", "gaps")
 ENCODINGS: tuple[str, ...] = ("utf-8", "gbk")
 
-FACILITY_FIELDS = (
-    "id",
-    "type",
-    "name",
-    "address",
-    "hours",
-    "capacity",
-    "amenities",
-    "level",
-    "contact",
-    "source",
-    "updated_at",
-)
+# the facility schema of geo.layers, without the geometry (written as coordinates)
+FACILITY_FIELDS = tuple(c for c in FACILITY_COLUMNS if c != "geometry")
 
 # Shapefile field names have at most 10 characters
 _SHAPEFILE_NAMES = {

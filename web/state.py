@@ -451,11 +451,19 @@ class AppData:
             for r in body["loads"]
         ]
         label = (t.label_en if lang == "en" else t.label_zh) if t else scenario.facility_type
+        # how it was measured, as a key the pages translate (``method`` keeps the details)
+        if self.measure == NETWORK:
+            method_key = "network"
+        elif t is not None and t.rule == "route":
+            method_key = "route"
+        else:
+            method_key = "straight"
         return {
             "facility_type": body.pop("facility_type"),
             "label": label,
             **body,
             "measure": self.measure,
+            "method_key": method_key,
             "scenario": {
                 "off": list(scenario.off),
                 "add": [list(p) for p in scenario.add],

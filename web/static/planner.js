@@ -186,7 +186,9 @@
     set("sm-uncovered", SM.fmtInt(body.people_uncovered), body.people_uncovered);
     set("sm-total", SM.fmtInt(body.people_total), body.people_total);
     set("sm-count", String(body.facilities), body.facilities);
-    document.getElementById("sm-method").textContent = body.method;
+    var method = document.getElementById("sm-method");
+    method.textContent = t("method_" + body.method_key, { mode: body.mode });
+    method.setAttribute("title", body.method);
     document.getElementById("sm-scenario").textContent = body.scenario.changed
       ? t("scenario_changed", { off: body.scenario.off.length, add: body.scenario.add.length })
       : t("scenario_base");
