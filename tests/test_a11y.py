@@ -107,7 +107,13 @@ def test_keyboard_reaches_the_list_and_chooses_a_point(page, live_server):
     page.wait_for_selector(f".leaflet-popup .sm-popup[data-id='{item}'] h3:focus")
     page.keyboard.press("Escape")
     page.wait_for_selector(".leaflet-popup", state="detached")
-    back = page.evaluate("(document.activeElement.closest('li') || {dataset: {}}).dataset.id")
+    # focus comes back to the item once the popup's close has run (poll: no eval under CSP)
+    back = None
+    for _ in range(50):
+        back = page.evaluate("(document.activeElement.closest('li') || {dataset: {}}).dataset.id")
+        if back == item:
+            break
+        page.wait_for_timeout(40)
     assert back == item
     # the map from the keyboard: arrows move it, Enter lists the nearest to its centre
     choose_point(page)
