@@ -161,7 +161,7 @@ def test_english_by_the_same_switch(client):
     assert "Beilun District · Service facility coverage report" in html
     assert "Covered share by sub-district".lower() in html.lower()
     assert "Xinqi" in html and "As is" in html
-    assert "直线距离" not in html and "straight-line ground distance" in html
+    assert "直线距离" not in html and "straight-line distance (the geodesic" in html
 
 
 def test_report_formats_and_scenario_are_checked(client):
