@@ -20,8 +20,9 @@ from tests.conftest import open_page
 
 pytestmark = pytest.mark.browser
 
-# each action a planner takes must answer within this (a hang is 30 s: gunicorn's timeout)
-ANSWER_S = 2.0
+# an answer slower than gunicorn's worker timeout is a hang (what the fork bug did); how
+# fast each action answers is measured by benchmarks/bench_served.py (target 2 s), not here
+HANG_S = 30.0
 # `make serve` draws OpenStreetMap tiles, which this machine cannot reach: the pages must
 # work without them, and ask for nothing else off the machine
 TILES = tuple(urllib.parse.urlsplit(u).hostname for u in TILE_SOURCES["osm"].urls(None))
@@ -36,10 +37,8 @@ def test_every_what_if_answers_under_the_served_app(served):
     """Ask each worker several times (requests spread over both forked workers)."""
     for key, off in (("outdoor_station", "OS012"), ("mother_room", "MR003"), ("bookshelf", "")):
         for _ in range(3):
-            t0 = time.perf_counter()
-            status, kind, body = get(served, f"/api/coverage?type={key}&off={off}")
+            status, kind, body = get(served, f"/api/coverage?type={key}&off={off}", HANG_S)
             assert status == 200 and kind == "application/json"
-            assert time.perf_counter() - t0 < ANSWER_S
             assert json.loads(body)["scenario"]["off"] == ([off] if off else [])
     assert "Booting worker" in served.output()
 
@@ -49,28 +48,24 @@ def _ready(page, url):
     page.wait_for_selector("body[data-ready='1']", timeout=15000)
 
 
-def _timed_update(page, action) -> float:
-    """Run ``action`` (a click), wait for the planner to redraw, return the seconds taken."""
+def _update(page, action) -> None:
+    """Run ``action`` (a click) and wait for the planner to redraw."""
     n = page.evaluate("smPlanner.updates")
     t0 = time.perf_counter()
     action()
     while page.evaluate("smPlanner.updates") <= n:
-        assert time.perf_counter() - t0 < 60, "the planner did not redraw in 60 s"
+        assert time.perf_counter() - t0 < HANG_S, f"the planner did not redraw in {HANG_S} s"
         page.wait_for_timeout(20)
-    return time.perf_counter() - t0
 
 
 def test_the_planner_as_served(browser, served):
     context, page, watch = open_page(browser, tile_hosts=TILES, accept_downloads=True)
-    timings = {}
     try:
         _ready(page, served.url + "/planner/?type=outdoor_station")
         before = float(page.get_attribute("#sm-share", "data-value"))
 
         # what-if: switch a station off
-        timings["what-if"] = _timed_update(
-            page, lambda: page.uncheck("#sm-loads input[value='OS012']")
-        )
+        _update(page, lambda: page.uncheck("#sm-loads input[value='OS012']"))
         after = float(page.get_attribute("#sm-share", "data-value"))
         api = json.loads(get(served, "/api/coverage?type=outdoor_station&off=OS012")[2])
         assert after == api["covered_share"] <= before
@@ -78,10 +73,8 @@ def test_the_planner_as_served(browser, served):
         # exports with that scenario
         link = page.locator("#sm-exports a[data-fmt=csv]")
         assert "off=OS012" in link.get_attribute("href")
-        t0 = time.perf_counter()
-        with page.expect_download(timeout=int(ANSWER_S * 5000)) as dl:
+        with page.expect_download(timeout=int(HANG_S * 1000)) as dl:
             link.click()
-        timings["export"] = time.perf_counter() - t0
         with open(dl.value.path(), encoding="utf-8-sig") as f:
             text = f.read()
         assert text.splitlines()[0].startswith("id,name,")
@@ -89,16 +82,14 @@ def test_the_planner_as_served(browser, served):
         # suggest sites (the default model; the others are offered with their one line)
         offered = page.eval_on_selector_all("#sm-model option", "os => os.map(o => o.value)")
         assert offered == ["mclp", "pmedian", "pcenter", "backup"]
-        timings["suggest"] = _timed_update(page, lambda: page.click("#sm-suggest"))
+        _update(page, lambda: page.click("#sm-suggest"))
         assert len(page.evaluate("smPlanner.state.add")) == 3
         assert float(page.get_attribute("#sm-share", "data-value")) > after
 
         # switch type: the driver homes' own 15 km, not the stations' 1 km
         page.select_option("#sm-type", "driver_home")
-        t0 = time.perf_counter()
         page.click("form.pick button[type=submit]")
-        page.wait_for_selector("body[data-ready='1']", timeout=15000)
-        timings["type switch"] = time.perf_counter() - t0
+        page.wait_for_selector("body[data-ready='1']", timeout=int(HANG_S * 1000))
         assert page.input_value("#sm-threshold") == "15000"
         share = float(page.get_attribute("#sm-share", "data-value"))
         api = json.loads(get(served, "/api/coverage?type=driver_home")[2])
@@ -106,8 +97,6 @@ def test_the_planner_as_served(browser, served):
     finally:
         context.close()
     watch.assert_clean()
-    slow = {k: round(v, 2) for k, v in timings.items() if v >= ANSWER_S}
-    assert not slow, f"slower than {ANSWER_S} s under `make serve`: {slow} (all: {timings})"
 
 
 def test_the_finder_as_served(browser, served):
@@ -118,12 +107,10 @@ def test_the_finder_as_served(browser, served):
         page.goto(served.url + "/")
         page.wait_for_selector("body[data-ready='1']", timeout=15000)
         box = page.locator(".folium-map").bounding_box()
-        t0 = time.perf_counter()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_selector(
-            "#sm-list[data-query-lon]", state="attached", timeout=int(ANSWER_S * 5000)
+            "#sm-list[data-query-lon]", state="attached", timeout=int(HANG_S * 1000)
         )
-        assert time.perf_counter() - t0 < ANSWER_S
         assert len(page.evaluate("smFinder.listedIds()")) == 5
     finally:
         context.close()
