@@ -493,7 +493,13 @@ def _check_shapes(cost, demand_weight, supply) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- adapter
-def _capacities(facilities: gpd.GeoDataFrame, capacity) -> tuple[np.ndarray, str]:
+def facility_capacities(facilities: gpd.GeoDataFrame, capacity) -> tuple[np.ndarray, str]:
+    """Each facility's supply for the access measures, and a note of what was assumed.
+
+    ``capacity`` is a column name, one number for all, or an array (one per facility).
+    Negative values are refused; facilities with no capacity get the median of the others
+    (with a warning), and when none has one each counts as 1.
+    """
     n = len(facilities)
     if isinstance(capacity, int | float) and not isinstance(capacity, bool):
         return np.full(n, float(capacity)), f"every facility counted as capacity {capacity:g}"
@@ -665,7 +671,7 @@ def accessibility(
     if decay == "gaussian" and sigma_m is None:
         sigma_m = limit / 2.0
 
-    supply, cap_note = _capacities(facilities, capacity)
+    supply, cap_note = facility_capacities(facilities, capacity)
     if cost is None:
         crs, fac_xy, dem_xy = metric_points(facilities, demand, crs_in)
         rows, cols, dist = _pairs_xy(fac_xy, dem_xy, crs, limit)

@@ -519,8 +519,8 @@ def accessibility(facilities, demand, **options):
     Options are those of the in-memory function (checked once, on Dask's empty template);
     ``cost=`` (a precomputed matrix) has no partitioned form.
     """
-    from geo.access import _capacities
     from geo.access import accessibility as access_in_memory
+    from geo.access import facility_capacities
 
     dask, _ = _import_dask()
     method = options.get("method", "2sfca")
@@ -543,7 +543,7 @@ def accessibility(facilities, demand, **options):
     fac, _, _ = select_for_type(facilities, demand._meta, ftype, groups)
     with warnings.catch_warnings():  # the template call has warned once already
         warnings.simplefilter("ignore")
-        supply, _ = _capacities(fac, options.get("capacity", "capacity"))
+        supply, _ = facility_capacities(fac, options.get("capacity", "capacity"))
     decay_options = {
         "decay": attrs["decay"],
         "steps": attrs["steps"],
