@@ -69,6 +69,10 @@ class TypeFigures:
         People in cells withheld by the privacy floor (the planner's rounded figure).
     changed : bool
         Whether the scenario switched facilities off or added sites.
+    compliance : mapping, optional
+        The type's entry of :func:`geo.standards.compliance_to_dict` (counts by status,
+        ``compliant_share``, ``missing`` items ranked), plus ``standard`` (its name and
+        source); None when the type has no standard.
     """
 
     key: str
@@ -79,6 +83,7 @@ class TypeFigures:
     gaps: gpd.GeoDataFrame
     withheld_people: float = 0.0
     changed: bool = False
+    compliance: Mapping[str, Any] | None = None
 
 
 class Image:
@@ -455,6 +460,9 @@ def _section(
         ],
         note=_t(text, "report_loads_note", n=min(TOP_LOADS, len(loads_src)), total=len(loads_src)),
     )
+    tables = [by_area, gaps, changes, loads]
+    if t.compliance is not None:
+        tables.append(_compliance_table(t.key, t.compliance, text, lang))
     draw_map = functools.partial(
         static_map_png,
         boundary=boundary,
@@ -484,8 +492,34 @@ def _section(
         "chart": Image(
             f"{t.key}-chart", _t(text, "report_chart_caption", label=t.label), "chart", draw_chart
         ),
-        "tables": [by_area, gaps, changes, loads],
+        "tables": tables,
     }
+
+
+def _compliance_table(
+    key: str, c: Mapping[str, Any], text: Mapping[str, str], lang: str, top: int = 5
+) -> Table:
+    """The type's stations against its standard: counts by status, then the items most
+    often missing (counts of stations, never of people)."""
+    rows = [
+        [_t(text, "report_compliant"), _int(c.get("compliant"))],
+        [_t(text, "report_not_compliant"), _int(c.get("not_compliant"))],
+        [_t(text, "report_compliance_unknown"), _int(c.get("unknown"))],
+        [_t(text, "report_compliant_share"), _pct(c.get("compliant_share"))],
+    ]
+    for item in list(c.get("missing", []))[:top]:
+        label = str(item.get(f"label_{lang}") or item.get("item"))
+        if item.get("required"):
+            label += f" ({_t(text, 'report_required')})"
+        rows.append([f"{_t(text, 'report_missing_item')}: {label}", _int(item["facilities"])])
+    return Table(
+        id=f"sm-compliance-{key}",
+        caption=_t(text, "report_compliance"),
+        columns=[_t(text, "report_compliance_status"), _t(text, "facilities_count")],
+        num=[False, True],
+        rows=rows,
+        note=_t(text, "report_compliance_note", std=str(c.get("standard", "—"))),
+    )
 
 
 def report_content(

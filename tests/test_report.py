@@ -181,3 +181,19 @@ def test_cli_export_writes_a_gbk_shapefile(tmp_path):
     got = geo.load_facilities(shp, datum="gcj02")
     assert got["id"].tolist() == ["DH01", "DH02", "DH03", "DH04"]
     assert got["name"].str.contains("司机之家").all()
+
+
+def test_report_shows_each_types_compliance_as_the_api_counts_it(client, html):
+    """The report's standards table is /api/compliance's count of the type's stations."""
+    for key in ("outdoor_station", "mother_room"):
+        api = client.get(f"/api/compliance?type={key}").get_json()["types"][key]
+        m = re.search(rf'<figure[^>]*id="sm-compliance-{key}".*?</figure>', html, re.S)
+        assert m, f"no compliance table for {key}"
+        rows = re.findall(r'<th scope="row">(.*?)</th><td[^>]*>(.*?)</td>', m[0], re.S)
+        pairs = dict(rows)
+        assert pairs["达标"] == f"{api['compliant']:,}"
+        assert pairs["未达标（缺少必备项目）"] == f"{api['not_compliant']:,}"
+        assert pairs["未知（有项目未登记，不算达标）"] == f"{api['unknown']:,}"
+        top = api["missing"][0]
+        label = top["label_zh"] + (" (必备)" if top["required"] else "")
+        assert pairs[f"最常缺少的项目: {label}"] == f"{top['facilities']:,}"

@@ -16,6 +16,7 @@ import io
 import math
 import threading
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
@@ -177,6 +178,22 @@ def _compliance():
                 equipment=equipment_for_demo(d.demo.name),
             )
     return c["compliance"]
+
+
+def type_compliance(key: str) -> dict[str, Any] | None:
+    """One type's stations against its standard, for the report: the type's entry of
+    :func:`geo.standards.compliance_to_dict` plus ``standard`` (the standards file's name;
+    each item's source is on the compliance page); None when the type has no standard."""
+    std = _standards()
+    if key not in std:
+        return None
+    res = _compliance()
+    body = compliance_to_dict(res[res["type"] == key], std, facilities=False)
+    entry = body["types"].get(key)
+    if entry is None:
+        return None
+    path = current_app.config.get("STANDARDS") or "standards.toml"
+    return {**entry, "standard": Path(path).name}
 
 
 def _radius_types() -> list[str]:

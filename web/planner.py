@@ -31,6 +31,7 @@ from geo.report import (
     sources_from_layers,
 )
 from web.api import scenario_from_request
+from web.api_standards import type_compliance
 from web.errors import ParameterError
 from web.i18n import catalogue, current_lang
 from web.views import data, page_config, type_css
@@ -134,6 +135,7 @@ def _type_figures(d, sc, lang: str, text: dict) -> TypeFigures:
         gaps=gaps,
         withheld_people=float(d.gaps_geojson(sc, "wgs84")["withheld_people"]),
         changed=sc.changed,
+        compliance=type_compliance(sc.facility_type),
     )
 
 
