@@ -88,6 +88,8 @@ def test_two_editors_saving_the_same_facility(served_ws):
 def test_add_move_and_close_a_facility(served_ws):
     ws, app = served_ws
     ed = Editor(app, "ed")
+    before = ed.get("/api/compliance?type=outdoor_station").get_json()["facilities"]
+    assert "OS045" not in {f["id"] for f in before}
     r = ed.send(
         "POST",
         "/api/facilities",
@@ -98,6 +100,9 @@ def test_add_move_and_close_a_facility(served_ws):
     assert r.status_code == 201, r.get_json()
     fid, version = r.get_json()["id"], r.get_json()["version"]
     assert fid == "OS045"  # the next id of the type's own pattern
+    # the compliance check sees the new station too (it is cached per store version)
+    checked = ed.get("/api/compliance?type=outdoor_station").get_json()["facilities"]
+    assert fid in {f["id"] for f in checked}
     assert r.headers["ETag"] == f'"{version}"'
     assert _nearest_names(ed.client, *HERE, k=1) == ["新驿站"]
     got = ed.get(f"/api/facilities/{fid}").get_json()

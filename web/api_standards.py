@@ -167,16 +167,18 @@ def _standards():
 
 
 def _compliance():
-    """The compliance of every demo facility (computed once per app)."""
+    """The compliance of every served facility, computed once per store version (a saved
+    edit of a station is checked again)."""
     c = _cache()
+    d = data()
     with _LOCK:
-        if "compliance" not in c:
-            d = data()
+        if c.get("compliance_version") != d.version or "compliance" not in c:
             c["compliance"] = compliance(
                 d.demo.facilities,
                 standards=_standards(),
                 equipment=equipment_for_demo(d.demo.name),
             )
+            c["compliance_version"] = d.version
     return c["compliance"]
 
 
