@@ -921,7 +921,8 @@ def load_demand(
     name = raw.source
     if raw.geometry is None:
         table = _table_columns(raw, problems, columns, **options)
-        del raw  # the cells are freed before the points are made (the peak of a load)
+        del raw, problems  # the cells are freed before the points are made (the peak)
+        _io.release_arrow_memory()
         out = _assemble(**table)
     else:
         out = _load_vector(
