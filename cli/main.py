@@ -79,11 +79,9 @@ def _layer_in(path, layer):
     suffix = Path(path).suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
-            import openpyxl
+            from geo._io import sheet_names
 
-            book = openpyxl.load_workbook(path, read_only=True)
-            names = list(book.sheetnames)
-            book.close()
+            names = sheet_names(path)
         elif suffix in (".gpkg", ".geojson", ".json", ".fgb", ".zip", ".shp"):
             import pyogrio
 

@@ -20,7 +20,6 @@ import csv
 import datetime as dt
 import html
 import io
-import itertools
 import logging
 import math
 import os
@@ -919,21 +918,22 @@ def _table(source: str, header: list[str], rows: list[list[Any]], at: list[int])
 
 
 def _read_excel(file: Path, source: str, layer: str | None) -> Raw:
-    import openpyxl
+    """A workbook's sheet as records, read by python-calamine (cached formula values,
+    dates as dates); merged cells and formulas with no saved value come from one pass
+    over the sheet's XML (:func:`_scan_sheet`)."""
+    from python_calamine import CalamineWorkbook
 
-    handle = file.open("rb")  # a handle: openpyxl goes by the name's suffix otherwise
     try:
-        with warnings.catch_warnings():
-            # openpyxl warns about styles/extensions it ignores; they do not matter here
-            warnings.simplefilter("ignore", UserWarning)
-            book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
-        names = list(book.sheetnames)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        handle.close()
+        with file.open("rb") as handle:  # by content: a workbook named .csv reads too
+            book = CalamineWorkbook.from_filelike(handle)
+        names = _worksheets(book)
+    except Exception as exc:  # calamine raises CalamineError, ZipError, XmlError, ...
         raise ValidationError(
             f"{source}: not a readable .xlsx workbook ({exc}); open it in Excel and save "
             "it again as .xlsx"
         ) from exc
+    if not names:
+        raise ValidationError(f"{source}: the workbook has no worksheets")
     try:
         if layer is not None:
             if layer not in names:
@@ -961,12 +961,38 @@ def _read_excel(file: Path, source: str, layer: str | None) -> Raw:
         return _read_sheet(file, source, book, others[0])
     finally:
         book.close()
-        handle.close()
+
+
+def sheet_names(path: str | os.PathLike[str]) -> list[str]:
+    """The worksheet names of a workbook (python-calamine)."""
+    from python_calamine import CalamineWorkbook
+
+    with open(path, "rb") as handle:
+        book = CalamineWorkbook.from_filelike(handle)
+    try:
+        return _worksheets(book)
+    finally:
+        book.close()
+
+
+def _worksheets(book: Any) -> list[str]:
+    """The names of a calamine workbook's worksheets (not chart sheets), in order."""
+    from python_calamine import SheetTypeEnum
+
+    return [m.name for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
+
+
+def _sheet_rows(book: Any, name: str, source: str) -> list[list[Any]]:
+    """Every row of a sheet from A1 (empty cells are ``""``)."""
+    try:
+        return book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except Exception as exc:  # a damaged sheet
+        raise ValidationError(f"{source}: sheet {name!r} cannot be read ({exc})") from exc
 
 
 def _sheet_has_rows(book: Any, name: str) -> bool:
     count = 0
-    for row in book[name].iter_rows(values_only=True):
+    for row in book.get_sheet_by_name(name).to_python(skip_empty_area=False):
         count += any(not is_blank(v) for v in row)
         if count >= 2:
             return True
@@ -974,13 +1000,10 @@ def _sheet_has_rows(book: Any, name: str) -> bool:
 
 
 def _read_sheet(file: Path, source: str, book: Any, name: str, empty_ok: bool = False) -> Any:
-    """A sheet as records, streamed row by row (None for an empty sheet when ``empty_ok``)."""
-    rows_in = book[name].iter_rows(values_only=True)
-    head: list[tuple] = []
-    for row in rows_in:
-        head.append(row)
-        if len(head) >= _HEAD_LINES:
-            break
+    """A sheet as records, built column by column (None for an empty sheet when
+    ``empty_ok``)."""
+    rows = _sheet_rows(book, name, source)
+    head = rows[:_HEAD_LINES]
     if not any(not is_blank(v) for row in head for v in row):
         if empty_ok:
             return None
@@ -995,17 +1018,40 @@ def _read_sheet(file: Path, source: str, book: Any, name: str, empty_ok: bool = 
         header.pop()
     _check_header(source, header)
     _check_formulas(source, name, formulas, header)
-    rows, at = [], []
+    body = rows[header_at + 1 :]
+    del rows
     width = len(header)
-    number = header_at + 1
-    for row in itertools.chain(head[header_at + 1 :], rows_in):
-        number += 1
-        cells = [cell_text(v) for v in row[:width]]
-        if not any(cells) and all(is_blank(v) for v in row):
-            continue
-        rows.append(cells + [""] * (width - len(cells)))
-        at.append(number)
-    return _table(source, header, rows, at)
+    columns = list(zip(*body, strict=True)) if body else []
+    del body
+    texts = [list(map(cell_text, columns[j])) for j in range(width)]
+    filled = np.zeros(len(columns[0]) if columns else 0, dtype=bool)
+    for col in texts:
+        filled |= np.fromiter(map(bool, col), dtype=bool, count=len(col))
+    for extra in columns[width:]:  # cells right of the header: a row with one is kept
+        filled |= np.fromiter((not is_blank(v) for v in extra), dtype=bool, count=len(extra))
+    del columns
+    at = np.flatnonzero(filled) + header_at + 2  # spreadsheet row numbers
+    return _text_table(source, header, texts, filled, at)
+
+
+def _text_table(
+    source: str, header: list[str], columns: list[list[str]], keep: np.ndarray, at: np.ndarray
+) -> Raw:
+    """Records from columns of text (``keep``: the rows that are records), as pyarrow
+    text like the CSV reader's, so that loaders take their vectorised paths."""
+    import pyarrow as pa
+
+    mask = pa.array(keep)
+    frame = pd.DataFrame(
+        {
+            j: pd.Series(pa.array(col, pa.string()).filter(mask), dtype=pd.ArrowDtype(pa.string()))
+            for j, col in enumerate(columns)
+        },
+        index=pd.RangeIndex(len(at)),
+    )
+    frame.columns = pd.Index(header, dtype=object)
+    numbers = np.asarray(at, dtype=np.int64)
+    return Raw(source, frame, RowLabels("row", numbers), numbers - 1, None, datum_notes(header))
 
 
 def _check_merged(source: str, sheet: str, ranges: Sequence[Any], header_at: int) -> None:
