@@ -559,7 +559,7 @@ def _gbk_not_utf8(source: str, data: bytes) -> bytes | None:
     Chinese and UTF-8 does not (silently when UTF-8 gives no Chinese at all, else with a
     warning that names the choice).
     """
-    if all(b < 128 for b in data[:65_536]):
+    if data[:65_536].isascii():
         return None
     sample = data[:65_536]
     as_utf8 = sample.decode("utf-8", errors="ignore")
