@@ -353,9 +353,7 @@ def test_an_import_writes_only_what_differs(store_location, tmp_path, n):
         assert summary.changed == ["R00003", "R00007", "R00009", "R00011", "R00050"]
         assert summary.removed == ["R00020", "R00021", "R00022"]
         assert summary.unchanged == n - 3 - 5
-        assert_geodataframe_equal(
-            store.read_layer("demand"), _by_id(new.astype({"note": object}))
-        )
+        assert_geodataframe_equal(store.read_layer("demand"), _by_id(new.astype({"note": object})))
         # only what changed has a second version; the removed ones are closed
         history = store.read_layer("demand", version=first.version)
         assert_geodataframe_equal(history, frame)
