@@ -459,14 +459,19 @@ class PostGIS(Backend):
 
     def insert_features(self, conn, layer, names, kinds, values, version, progress=None) -> None:
         # COPY in CSV, each block written by pyarrow's CSV writer (C, no Python per row):
-        # NULL is an empty unquoted field, text is always quoted, floats round-trip
-        hist = quote(layer + "_history")
-        before = conn.exec_driver_sql(f"SELECT coalesce(max(fid), 0) FROM {hist}").scalar_one()
+        # NULL is an empty unquoted field, text is always quoted, floats round-trip.
+        # Each block is copied into both tables: COPY inserts in batches, where an
+        # INSERT ... SELECT from the history inserts row by row (it took as long again).
         cols = ", ".join(quote(n) for n in names)
         total = len(values[0])
         types = {"geom": pa.string(), "text": pa.string(), "list": pa.string(),
                  "real": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}  # fmt: skip
         options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        hist = quote(layer + "_history")
+        targets = (
+            (f"COPY {hist} ({cols}, valid_from) FROM STDIN (FORMAT csv)", True),
+            (f"COPY {quote(layer)} ({cols}) FROM STDIN (FORMAT csv)", False),
+        )
         raw = _driver(conn)
         with raw.cursor() as cur:
             for start in range(0, total, BLOCK):
@@ -476,18 +481,18 @@ class PostGIS(Backend):
                         f"c{i}": pa.array(v[start:stop], types[k], from_pandas=True)
                         for i, (k, v) in enumerate(zip(kinds, values, strict=True))
                     }
-                ).append_column("valid_from", pa.array(np.full(stop - start, int(version))))
-                buf = io.BytesIO()
-                pacsv.write_csv(block, buf, options)
-                with cur.copy(f"COPY {hist} ({cols}, valid_from) FROM STDIN (FORMAT csv)") as copy:
-                    copy.write(buf.getbuffer())
+                )
+                for sql, versioned in targets:
+                    rows = block
+                    if versioned:
+                        since = pa.array(np.full(stop - start, int(version), dtype=np.int64))
+                        rows = block.append_column("valid_from", since)
+                    buf = io.BytesIO()
+                    pacsv.write_csv(rows, buf, options)
+                    with cur.copy(sql) as copy:
+                        copy.write(buf.getbuffer())
                 if progress is not None:
                     progress(stop, total)
-        # the rows just added: fids after the largest before (the write lock is held)
-        conn.exec_driver_sql(
-            f"INSERT INTO {quote(layer)} ({cols}) SELECT {cols} FROM {hist} WHERE fid > %(f)s",
-            {"f": before},
-        )
 
     def temp_ids(self, conn, ids) -> str:
         conn.exec_driver_sql(
@@ -505,4 +510,4 @@ class PostGIS(Backend):
 
 
 def _all_none(values: np.ndarray) -> bool:
-    return bool(len(values)) and bool((values == None).all())  # noqa: E711 - elementwise
+    return bool(len(values)) and not any(v is not None for v in values)

@@ -186,7 +186,7 @@ def _differing(
     bytes differ again after decoding the stored ones (another writer's byte order).
     """
     ids = encoded[0]
-    pos = pd.Index(current[1]).get_indexer(ids)
+    pos = pd.Index(current[1], dtype=object).get_indexer(ids)
     found = np.flatnonzero(pos >= 0)
     at = pos[found]
     same = np.ones(len(found), dtype=bool)
@@ -445,11 +445,15 @@ class Store:
         conn.exec_driver_sql(f"CREATE UNIQUE INDEX {quote(layer + '_id')} ON {quote(layer)} (id)")
         conn.exec_driver_sql(f"CREATE INDEX {quote(h + '_id')} ON {quote(h)} (id, valid_from)")
 
-    def _rows(self, conn, table: str, columns: list[_Column], where: str = "", params=None):
-        """Rows as columns: ``[geometries (database form), column 1 values, ...]``."""
+    def _rows(
+        self, conn, table: str, columns: list[_Column], where: str = "", params=None, order=True
+    ):
+        """Rows as columns: ``[geometries (database form), column 1 values, ...]``, by id
+        (in no order with ``order=False``)."""
         b = self.backend
         cols = ", ".join(quote(c.name) for c in columns)
-        sql = f"SELECT {b.geom_select('geom')}, {cols} FROM {quote(table)} t {where} ORDER BY id"
+        sql = f"SELECT {b.geom_select('geom')}, {cols} FROM {quote(table)} t {where}"
+        sql += " ORDER BY id" if order else ""
         rows = b.fetchall(conn, sql, params or {})
         if not rows:
             return [[] for _ in range(len(columns) + 1)]
@@ -597,21 +601,23 @@ class Store:
         if size == 0:
             current: list[Any] = [np.empty(0, dtype=object) for _ in range(len(columns) + 1)]
         elif replace or n > 10_000:
-            current = self._rows(conn, layer, columns)
+            current = self._rows(conn, layer, columns, order=False)
         else:
             wanted = list(dict.fromkeys([*ids, *remove]))
             tmp = b.temp_ids(conn, wanted)
-            current = self._rows(conn, layer, columns, f"WHERE id IN (SELECT id FROM {tmp})")
+            where = f"WHERE id IN (SELECT id FROM {tmp})"
+            current = self._rows(conn, layer, columns, where, order=False)
         cur_ids = np.asarray(current[1], dtype=object)
         keep = _differing(current, encoded, geoms) if len(cur_ids) else np.ones(n, dtype=bool)
         if len(cur_ids):
-            found = pd.Index(cur_ids).get_indexer(ids) >= 0
+            found = pd.Index(cur_ids, dtype=object).get_indexer(ids) >= 0
             added = list(ids[keep & ~found])
             changed = list(ids[keep & found])
         else:
             added, changed = list(ids), []
         if replace:
-            removed = list(cur_ids[pd.Index(ids).get_indexer(cur_ids) < 0])
+            gone = cur_ids[pd.Index(ids, dtype=object).get_indexer(cur_ids) < 0]
+            removed = sorted(gone)  # by id, whatever order the rows were read in
         else:
             there = set(cur_ids) if remove else set()
             missing = [fid for fid in remove if fid not in there]
