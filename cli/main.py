@@ -21,14 +21,30 @@ import geopandas as gpd
 import pandas as pd
 from tqdm import tqdm
 
-from cli.params import COUNT, DETOUR, METRES, PORT, SECONDS, SHARE, Group, InputError, Number
+from cli.params import (
+    COUNT,
+    DETOUR,
+    METRES,
+    PORT,
+    SECONDS,
+    SHARE,
+    Group,
+    InputError,
+    LazyChoice,
+    Number,
+)
 from geo.crs import DATUMS
 from geo.errors import ServicemapError
 from geo.export import ENCODINGS as EXPORT_ENCODINGS
 from geo.export import FORMATS as EXPORT_FORMATS
 from geo.export import TABLES as EXPORT_TABLES
-from geo.maps import TILE_SOURCES
 from geo.siting import METHODS, SITING_MODELS
+
+
+def _tile_keys() -> list[str]:
+    from geo.maps import TILE_SOURCES  # Folium: imported only when --tiles is read
+
+    return list(TILE_SOURCES)
 
 
 def _progress(iterable, desc: str, total: int | None = None):
@@ -63,11 +79,9 @@ def _layer_in(path, layer):
     suffix = Path(path).suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
-            import openpyxl
+            from geo._io import sheet_names
 
-            book = openpyxl.load_workbook(path, read_only=True)
-            names = list(book.sheetnames)
-            book.close()
+            names = sheet_names(path)
         elif suffix in (".gpkg", ".geojson", ".json", ".fgb", ".zip", ".shp"):
             import pyogrio
 
@@ -853,7 +867,7 @@ def network_info_cmd(path, as_json) -> None:
 @click.option("--workers", default=2, show_default=True, type=COUNT, help="gunicorn workers.")
 @click.option(
     "--tiles",
-    type=click.Choice(list(TILE_SOURCES)),
+    type=LazyChoice(_tile_keys),
     default=None,
     help="Base map (default: SERVICEMAP_TILES, else osm).",
 )

@@ -8,6 +8,7 @@ file the system cannot read is printed as ``Error: ...`` and exits 2, never a tr
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 
 import click
 
@@ -68,6 +69,27 @@ COUNT = Number(lo=1, integer=True)
 SHARE = Number(lo=0, hi=1, lo_open=True)
 DETOUR = Number(lo=1)
 PORT = Number(lo=1, hi=65535, integer=True)
+
+
+class LazyChoice(click.Choice):
+    """A :class:`click.Choice` whose choices come from ``load()``, called when first needed
+    (validating a value, writing the help): the command starts without importing the
+    module that holds them (e.g. ``geo.maps`` and Folium for ``--tiles``)."""
+
+    def __init__(self, load: Callable[[], Iterable[str]]) -> None:
+        self._load = load
+        self._loaded: tuple[str, ...] | None = None
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        if self._loaded is None:
+            self._loaded = tuple(self._load())
+        return self._loaded
+
+    @choices.setter
+    def choices(self, _given: Iterable[str]) -> None:  # Choice.__init__ sets ()
+        pass
 
 
 class Group(click.Group):

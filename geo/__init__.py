@@ -2,102 +2,237 @@
 
 Everything here works on GeoDataFrames in EPSG:4326 and returns new frames; nothing in
 this package imports Flask. See docs/data-model.md for the columns of each layer.
+
+The names below are imported on first use (PEP 562), so ``import geo`` and a command that
+needs only the loaders and coverage do not pay for Folium, SQLAlchemy or the solvers.
 """
 
-from geo.access import (
-    EquitySummary,
-    access_by_area,
-    accessibility,
-    catchment_from_cost,
-    distance_pairs,
-    equity,
-    fca_from_cost,
-    gini,
-    lorenz_curve,
-    raam_from_cost,
-    supply_ratio_from_cost,
-    three_stage_from_cost,
-)
-from geo.coverage import CoverageSummary, coverage, coverage_summary, nearest_facility
-from geo.crs import (
-    bd09_to_gcj02,
-    bd09_to_wgs84,
-    gcj02_to_bd09,
-    gcj02_to_wgs84,
-    metric_crs_for,
-    wgs84_to_bd09,
-    wgs84_to_gcj02,
-)
-from geo.demand import (
-    apply_privacy_floor,
-    demand_groups,
-    demand_summary,
-    demand_to_geoparquet,
-    iter_demand,
-    load_demand,
-    to_h3,
-)
-from geo.demo import Demo, available_demos, load_demo
-from geo.errors import (
-    ConflictError,
-    CRSError,
-    FileNotFound,
-    RegistryError,
-    ServicemapError,
-    ValidationError,
-)
-from geo.export import area_table, defuse_cell, export_tables, facility_table, gap_table
-from geo.finder import FacilityFinder, describe_hours, handoff_links, hours_in_words, open_now
-from geo.layers import (
-    FacilityType,
-    facilities_to_file,
-    get_type,
-    load_areas,
-    load_boundary,
-    load_facilities,
-    load_registry,
-    registry_path_from_env,
-    validate_facilities,
-)
-from geo.network import (
-    NetworkTravelTimes,
-    RoadNetwork,
-    TravelMode,
-    TravelModes,
-    catchments,
-    load_network,
-    load_travel_modes,
-    network_to_gdfs,
-    service_areas,
-)
-from geo.redundancy import cover_counts, criticality, redundancy_by_area
-from geo.siting import (
-    SITING_MODELS,
-    SiteSuggestion,
-    WhatIf,
-    apply_changes,
-    backup_covering,
-    candidate_sites,
-    capacitated_covering,
-    capacitated_p_median,
-    capacitated_set_covering,
-    maximal_covering,
-    p_center,
-    p_median,
-    scale_up,
-    set_covering,
-    suggest_sites,
-    what_if,
-)
-from geo.standards import (
-    Standard,
-    compliance,
-    compliance_by_area,
-    compliant_coverage,
-    load_equipment,
-    load_standards,
-)
-from geo.workspace import Workspace
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# ``coverage`` is also the name of a submodule: importing it eagerly keeps ``geo.coverage``
+# the function (as ``from geo import coverage`` always gave), whatever is imported later.
+from geo.coverage import coverage
+
+if TYPE_CHECKING:
+    from geo.access import (
+        EquitySummary,
+        access_by_area,
+        accessibility,
+        catchment_from_cost,
+        distance_pairs,
+        equity,
+        fca_from_cost,
+        gini,
+        lorenz_curve,
+        raam_from_cost,
+        supply_ratio_from_cost,
+        three_stage_from_cost,
+    )
+    from geo.coverage import (
+        CoverageSummary,
+        coverage_summary,
+        nearest_facility,
+    )
+    from geo.crs import (
+        bd09_to_gcj02,
+        bd09_to_wgs84,
+        gcj02_to_bd09,
+        gcj02_to_wgs84,
+        metric_crs_for,
+        wgs84_to_bd09,
+        wgs84_to_gcj02,
+    )
+    from geo.demand import (
+        apply_privacy_floor,
+        demand_groups,
+        demand_summary,
+        demand_to_geoparquet,
+        iter_demand,
+        load_demand,
+        to_h3,
+    )
+    from geo.demo import (
+        Demo,
+        available_demos,
+        load_demo,
+    )
+    from geo.errors import (
+        ConflictError,
+        CRSError,
+        FileNotFound,
+        RegistryError,
+        ServicemapError,
+        ValidationError,
+    )
+    from geo.export import (
+        area_table,
+        defuse_cell,
+        export_tables,
+        facility_table,
+        gap_table,
+    )
+    from geo.finder import (
+        FacilityFinder,
+        describe_hours,
+        handoff_links,
+        hours_in_words,
+        open_now,
+    )
+    from geo.layers import (
+        FacilityType,
+        facilities_to_file,
+        get_type,
+        load_areas,
+        load_boundary,
+        load_facilities,
+        load_registry,
+        registry_path_from_env,
+        validate_facilities,
+    )
+    from geo.network import (
+        NetworkTravelTimes,
+        RoadNetwork,
+        TravelMode,
+        TravelModes,
+        catchments,
+        load_network,
+        load_travel_modes,
+        network_to_gdfs,
+        service_areas,
+    )
+    from geo.redundancy import (
+        cover_counts,
+        criticality,
+        redundancy_by_area,
+    )
+    from geo.siting import (
+        SITING_MODELS,
+        SiteSuggestion,
+        WhatIf,
+        apply_changes,
+        backup_covering,
+        candidate_sites,
+        capacitated_covering,
+        capacitated_p_median,
+        capacitated_set_covering,
+        maximal_covering,
+        p_center,
+        p_median,
+        scale_up,
+        set_covering,
+        suggest_sites,
+        what_if,
+    )
+    from geo.standards import (
+        Standard,
+        compliance,
+        compliance_by_area,
+        compliant_coverage,
+        load_equipment,
+        load_standards,
+    )
+    from geo.workspace import (
+        Workspace,
+    )
+
+#: Where each public name lives.
+_WHERE: dict[str, str] = {
+    "EquitySummary": "geo.access",
+    "access_by_area": "geo.access",
+    "accessibility": "geo.access",
+    "catchment_from_cost": "geo.access",
+    "distance_pairs": "geo.access",
+    "equity": "geo.access",
+    "fca_from_cost": "geo.access",
+    "gini": "geo.access",
+    "lorenz_curve": "geo.access",
+    "raam_from_cost": "geo.access",
+    "supply_ratio_from_cost": "geo.access",
+    "three_stage_from_cost": "geo.access",
+    "CoverageSummary": "geo.coverage",
+    "coverage_summary": "geo.coverage",
+    "nearest_facility": "geo.coverage",
+    "bd09_to_gcj02": "geo.crs",
+    "bd09_to_wgs84": "geo.crs",
+    "gcj02_to_bd09": "geo.crs",
+    "gcj02_to_wgs84": "geo.crs",
+    "metric_crs_for": "geo.crs",
+    "wgs84_to_bd09": "geo.crs",
+    "wgs84_to_gcj02": "geo.crs",
+    "apply_privacy_floor": "geo.demand",
+    "demand_groups": "geo.demand",
+    "demand_summary": "geo.demand",
+    "demand_to_geoparquet": "geo.demand",
+    "iter_demand": "geo.demand",
+    "load_demand": "geo.demand",
+    "to_h3": "geo.demand",
+    "Demo": "geo.demo",
+    "available_demos": "geo.demo",
+    "load_demo": "geo.demo",
+    "ConflictError": "geo.errors",
+    "CRSError": "geo.errors",
+    "FileNotFound": "geo.errors",
+    "RegistryError": "geo.errors",
+    "ServicemapError": "geo.errors",
+    "ValidationError": "geo.errors",
+    "area_table": "geo.export",
+    "defuse_cell": "geo.export",
+    "export_tables": "geo.export",
+    "facility_table": "geo.export",
+    "gap_table": "geo.export",
+    "FacilityFinder": "geo.finder",
+    "describe_hours": "geo.finder",
+    "handoff_links": "geo.finder",
+    "hours_in_words": "geo.finder",
+    "open_now": "geo.finder",
+    "FacilityType": "geo.layers",
+    "facilities_to_file": "geo.layers",
+    "get_type": "geo.layers",
+    "load_areas": "geo.layers",
+    "load_boundary": "geo.layers",
+    "load_facilities": "geo.layers",
+    "load_registry": "geo.layers",
+    "registry_path_from_env": "geo.layers",
+    "validate_facilities": "geo.layers",
+    "NetworkTravelTimes": "geo.network",
+    "RoadNetwork": "geo.network",
+    "TravelMode": "geo.network",
+    "TravelModes": "geo.network",
+    "catchments": "geo.network",
+    "load_network": "geo.network",
+    "load_travel_modes": "geo.network",
+    "network_to_gdfs": "geo.network",
+    "service_areas": "geo.network",
+    "cover_counts": "geo.redundancy",
+    "criticality": "geo.redundancy",
+    "redundancy_by_area": "geo.redundancy",
+    "SITING_MODELS": "geo.siting",
+    "SiteSuggestion": "geo.siting",
+    "WhatIf": "geo.siting",
+    "apply_changes": "geo.siting",
+    "backup_covering": "geo.siting",
+    "candidate_sites": "geo.siting",
+    "capacitated_covering": "geo.siting",
+    "capacitated_p_median": "geo.siting",
+    "capacitated_set_covering": "geo.siting",
+    "maximal_covering": "geo.siting",
+    "p_center": "geo.siting",
+    "p_median": "geo.siting",
+    "scale_up": "geo.siting",
+    "set_covering": "geo.siting",
+    "suggest_sites": "geo.siting",
+    "what_if": "geo.siting",
+    "Standard": "geo.standards",
+    "compliance": "geo.standards",
+    "compliance_by_area": "geo.standards",
+    "compliant_coverage": "geo.standards",
+    "load_equipment": "geo.standards",
+    "load_standards": "geo.standards",
+    "Workspace": "geo.workspace",
+}
 
 __all__ = [
     "CRSError",
@@ -194,3 +329,16 @@ __all__ = [
     "wgs84_to_gcj02",
     "what_if",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'geo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once imported, a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

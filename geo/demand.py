@@ -183,24 +183,75 @@ def _group_list(groups: Sequence[str]) -> str:
 
 
 class _Attributes:
-    """Validated per-feature attributes: source ids and (group, weight) rows."""
+    """Validated per-feature attributes: source ids and (group, weight) rows.
 
-    def __init__(self, source_ids: np.ndarray, groups: np.ndarray, weights: np.ndarray):
-        # groups/weights have shape (n_features, g): g = 1, or 2 for a workplace file.
+    ``source_ids`` is a numpy array of str, or a pyarrow string array for a file read by
+    the fast path; ``groups`` holds, for each of the g rows a feature gives (1, or 2 for a
+    workplace file), one group for every feature (a str) or an array of them (numpy or
+    pyarrow); ``weights`` has shape (n_features, g).
+    """
+
+    def __init__(self, source_ids: Any, groups: list[Any], weights: np.ndarray):
         self.source_ids = source_ids
         self.groups = groups
         self.weights = weights
 
     @property
     def per_feature(self) -> int:
-        return self.groups.shape[1]
+        return len(self.groups)
+
+    def sid(self, i: int) -> str:
+        return str(_pick(self.source_ids, [i])[0])
+
+    def sids(self, idx: np.ndarray) -> np.ndarray:
+        return _pick(self.source_ids, idx)
+
+    def group(self, i: int, k: int) -> str:
+        return str(self.groups_at(np.array([i]), k)[0])
+
+    def groups_at(self, idx: np.ndarray, k: int) -> np.ndarray:
+        col = self.groups[k]
+        return np.full(len(idx), col, dtype=object) if isinstance(col, str) else _pick(col, idx)
 
 
-def _ids(raw: _io.Raw, problems: _io.Problems, columns: dict[str, Any]) -> np.ndarray:
-    if "id" in columns:
-        return np.array(
-            _io.check_ids(raw.frame[columns["id"]], columns["id"], problems), dtype=object
+def _pick(values: Any, idx: Any) -> np.ndarray:
+    """``values[idx]`` of a numpy or pyarrow array, as a numpy array of str."""
+    if isinstance(values, np.ndarray):
+        return values[idx]
+    return np.asarray(values.take(pa_indices(idx)).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def pa_indices(idx: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.array(np.asarray(idx, dtype=np.int64))
+
+
+def _text_array(values: Any, n: int) -> Any:
+    """A text column as a pyarrow string array: a str for every row, or an array."""
+    import pyarrow as pa
+
+    if isinstance(values, str):
+        data = values.encode("utf-8")
+        offsets = np.arange(n + 1, dtype=np.int64) * len(data)
+        return pa.Array.from_buffers(
+            pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)]
         )
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values
+    return pa.array(np.asarray(values, dtype=object), type=pa.string())
+
+
+def _ids(raw: _io.Raw, problems: _io.Problems, columns: dict[str, Any]) -> Any:
+    """The source ids: numpy str, or pyarrow for a file read by the fast path (and for
+    row numbers of a table, cast without a Python string per row)."""
+    import pyarrow as pa
+
+    if "id" in columns:
+        ids = _io.check_ids(raw.frame[columns["id"]], columns["id"], problems, arrow=True)
+        return ids if isinstance(ids, pa.Array) else np.array(ids, dtype=object)
+    if raw.geometry is None:
+        return pa.array(np.asarray(raw.numbers, dtype=np.int64)).cast(pa.string())
     return np.asarray(raw.numbers).astype(str).astype(object)
 
 
@@ -235,12 +286,11 @@ def _weights(
     return np.ones(len(frame))
 
 
-def _group_column(
-    raw: _io.Raw, problems: _io.Problems, col: Any, groups: Sequence[str]
-) -> np.ndarray:
+def _group_column(raw: _io.Raw, problems: _io.Problems, col: Any, groups: Sequence[str]) -> Any:
     """The group column's values as group keys; blank and unknown values are problems."""
     values = raw.frame[col]
     text = _io._arrow_text(values)
+    encoded = None
     if text is not None:  # vectorised: codes from pyarrow, text only for distinct values
         encoded = text.dictionary_encode()
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -268,6 +318,10 @@ def _group_column(
             UserWarning,
             stacklevel=5,
         )
+    if encoded is not None:  # the keys, as pyarrow text: no Python string per row
+        import pyarrow as pa
+
+        return pa.array([k or "" for k in keys], pa.string()).take(encoded.indices)
     lookup = np.array([k or "" for k in keys] or [""], dtype=object)
     return lookup[codes] if len(codes) else np.empty(0, dtype=object)
 
@@ -292,7 +346,7 @@ def _attributes(
     weight_required: bool,
 ) -> _Attributes:
     """Ids, groups and weights per record, recording every problem in them."""
-    frame, n = raw.frame, len(raw.frame)
+    frame = raw.frame
     ids = _ids(raw, problems, columns)
     share_col = columns.get("female_share")  # a workplace file
     weights = _weights(
@@ -320,12 +374,12 @@ def _attributes(
                 "" if blank[i] else frame[share_col].iloc[i],
                 "must be a fraction between 0 and 1 (e.g. 0.35 for 35%)",
             )
-        pair = np.empty((n, 2), dtype=object)
-        pair[:, 0], pair[:, 1] = _WORKPLACE_GROUPS
-        return _Attributes(ids, pair, np.column_stack([weights, weights * shares]))
+        return _Attributes(
+            ids, list(_WORKPLACE_GROUPS), np.column_stack([weights, weights * shares])
+        )
 
     if group is not None:
-        return _Attributes(ids, np.full((n, 1), group, dtype=object), weights[:, None])
+        return _Attributes(ids, [group], weights[:, None])
     if "group" not in columns:
         problems.no_column(
             "group",
@@ -334,9 +388,9 @@ def _attributes(
             f"; or pass group='...' (CLI: --group GROUP) for all rows, one of "
             f"{_group_list(groups)}",
         )
-        return _Attributes(ids, np.full((n, 1), "", dtype=object), weights[:, None])
+        return _Attributes(ids, [""], weights[:, None])
     found = _group_column(raw, problems, columns["group"], groups)
-    return _Attributes(ids, found[:, None], weights[:, None])
+    return _Attributes(ids, [found], weights[:, None])
 
 
 # --------------------------------------------------------------------------------------
@@ -428,14 +482,15 @@ def _empty_demand() -> gpd.GeoDataFrame:
 
 
 def _assemble(ids, groups, weights, kinds, source_ids, route_ids, pos, lon, lat):
+    n = len(weights)
     frame = pd.DataFrame(
         {
-            "id": pd.Series(ids, dtype=object).astype(str),
-            "group": pd.Series(groups, dtype=object).astype(str),
+            "id": _text(ids, n),
+            "group": _text(groups, n),
             "weight": np.asarray(weights, dtype="float64"),
-            "kind": pd.Series(kinds, dtype=object).astype(str),
-            "source_id": pd.Series(source_ids, dtype=object).astype(str),
-            "route_id": pd.Series(route_ids, dtype=object).astype(str),
+            "kind": _text(kinds, n),
+            "source_id": _text(source_ids, n),
+            "route_id": _text(route_ids, n),
             "route_pos_m": np.asarray(pos, dtype="float64"),
         }
     )
@@ -444,7 +499,22 @@ def _assemble(ids, groups, weights, kinds, source_ids, route_ids, pos, lon, lat)
     ).reset_index(drop=True)
 
 
-def _load_table(
+def _text(values: Any, n: int) -> pd.Series:
+    """An output text column (pandas' ``str``): from pyarrow text or a str for every row
+    without a Python string per row; from anything else by ``astype(str)``."""
+    import pyarrow as pa
+
+    if isinstance(values, str | pa.Array | pa.ChunkedArray):
+        return pd.Series(_text_array(values, n), dtype="str")
+    return pd.Series(values, dtype=object).astype(str)
+
+
+def _load_table(raw: _io.Raw, problems: _io.Problems, columns: dict[str, Any], **options):
+    """A table of points as a demand layer (see :func:`_table_columns`)."""
+    return _assemble(**_table_columns(raw, problems, columns, **options))
+
+
+def _table_columns(
     raw: _io.Raw,
     problems: _io.Problems,
     columns: dict[str, Any],
@@ -455,7 +525,12 @@ def _load_table(
     groups: Sequence[str],
     weight: str | None,
     district: Any,
-) -> gpd.GeoDataFrame:
+) -> dict[str, Any]:
+    """The checked output columns of a table of points, for :func:`_assemble`: text as
+    pyarrow arrays, so that a million rows make no Python string."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     for fld, aliases in (("lon", _LON_ALIASES), ("lat", _LAT_ALIASES)):
         if fld not in columns:
             problems.no_column(fld, aliases, raw.frame.columns)
@@ -487,22 +562,27 @@ def _load_table(
             )
         problems.raise_if_any()
     _io.warn_outside(lon, lat, district, raw.labels, raw.source, stacklevel=4)
-    g = attrs.per_feature
-    sid = np.repeat(attrs.source_ids, g)
-    groups_out = attrs.groups.ravel()
-    ids = sid if g == 1 else [f"{s}:{x}" for s, x in zip(sid, groups_out, strict=True)]
-    n = len(groups_out)
-    return _assemble(
-        ids,
-        groups_out,
-        attrs.weights.ravel(),
-        np.full(n, "point", dtype=object),
-        sid,
-        np.full(n, "", dtype=object),
-        np.full(n, np.nan),
-        np.repeat(lon, g),
-        np.repeat(lat, g),
-    )
+    g, rows = attrs.per_feature, len(lon)
+    n = rows * g
+    sid = _text_array(attrs.source_ids, rows)
+    if g == 1:
+        ids = sid
+        groups_out = _text_array(attrs.groups[0], n)
+    else:  # a workplace file: rows (id, all_workers), (id, female_nursing), ...
+        sid = sid.take(pa_indices(np.repeat(np.arange(rows), g)))
+        groups_out = pa.array(np.tile(np.array(attrs.groups, dtype=str), rows), pa.string())
+        ids = pc.binary_join_element_wise(sid, groups_out, ":")
+    return {
+        "ids": ids,
+        "groups": groups_out,
+        "weights": attrs.weights.ravel(),
+        "kinds": "point",
+        "source_ids": sid,
+        "route_ids": "",
+        "pos": np.full(n, np.nan),
+        "lon": np.repeat(lon, g) if g > 1 else lon,
+        "lat": np.repeat(lat, g) if g > 1 else lat,
+    }
 
 
 # 0 Point, 1 LineString, 3 Polygon, 4 MultiPoint, 5 MultiLineString, 6 MultiPolygon
@@ -624,8 +704,8 @@ def _add_points(parts: _Parts, attrs: _Attributes, pt_idx: np.ndarray, pt_xy: np
     if not n:
         return
     for k in range(g):
-        sid = attrs.source_ids[pt_idx]
-        grp = attrs.groups[pt_idx, k]
+        sid = attrs.sids(pt_idx)
+        grp = attrs.groups_at(pt_idx, k)
         parts.add(
             np.column_stack([pt_idx, np.full(n, k), np.zeros(n, int)]),
             ids=sid
@@ -645,13 +725,13 @@ def _add_points(parts: _Parts, attrs: _Attributes, pt_idx: np.ndarray, pt_xy: np
 def _add_spread(parts: _Parts, attrs: _Attributes, chunks: list[tuple]) -> None:
     for i, lon, lat, shares, pos, kind in chunks:
         m = len(shares)
-        sid = attrs.source_ids[i]
+        sid = attrs.sid(i)
         for k in range(attrs.per_feature):
-            base = sid if attrs.per_feature == 1 else f"{sid}:{attrs.groups[i, k]}"
+            base = sid if attrs.per_feature == 1 else f"{sid}:{attrs.group(i, k)}"
             parts.add(
                 np.column_stack([np.full(m, i), np.full(m, k), np.arange(m)]),
                 ids=np.array([f"{base}:{j}" for j in range(m)], dtype=object),
-                groups=np.full(m, attrs.groups[i, k], dtype=object),
+                groups=np.full(m, attrs.group(i, k), dtype=object),
                 weights=attrs.weights[i, k] * shares,
                 kinds=np.full(m, kind, dtype=object),
                 sids=np.full(m, sid, dtype=object),
@@ -838,18 +918,17 @@ def load_demand(
         "weight": weight,
         "district": district,
     }
+    name = raw.source
     if raw.geometry is None:
-        out = _load_table(raw, problems, columns, **options)
+        table = _table_columns(raw, problems, columns, **options)
+        del raw, problems  # the cells are freed before the points are made (the peak)
+        _io.release_arrow_memory()
+        out = _assemble(**table)
     else:
         out = _load_vector(
             raw, problems, columns, spacing_m=spacing_m, area_cell_m=area_cell_m, **options
         )
-    log.info(
-        "loaded %d demand rows (%.1f people) from %s",
-        len(out),
-        float(out["weight"].sum()),
-        raw.source,
-    )
+    log.info("loaded %d demand rows (%.1f people) from %s", len(out), out["weight"].sum(), name)
     return out
 
 
@@ -911,7 +990,7 @@ def iter_demand(
         columns = _columns(raw, problems, weight=weight, id_column=id_column)
         out = _load_table(raw, problems, columns, **options)
         if "id" in columns:
-            hashes = pd.util.hash_array(out["source_id"].to_numpy(dtype=object))
+            hashes = _io.text_hashes(_text_array(out["source_id"].array._pa_array, len(out)))
             at = np.minimum(np.searchsorted(seen, hashes), max(len(seen) - 1, 0))
             again = seen[at] == hashes if len(seen) else np.zeros(len(hashes), dtype=bool)
             for i in np.flatnonzero(again)[: _io.MAX_SHOWN].tolist():
