@@ -8,8 +8,11 @@ encoding, bulk copy, the write lock and the append-only triggers. The store itse
 from __future__ import annotations
 
 import io
+import os
 import re
+import sqlite3
 import struct
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,6 +133,12 @@ class Backend:
     def table_names(self, conn: sa.Connection) -> set[str]:
         return set(sa.inspect(conn).get_table_names())
 
+    def version(self) -> int:
+        """The store version (the last change's number, 0 when none): asked before every
+        web request, so it must be cheap."""
+        with self.engine.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT max(version) FROM sm_changes").scalar() or 0)
+
     def fetchall(self, conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> list:
         """Rows of ``sql`` (``:name`` parameters) through the driver's own cursor: the
         fastest path for a whole layer."""
@@ -231,6 +240,40 @@ class GeoPackage(Backend):
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return cls(engine, str(path))
+
+    def __init__(self, engine: sa.Engine, location: str) -> None:
+        super().__init__(engine, location)
+        self._reader: tuple[int, sqlite3.Connection] | None = None
+        self._reader_lock = threading.Lock()
+        self._inherited: list[sqlite3.Connection] = []
+
+    def version(self) -> int:
+        # Opening a connection (and its PRAGMAs) cost ~4 ms a request; one read-only
+        # connection per process, kept open, answers in microseconds. A forked child
+        # opens its own and never closes the parent's (closing it there could disturb
+        # the parent's locks).
+        with self._reader_lock:
+            if self._reader is None or self._reader[0] != os.getpid():
+                if self._reader is not None:
+                    self._inherited.append(self._reader[1])
+                uri = Path(self.location).resolve().as_uri() + "?mode=ro"
+                con = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                      check_same_thread=False)  # fmt: skip
+                con.execute("PRAGMA busy_timeout = 30000")
+                self._reader = (os.getpid(), con)
+            # fetchall: the statement runs to its end, so no read transaction stays open
+            rows = self._reader[1].execute("SELECT max(version) FROM sm_changes").fetchall()
+        return int(rows[0][0] or 0)
+
+    def _close_reader(self) -> None:
+        with self._reader_lock:
+            if self._reader is not None and self._reader[0] == os.getpid():
+                self._reader[1].close()
+            self._reader = None
+
+    def dispose(self) -> None:
+        self._close_reader()
+        super().dispose()
 
     def create_meta(self, conn: sa.Connection) -> None:
         conn.exec_driver_sql(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
@@ -378,6 +421,7 @@ class GeoPackage(Backend):
         return h.hexdigest()
 
     def checkpoint(self) -> None:
+        self._close_reader()
         raw = self.engine.raw_connection()
         try:
             raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]

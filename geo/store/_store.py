@@ -315,8 +315,7 @@ class Store:
     @property
     def version(self) -> int:
         """The store's version: the number of the last change (0 when empty); only grows."""
-        with self.backend.engine.connect() as conn:
-            return int(conn.exec_driver_sql("SELECT max(version) FROM sm_changes").scalar() or 0)
+        return self.backend.version()
 
     def version_at(self, when: datetime | date | str) -> int:
         """The store version current at ``when`` (a datetime, date or ISO text; UTC if naive).
