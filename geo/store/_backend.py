@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import shapely
@@ -554,4 +555,5 @@ class PostGIS(Backend):
 
 
 def _all_none(values: np.ndarray) -> bool:
-    return bool(len(values)) and not any(v is not None for v in values)
+    # the first value settles most columns; pandas' isna is a C loop over the rest
+    return bool(len(values)) and values[0] is None and bool(pd.isna(values).all())
