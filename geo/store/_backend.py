@@ -474,6 +474,43 @@ class PostGIS(Backend):
                 "EXECUTE FUNCTION sm_refuse()"
             )
 
+    def __init__(self, engine: sa.Engine, location: str) -> None:
+        super().__init__(engine, location)
+        self._reader: tuple[int, Any] | None = None
+        self._reader_lock = threading.Lock()
+        self._inherited: list[Any] = []
+
+    def version(self) -> int:
+        # one autocommit connection per process for the version asked before every web
+        # request: a pooled one cost a pre-ping round trip and the pool's bookkeeping
+        import psycopg
+
+        with self._reader_lock:
+            for attempt in (1, 2):
+                if self._reader is None or self._reader[0] != os.getpid():
+                    if self._reader is not None:  # a forked child: not ours to close
+                        self._inherited.append(self._reader[1])
+                    url = self.engine.url.set(drivername="postgresql")
+                    con = psycopg.connect(url.render_as_string(hide_password=False),
+                                          autocommit=True)  # fmt: skip
+                    self._reader = (os.getpid(), con)
+                reader = self._reader[1]
+                try:
+                    found = reader.execute("SELECT max(version) FROM sm_changes").fetchall()
+                    return int(found[0][0] or 0)
+                except psycopg.OperationalError:  # the server restarted: connect again
+                    if attempt == 2:
+                        raise
+                    self._reader = None
+        raise AssertionError("unreachable")
+
+    def dispose(self) -> None:
+        with self._reader_lock:
+            if self._reader is not None and self._reader[0] == os.getpid():
+                self._reader[1].close()
+            self._reader = None
+        super().dispose()
+
     def lock(self, conn: sa.Connection) -> None:
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7240501)")
 
