@@ -2,10 +2,13 @@
 
     .venv/bin/python benchmarks/bench_web.py            # all three
     .venv/bin/python benchmarks/bench_web.py nearest    # one of: nearest, finder, weight
+    .venv/bin/python benchmarks/bench_web.py nearest-gpkg nearest-postgis
 
 1. nearest: ``/api/nearest`` p50/p95/p99 with 50 concurrent connections (wrk, from Debian)
    against gunicorn with 2 workers on loopback, the Beilun demo, query points spread over
-   the district. Target: p95 < 50 ms.
+   the district. Target: p95 < 50 ms. ``nearest-gpkg`` / ``nearest-postgis``: the same
+   against ``servicemap serve DIR --workers 2`` serving the demo as a workspace, its store
+   a GeoPackage or a throwaway PostGIS server (started as tests/conftest.py starts it).
 2. finder: the finder page with 10,000 facilities ready (markers clustered, list drawn) in
    headless Chromium. Target: < 2 s.
 3. weight: bytes the finder page loads without tiles. Target: < 1 MB.
@@ -60,9 +63,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wrk_nearest(url: str, duration_s: int) -> str:
+    """wrk's RESULT line for ``/api/nearest`` at ``url``, after warming both workers."""
+    import urllib.request
+
+    for _ in range(20):  # load the data in both workers
+        urllib.request.urlopen(url + "/api/nearest?lat=29.9&lon=121.85", timeout=10).read()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_LUA)
+    out = subprocess.run(
+        [shutil.which("wrk") or "wrk", "-t", "2", "-c", "50", "-d", f"{duration_s}s",
+         "-s", f.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout  # fmt: skip
+    return next(x for x in out.splitlines() if x.startswith("RESULT")).removeprefix("RESULT ")
+
+
 def bench_nearest(duration_s: int = 20) -> str:
-    wrk = shutil.which("wrk")
-    if wrk is None:
+    if shutil.which("wrk") is None:
         return "nearest: wrk not installed (apt-get install wrk)"
     port = _free_port()
     env = {**os.environ, "SERVICEMAP_TILES": "none"}
@@ -91,24 +111,44 @@ def bench_nearest(duration_s: int = 20) -> str:
                 break
             except OSError:
                 time.sleep(0.2)
-        for _ in range(20):  # load the data in both workers
-            urllib.request.urlopen(url + "/api/nearest?lat=29.9&lon=121.85", timeout=10).read()
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-            f.write(WRK_LUA)
-        out = subprocess.run(
-            [wrk, "-t", "2", "-c", "50", "-d", f"{duration_s}s", "-s", f.name, url],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        line = next(x for x in out.splitlines() if x.startswith("RESULT"))
         return (
             f"nearest API, wrk -t2 -c50 -d{duration_s}s, gunicorn -w 2 (sync), loopback: "
-            + line.removeprefix("RESULT ")
+            + _wrk_nearest(url, duration_s)
         )
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def bench_nearest_workspace(backend: str, duration_s: int = 20) -> str:
+    """``/api/nearest`` served by ``servicemap serve DIR --workers 2`` from the demo as a
+    workspace on ``backend`` (``gpkg`` or ``postgis``)."""
+    if shutil.which("wrk") is None:
+        return "nearest: wrk not installed (apt-get install wrk)"
+    from conftest import _PostgresServer, demo_workspace, start_served, stop_served
+
+    server = None
+    with tempfile.TemporaryDirectory(prefix="bench-nearest-") as tmp:
+        try:
+            location = None
+            if backend == "postgis":
+                server = _PostgresServer()
+                server.start()
+                location = server.new_database()
+            demo_workspace(Path(tmp) / "ws", location, users=False).close()
+            env = {"SERVICEMAP_TILES": "none", "SERVICEMAP_DATABASE_URL": location or ""}
+            served = start_served(env, args=[str(Path(tmp) / "ws"), "--workers", "2"])
+            try:
+                result = _wrk_nearest(served.url, duration_s)
+            finally:
+                stop_served(served)
+        finally:
+            if server is not None:
+                server.stop()
+    return (
+        f"nearest API, workspace on {backend}, wrk -t2 -c50 -d{duration_s}s, "
+        f"servicemap serve DIR --workers 2, loopback: {result}"
+    )
 
 
 def _synthetic_demo(n: int):
@@ -214,7 +254,14 @@ def main(argv: list[str]) -> None:
         f"{os.cpu_count()} cores, Python {platform.python_version()}"
     )
     for name in which:
-        print({"nearest": bench_nearest, "finder": bench_finder, "weight": bench_weight}[name]())
+        benches = {
+            "nearest": bench_nearest,
+            "nearest-gpkg": lambda: bench_nearest_workspace("gpkg"),
+            "nearest-postgis": lambda: bench_nearest_workspace("postgis"),
+            "finder": bench_finder,
+            "weight": bench_weight,
+        }
+        print(benches[name](), f"(load average {os.getloadavg()[0]:.1f})", flush=True)
 
 
 if __name__ == "__main__":

@@ -296,16 +296,72 @@ def test_history_rollback_and_as_of(ws):
 
 
 def test_history_is_append_only(ws):
+    _, v = ws.get_facility("OS001")
+    ws.update_facility("OS001", {"name": "改名"}, expected_version=v, user="alice")  # closes one
     engine = ws.store.backend.engine
     for sql in (
         "DELETE FROM facilities_history",
         "UPDATE facilities_history SET name = 'x'",
+        "UPDATE facilities_history SET name = 'x', valid_to = 99 WHERE valid_to IS NULL",
+        "UPDATE facilities_history SET valid_to = 99 WHERE valid_to IS NOT NULL",  # twice
+        "UPDATE facilities_history SET geom = NULL",
         "DELETE FROM sm_changes",
         "UPDATE sm_changes SET user_name = 'x'",
     ):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
             conn.exec_driver_sql(sql)
-    assert len(ws.store.changes()) == 3
+    assert len(ws.store.changes()) == 4
+    assert ws.get_facility("OS001")[0]["name"] == "改名"
+
+
+@pytest.mark.parametrize("n", [200, 12_000])  # a few rows looked up by id; a whole layer read
+def test_an_import_writes_only_what_differs(store_location, tmp_path, n):
+    rng = np.random.default_rng(3)
+    frame = gpd.GeoDataFrame(
+        {
+            "id": pd.Series([f"R{i:05d}" for i in range(n)], dtype="str"),
+            "group": pd.Series(rng.choice(["a", "b", ""], n), dtype="str"),
+            "weight": rng.random(n),
+            "count": rng.integers(0, 9, n),
+            "note": pd.Series([None] * n, dtype=object),  # NULL in every row
+        },
+        geometry=gpd.points_from_xy(121.8 + rng.random(n) / 10, 29.9 + rng.random(n) / 10),
+        crs=4326,
+    )
+    store = open_store(
+        store_location if not isinstance(store_location, Path) else tmp_path / "s.gpkg",
+        create=True,
+    )
+    try:
+        first = store.write_layer("demand", frame, user="a", reason="first")
+        assert len(first.added) == n and first.unchanged == 0
+        assert_geodataframe_equal(store.read_layer("demand"), frame)
+        again = store.write_layer("demand", frame.copy(), user="a", reason="same")
+        assert again.empty and again.unchanged == n and again.version == first.version
+
+        new = frame.copy()
+        new.loc[[3, 50], "weight"] += 1  # a value
+        new.loc[7, "group"] = ""  # text to empty text
+        new.loc[9, "note"] = "x"  # NULL to text
+        new.loc[11, "geometry"] = Point(121.9, 29.95)  # moved
+        new = new.drop(index=[20, 21, 22])  # gone (only with replace)
+        extra = frame.iloc[:2].copy()
+        extra["id"] = ["NEW1", "NEW0"]
+        new = pd.concat([new, extra])
+        summary = store.write_layer("demand", new, user="b", reason="edit", replace=True)
+        assert summary.added == ["NEW1", "NEW0"]
+        assert summary.changed == ["R00003", "R00007", "R00009", "R00011", "R00050"]
+        assert summary.removed == ["R00020", "R00021", "R00022"]
+        assert summary.unchanged == n - 3 - 5
+        assert_geodataframe_equal(store.read_layer("demand"), _by_id(new.astype({"note": object})))
+        # only what changed has a second version; the removed ones are closed
+        history = store.read_layer("demand", version=first.version)
+        assert_geodataframe_equal(history, frame)
+        assert [h["op"] for h in store.feature_history("demand", "R00011")] == ["add", "update"]
+        assert [h["op"] for h in store.feature_history("demand", "R00012")] == ["add"]
+        assert [h["op"] for h in store.feature_history("demand", "R00020")] == ["add", "remove"]
+    finally:
+        store.close()
 
 
 def test_export_and_reimport_give_identical_layers(ws, tmp_path):

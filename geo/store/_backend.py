@@ -7,14 +7,21 @@ encoding, bulk copy, the write lock and the append-only triggers. The store itse
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import sqlite3
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import shapely
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -28,6 +35,7 @@ GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10300  # GeoPackage 1.3
 
 KINDS = ("text", "real", "int", "bool", "list")
+BLOCK = 50_000  # rows per bulk block (and per progress call)
 
 _GPKG_META = [
     """CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
@@ -126,6 +134,12 @@ class Backend:
     def table_names(self, conn: sa.Connection) -> set[str]:
         return set(sa.inspect(conn).get_table_names())
 
+    def version(self) -> int:
+        """The store version (the last change's number, 0 when none): asked before every
+        web request, so it must be cheap."""
+        with self.engine.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT max(version) FROM sm_changes").scalar() or 0)
+
     def fetchall(self, conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> list:
         """Rows of ``sql`` (``:name`` parameters) through the driver's own cursor: the
         fastest path for a whole layer."""
@@ -140,7 +154,8 @@ class Backend:
         return sql
 
     # -- geometry -----------------------------------------------------------------
-    def geoms_to_db(self, geoms: np.ndarray) -> list[Any]:
+    def geoms_to_db(self, geoms: np.ndarray) -> np.ndarray:
+        """Geometries (an array of shapely geometries or None) in the column's form."""
         raise NotImplementedError
 
     def geom_select(self, column: str) -> str:
@@ -153,6 +168,25 @@ class Backend:
     def copy_rows(
         self, conn: sa.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple]
     ) -> None:
+        raise NotImplementedError
+
+    def insert_features(
+        self,
+        conn: sa.Connection,
+        layer: str,
+        names: Sequence[str],
+        kinds: Sequence[str],
+        values: Sequence[np.ndarray],
+        version: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """Add rows to ``layer`` and to ``layer_history`` (``valid_from = version``).
+
+        ``names`` are the columns (``geom`` first), ``kinds`` theirs (:data:`KINDS`, and
+        ``geom``), ``values`` one array per column in the database's form (None for
+        NULL, geometries from :meth:`geoms_to_db`). ``progress(done, total)`` is called
+        after each block of rows.
+        """
         raise NotImplementedError
 
     def temp_ids(self, conn: sa.Connection, ids: Sequence[str]) -> str:
@@ -193,6 +227,8 @@ class GeoPackage(Backend):
             # a page cache of up to 256 MB (allocated only as used): index inserts of a
             # million-row import stay in memory instead of spilling to the WAL
             cur.execute("PRAGMA cache_size = -262144")
+            # an import stages its rows in a temporary table: keep it in memory
+            cur.execute("PRAGMA temp_store = MEMORY")
             cur.execute("PRAGMA foreign_keys = ON")
             cur.close()
 
@@ -205,6 +241,40 @@ class GeoPackage(Backend):
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return cls(engine, str(path))
+
+    def __init__(self, engine: sa.Engine, location: str) -> None:
+        super().__init__(engine, location)
+        self._reader: tuple[int, sqlite3.Connection] | None = None
+        self._reader_lock = threading.Lock()
+        self._inherited: list[sqlite3.Connection] = []
+
+    def version(self) -> int:
+        # Opening a connection (and its PRAGMAs) cost ~4 ms a request; one read-only
+        # connection per process, kept open, answers in microseconds. A forked child
+        # opens its own and never closes the parent's (closing it there could disturb
+        # the parent's locks).
+        with self._reader_lock:
+            if self._reader is None or self._reader[0] != os.getpid():
+                if self._reader is not None:
+                    self._inherited.append(self._reader[1])
+                uri = Path(self.location).resolve().as_uri() + "?mode=ro"
+                con = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                      check_same_thread=False)  # fmt: skip
+                con.execute("PRAGMA busy_timeout = 30000")
+                self._reader = (os.getpid(), con)
+            # fetchall: the statement runs to its end, so no read transaction stays open
+            rows = self._reader[1].execute("SELECT max(version) FROM sm_changes").fetchall()
+        return int(rows[0][0] or 0)
+
+    def _close_reader(self) -> None:
+        with self._reader_lock:
+            if self._reader is not None and self._reader[0] == os.getpid():
+                self._reader[1].close()
+            self._reader = None
+
+    def dispose(self) -> None:
+        self._close_reader()
+        super().dispose()
 
     def create_meta(self, conn: sa.Connection) -> None:
         conn.exec_driver_sql(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
@@ -279,13 +349,18 @@ class GeoPackage(Backend):
                 "BEGIN SELECT RAISE(ABORT, 'history is append-only'); END"
             )
 
-    def geoms_to_db(self, geoms: np.ndarray) -> list[Any]:
-        wkb = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
-        empty = shapely.is_empty(geoms)
-        return [
-            None if w is None else (GPKG_EMPTY_HEADER if e else GPKG_HEADER) + w
-            for w, e in zip(wkb, empty, strict=True)
-        ]
+    def geoms_to_db(self, geoms: np.ndarray) -> np.ndarray:
+        # a blob is the 8-byte header, then ISO WKB: joined by numpy's object add
+        out = np.full(len(geoms), None, dtype=object)
+        given = ~shapely.is_missing(geoms)
+        if given.any():
+            # object arrays throughout: a numpy bytes dtype would drop the header's
+            # trailing NUL bytes
+            heads = np.array([GPKG_HEADER, GPKG_EMPTY_HEADER], dtype=object)
+            heads = heads[shapely.is_empty(geoms[given]).astype(np.intp)]
+            wkb = shapely.to_wkb(geoms[given], byte_order=1, flavor="iso")
+            out[given] = np.add(heads, wkb)
+        return out
 
     def geom_select(self, column: str) -> str:
         # the WKB after the blob's header: 8 bytes plus the envelope, whose kind is bits
@@ -304,6 +379,33 @@ class GeoPackage(Backend):
         marks = ", ".join("?" for _ in columns)
         raw.executemany(f"INSERT INTO {quote(table)} ({cols}) VALUES ({marks})", rows)
 
+    def insert_features(self, conn, layer, names, kinds, values, version, progress=None) -> None:
+        # Python's sqlite3 binds a row per step; into an AUTOINCREMENT table each step
+        # also updates sqlite_sequence, so the rows go to an in-memory temporary table
+        # first (no key, no index) and from it to both tables in one statement each.
+        # Columns that are NULL in every row are left out (they are NULL anyway).
+        used = [i for i, v in enumerate(values) if i == 0 or not _all_none(v)]
+        cols = ", ".join(quote(names[i]) for i in used)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS temp.sm_stage")
+        conn.exec_driver_sql(f"CREATE TEMP TABLE sm_stage ({cols})")
+        raw = _driver(conn)
+        sql = f"INSERT INTO temp.sm_stage VALUES ({', '.join('?' for _ in used)})"
+        total = len(values[0])
+        for start in range(0, total, BLOCK):
+            stop = min(start + BLOCK, total)
+            raw.executemany(sql, zip(*(values[i][start:stop] for i in used), strict=True))
+            if progress is not None:
+                progress(stop, total)
+        hist = quote(layer + "_history")
+        conn.exec_driver_sql(
+            f"INSERT INTO {hist} ({cols}, valid_from) SELECT {cols}, {int(version)} "
+            "FROM temp.sm_stage"
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO {quote(layer)} ({cols}) SELECT {cols} FROM temp.sm_stage"
+        )
+        conn.exec_driver_sql("DROP TABLE temp.sm_stage")
+
     def temp_ids(self, conn, ids) -> str:
         conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS sm_ids (id TEXT PRIMARY KEY)")
         conn.exec_driver_sql("DELETE FROM sm_ids")
@@ -320,6 +422,7 @@ class GeoPackage(Backend):
         return h.hexdigest()
 
     def checkpoint(self) -> None:
+        self._close_reader()
         raw = self.engine.raw_connection()
         try:
             raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
@@ -344,31 +447,81 @@ class PostGIS(Backend):
     def create_meta(self, conn: sa.Connection) -> None:
         conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
         conn.exec_driver_sql(
-            "CREATE OR REPLACE FUNCTION sm_append_only() RETURNS trigger AS $$ BEGIN "
-            "IF TG_OP = 'UPDATE' AND TG_ARGV[0] = 'closable' THEN "
-            "IF (to_jsonb(OLD) ->> 'valid_to') IS NULL "
-            "AND (to_jsonb(NEW) - 'valid_to') = (to_jsonb(OLD) - 'valid_to') "
-            "THEN RETURN NEW; END IF; END IF; "
+            "CREATE OR REPLACE FUNCTION sm_refuse() RETURNS trigger AS $$ BEGIN "
             "RAISE EXCEPTION 'history is append-only'; END $$ LANGUAGE plpgsql"
         )
 
     def append_only(
         self, conn: sa.Connection, table: str, *, closable: bool, columns: Sequence[str] = ()
     ) -> None:
-        name = quote(table + "_append_only")
-        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {quote(table)}")
-        arg = "'closable'" if closable else "'fixed'"
-        conn.exec_driver_sql(
-            f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {quote(table)} "
-            f"FOR EACH ROW EXECUTE FUNCTION sm_append_only({arg})"
-        )
+        # as on SQLite, by the columns an UPDATE sets: closing a version (setting only
+        # valid_to, once) fires no trigger at all, so closing 100,000 rows costs nothing
+        # more than the UPDATE (a row-level check comparing whole rows cost ~1 ms a row)
+        t = quote(table)
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {quote(table + '_append_only')} ON {t}")
+        fixed = ", ".join(quote(c) for c in columns if c != "valid_to")
+        heads = {
+            "_no_delete": "BEFORE DELETE",
+            "_no_update": f"BEFORE UPDATE OF {fixed}" if closable else "BEFORE UPDATE",
+        }
+        if closable:
+            heads["_close_once"] = "BEFORE UPDATE OF valid_to"
+        for name, head in heads.items():
+            when = " WHEN (OLD.valid_to IS NOT NULL)" if name == "_close_once" else ""
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {quote(table + name)} ON {t}")
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {quote(table + name)} {head} ON {t} FOR EACH ROW{when} "
+                "EXECUTE FUNCTION sm_refuse()"
+            )
+
+    def __init__(self, engine: sa.Engine, location: str) -> None:
+        super().__init__(engine, location)
+        self._reader: tuple[int, Any] | None = None
+        self._reader_lock = threading.Lock()
+        self._inherited: list[Any] = []
+
+    def version(self) -> int:
+        # one autocommit connection per process for the version asked before every web
+        # request: a pooled one cost a pre-ping round trip and the pool's bookkeeping
+        import psycopg
+
+        with self._reader_lock:
+            for attempt in (1, 2):
+                if self._reader is None or self._reader[0] != os.getpid():
+                    if self._reader is not None:  # a forked child: not ours to close
+                        self._inherited.append(self._reader[1])
+                    url = self.engine.url.set(drivername="postgresql")
+                    con = psycopg.connect(url.render_as_string(hide_password=False),
+                                          autocommit=True)  # fmt: skip
+                    self._reader = (os.getpid(), con)
+                reader = self._reader[1]
+                try:
+                    found = reader.execute("SELECT max(version) FROM sm_changes").fetchall()
+                    return int(found[0][0] or 0)
+                except psycopg.OperationalError:  # the server restarted: connect again
+                    if attempt == 2:
+                        raise
+                    self._reader = None
+        raise AssertionError("unreachable")
+
+    def dispose(self) -> None:
+        with self._reader_lock:
+            if self._reader is not None and self._reader[0] == os.getpid():
+                self._reader[1].close()
+            self._reader = None
+        super().dispose()
 
     def lock(self, conn: sa.Connection) -> None:
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7240501)")
 
-    def geoms_to_db(self, geoms: np.ndarray) -> list[Any]:
-        geoms = shapely.set_srid(geoms, SRID)
-        return list(shapely.to_wkb(geoms, hex=True, include_srid=True, flavor="extended"))
+    def geoms_to_db(self, geoms: np.ndarray) -> np.ndarray:
+        # PostGIS's text input: "SRID=4326;" and hex WKB (bytes.hex is ~10x faster than
+        # shapely's hex output, and setting the SRID on each geometry is not needed)
+        out = np.full(len(geoms), None, dtype=object)
+        given = ~shapely.is_missing(geoms)
+        wkb = shapely.to_wkb(geoms[given], byte_order=1, flavor="iso")
+        out[given] = [f"SRID={SRID};{w.hex()}" for w in wkb]
+        return out
 
     def geom_select(self, column: str) -> str:
         return f"ST_AsBinary({quote(column)})"
@@ -386,6 +539,43 @@ class PostGIS(Backend):
             for row in rows:
                 copy.write_row(row)
 
+    def insert_features(self, conn, layer, names, kinds, values, version, progress=None) -> None:
+        # COPY in CSV, each block written by pyarrow's CSV writer (C, no Python per row):
+        # NULL is an empty unquoted field, text is always quoted, floats round-trip.
+        # Each block is copied into both tables: COPY inserts in batches, where an
+        # INSERT ... SELECT from the history inserts row by row (it took as long again).
+        cols = ", ".join(quote(n) for n in names)
+        total = len(values[0])
+        types = {"geom": pa.string(), "text": pa.string(), "list": pa.string(),
+                 "real": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}  # fmt: skip
+        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        hist = quote(layer + "_history")
+        targets = (
+            (f"COPY {hist} ({cols}, valid_from) FROM STDIN (FORMAT csv)", True),
+            (f"COPY {quote(layer)} ({cols}) FROM STDIN (FORMAT csv)", False),
+        )
+        raw = _driver(conn)
+        with raw.cursor() as cur:
+            for start in range(0, total, BLOCK):
+                stop = min(start + BLOCK, total)
+                block = pa.table(
+                    {
+                        f"c{i}": pa.array(v[start:stop], types[k], from_pandas=True)
+                        for i, (k, v) in enumerate(zip(kinds, values, strict=True))
+                    }
+                )
+                for sql, versioned in targets:
+                    rows = block
+                    if versioned:
+                        since = pa.array(np.full(stop - start, int(version), dtype=np.int64))
+                        rows = block.append_column("valid_from", since)
+                    buf = io.BytesIO()
+                    pacsv.write_csv(rows, buf, options)
+                    with cur.copy(sql) as copy:
+                        copy.write(buf.getbuffer())
+                if progress is not None:
+                    progress(stop, total)
+
     def temp_ids(self, conn, ids) -> str:
         conn.exec_driver_sql(
             "CREATE TEMP TABLE IF NOT EXISTS sm_ids (id TEXT PRIMARY KEY) ON COMMIT DELETE ROWS"
@@ -399,3 +589,8 @@ class PostGIS(Backend):
             f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY {order_by}), '')) "
             f"FROM {quote(table)} t"
         ).scalar_one()
+
+
+def _all_none(values: np.ndarray) -> bool:
+    # the first value settles most columns; pandas' isna is a C loop over the rest
+    return bool(len(values)) and values[0] is None and bool(pd.isna(values).all())

@@ -11,7 +11,6 @@ is the store's version, which only grows.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -35,7 +34,6 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 ROLES = ("viewer", "editor", "admin")
-_CHUNK = 50_000
 _RESERVED = {"fid", "geom", "valid_from", "valid_to"}
 _META_DDL = [
     "CREATE TABLE IF NOT EXISTS sm_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -121,7 +119,9 @@ def _kind_of(series: pd.Series) -> str:
 
 
 def _nullable(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    out = values.astype(object, copy=values.dtype != object)
+    # a copy unless it is already a private object array (pandas may hand out a
+    # read-only view of its own data)
+    out = values.astype(object, copy=values.dtype != object or not values.flags.writeable)
     if mask.any():
         out[mask] = None
     return out
@@ -172,6 +172,44 @@ def _decode(values: Sequence[Any] | np.ndarray, col: _Column) -> pd.Series:
         return s.astype(bool) if col.dtype == "bool" and not s.isna().any() else s
     dtype = "str" if col.dtype == "str" else object
     return pd.Series(np.asarray(values, dtype=object), dtype=dtype)
+
+
+def _differing(
+    current: Sequence[np.ndarray], encoded: Sequence[np.ndarray], geoms: np.ndarray
+) -> np.ndarray:
+    """Which new rows are to be written: absent from ``current`` or different there.
+
+    ``current`` is ``[stored WKB, id, column 2, ...]`` (as :meth:`Store._rows` gives
+    them), ``encoded`` the new rows' columns in database form (``encoded[0]`` the ids),
+    ``geoms`` their geometries. Rows are matched by id through a hash index and compared
+    column by column on whole arrays; geometries by their WKB bytes, and the few whose
+    bytes differ again after decoding the stored ones (another writer's byte order).
+    """
+    ids = encoded[0]
+    pos = pd.Index(current[1], dtype=object).get_indexer(ids)
+    found = np.flatnonzero(pos >= 0)
+    at = pos[found]
+    same = np.ones(len(found), dtype=bool)
+    for old, new in zip(current[2:], encoded[1:], strict=True):
+        same &= _equal(np.asarray(old, dtype=object)[at], new[found])
+    old_wkb = np.asarray(current[0], dtype=object)[at]
+    new_wkb = shapely.to_wkb(geoms[found], byte_order=1, flavor="iso")
+    geom_same = _equal(old_wkb, new_wkb)
+    redo = np.flatnonzero(~geom_same)
+    if len(redo):
+        again = shapely.to_wkb(shapely.from_wkb(old_wkb[redo]), byte_order=1, flavor="iso")
+        geom_same[redo] = _equal(again, new_wkb[redo])
+    same &= geom_same
+    out = np.ones(len(ids), dtype=bool)
+    out[found[same]] = False
+    return out
+
+
+def _equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise ``==`` of two object arrays (None equals None)."""
+    if not len(a):
+        return np.ones(0, dtype=bool)
+    return np.asarray(a == b, dtype=bool)
 
 
 def _jsonable(value: Any) -> Any:
@@ -277,8 +315,7 @@ class Store:
     @property
     def version(self) -> int:
         """The store's version: the number of the last change (0 when empty); only grows."""
-        with self.backend.engine.connect() as conn:
-            return int(conn.exec_driver_sql("SELECT max(version) FROM sm_changes").scalar() or 0)
+        return self.backend.version()
 
     def version_at(self, when: datetime | date | str) -> int:
         """The store version current at ``when`` (a datetime, date or ISO text; UTC if naive).
@@ -349,7 +386,11 @@ class Store:
         return [_Column(*r) for r in rows]
 
     def _ensure_layer(self, conn, layer: str, frame: gpd.GeoDataFrame) -> list[_Column]:
-        """The layer's columns, creating its tables or adding new columns as needed."""
+        """The layer's columns, creating its tables or adding new columns as needed.
+
+        A new layer's tables get their indexes from :meth:`_index_layer`, once its first
+        rows are in (building an index once is cheaper than growing it row by row).
+        """
         if not layer.isidentifier() or layer.startswith(("sm_", "gpkg_")) or layer.isupper():
             raise ValueError(
                 f"layer name {layer!r}: use lower-case letters, digits and _ "
@@ -375,11 +416,7 @@ class Store:
                 f"CREATE TABLE {quote(layer + '_history')} ({cols}, "
                 f"valid_from {b.int_type} NOT NULL, valid_to {b.int_type})"
             )
-            conn.exec_driver_sql(
-                f"CREATE UNIQUE INDEX {quote(layer + '_id')} ON {quote(layer)} (id)"
-            )
             h = layer + "_history"
-            conn.exec_driver_sql(f"CREATE INDEX {quote(h + '_id')} ON {quote(h)} (id, valid_from)")
             b.register_layer(conn, layer, f"servicemap layer {layer}")
             b.register_layer(conn, h, f"every version of servicemap layer {layer}")
             if "id" not in {c.name for c in new}:
@@ -401,11 +438,21 @@ class Store:
             )
         return known + new
 
-    def _rows(self, conn, table: str, columns: list[_Column], where: str = "", params=None):
-        """Rows as columns: ``[geometries (database form), column 1 values, ...]``."""
+    @staticmethod
+    def _index_layer(conn, layer: str) -> None:
+        h = layer + "_history"
+        conn.exec_driver_sql(f"CREATE UNIQUE INDEX {quote(layer + '_id')} ON {quote(layer)} (id)")
+        conn.exec_driver_sql(f"CREATE INDEX {quote(h + '_id')} ON {quote(h)} (id, valid_from)")
+
+    def _rows(
+        self, conn, table: str, columns: list[_Column], where: str = "", params=None, order=True
+    ):
+        """Rows as columns: ``[geometries (database form), column 1 values, ...]``, by id
+        (in no order with ``order=False``)."""
         b = self.backend
         cols = ", ".join(quote(c.name) for c in columns)
-        sql = f"SELECT {b.geom_select('geom')}, {cols} FROM {quote(table)} t {where} ORDER BY id"
+        sql = f"SELECT {b.geom_select('geom')}, {cols} FROM {quote(table)} t {where}"
+        sql += " ORDER BY id" if order else ""
         rows = b.fetchall(conn, sql, params or {})
         if not rows:
             return [[] for _ in range(len(columns) + 1)]
@@ -535,6 +582,7 @@ class Store:
         self, conn, layer, frame, *, replace, remove, action, user, reason, detail, progress
     ) -> ChangeSummary:
         b = self.backend
+        new_layer = not self._columns(conn, layer)
         columns = self._ensure_layer(conn, layer, frame)
         n = len(frame)
         ids = frame["id"].astype(str).to_numpy(dtype=object)
@@ -548,53 +596,40 @@ class Store:
         encoded[0] = ids
 
         # what is there now, for the features concerned
-        size = int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote(layer)}").scalar_one())
-        current: list[Any]
+        size = 0 if new_layer else self._size(conn, layer)
         if size == 0:
-            current = [[] for _ in range(len(columns) + 1)]
+            current: list[Any] = [np.empty(0, dtype=object) for _ in range(len(columns) + 1)]
         elif replace or n > 10_000:
-            current = self._rows(conn, layer, columns)
+            current = self._rows(conn, layer, columns, order=False)
         else:
             wanted = list(dict.fromkeys([*ids, *remove]))
             tmp = b.temp_ids(conn, wanted)
-            current = self._rows(conn, layer, columns, f"WHERE id IN (SELECT id FROM {tmp})")
-        cur_ids = current[1]
+            where = f"WHERE id IN (SELECT id FROM {tmp})"
+            current = self._rows(conn, layer, columns, where, order=False)
+        cur_ids = np.asarray(current[1], dtype=object)
+        keep = _differing(current, encoded, geoms) if len(cur_ids) else np.ones(n, dtype=bool)
         if len(cur_ids):
-            cur_wkb = shapely.to_wkb(b.geoms_from_db(current[0]), flavor="iso")
-            new_wkb = shapely.to_wkb(geoms, flavor="iso")
-            now = {
-                fid: (row, w)
-                for fid, row, w in zip(
-                    cur_ids, zip(*current[1:], strict=True), cur_wkb, strict=True
-                )
-            }
-            added, changed, keep = [], [], []
-            for i, (fid, row, w) in enumerate(
-                zip(ids, zip(*encoded, strict=True), new_wkb, strict=True)
-            ):
-                old = now.get(fid)
-                if old is None:
-                    added.append(fid)
-                    keep.append(i)
-                elif old[0] != row or old[1] != w:
-                    changed.append(fid)
-                    keep.append(i)
+            found = pd.Index(cur_ids, dtype=object).get_indexer(ids) >= 0
+            added = list(ids[keep & ~found])
+            changed = list(ids[keep & found])
         else:
-            now = {}
-            added, changed, keep = list(ids), [], list(range(n))
+            added, changed = list(ids), []
         if replace:
-            given = set(ids)
-            removed = [fid for fid in now if fid not in given]
+            gone = cur_ids[pd.Index(ids, dtype=object).get_indexer(cur_ids) < 0]
+            removed = sorted(gone)  # by id, whatever order the rows were read in
         else:
-            missing = [fid for fid in remove if fid not in now]
+            there = set(cur_ids) if remove else set()
+            missing = [fid for fid in remove if fid not in there]
             if missing:
                 raise KeyError(f"layer {layer!r} has no feature {missing[0]!r}")
             removed = list(remove)
-        unchanged = len(ids) - len(added) - len(changed)
+        unchanged = n - len(added) - len(changed)
         if not (added or changed or removed):
             version = int(
                 conn.exec_driver_sql("SELECT coalesce(max(version), 0) FROM sm_changes").scalar()
             )
+            if new_layer:
+                self._index_layer(conn, layer)
             return ChangeSummary(version, layer, unchanged=unchanged)
 
         counts = {"added": len(added), "changed": len(changed), "removed": len(removed)}
@@ -618,39 +653,27 @@ class Store:
                 {"v": version},
             )
             conn.exec_driver_sql(f"DELETE FROM {quote(layer)} WHERE id IN (SELECT id FROM {tmp})")
-        every = len(keep) == n
-        pick = slice(None) if every else np.asarray(keep, dtype=np.intp)
-        db_geoms = b.geoms_to_db(geoms[pick]) if keep else []
-        picked = [col[pick] for col in encoded]
-        names = ["geom", *(c.name for c in columns), "valid_from"]
-        total = len(keep)
-        for start in range(0, total, _CHUNK):
-            stop = min(start + _CHUNK, total)
-            b.copy_rows(
-                conn,
-                hist,
-                names,
-                zip(  # noqa: B905 - equal lengths by construction; repeat() has none
-                    db_geoms[start:stop],
-                    *(col[start:stop] for col in picked),
-                    itertools.repeat(version, stop - start),
-                ),
-            )
-            if progress is not None:
-                progress(stop, total)
-        cols = ", ".join(["geom", *(quote(c.name) for c in columns)])
-        conn.execute(
-            sa.text(
-                f"INSERT INTO {quote(layer)} ({cols}) SELECT {cols} FROM {quote(hist)} "
-                "WHERE valid_from = :v"
-            ),
-            {"v": version},
+        pick = slice(None) if keep.all() else np.flatnonzero(keep)
+        b.insert_features(
+            conn,
+            layer,
+            ["geom", *(c.name for c in columns)],
+            ["geom", *(c.kind for c in columns)],
+            [b.geoms_to_db(geoms[pick]), *(col[pick] for col in encoded)],
+            version,
+            progress,
         )
+        if new_layer:
+            self._index_layer(conn, layer)
         if isinstance(b, GeoPackage):
             b.touch_layer(conn, layer)
             b.touch_layer(conn, hist)
         log.info("store %s: layer %r version %d %s", self.location, layer, version, counts)
-        return ChangeSummary(version, layer, list(added), changed, removed, unchanged)
+        return ChangeSummary(version, layer, added, changed, removed, unchanged)
+
+    @staticmethod
+    def _size(conn, layer: str) -> int:
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote(layer)}").scalar_one())
 
     # -- single features ----------------------------------------------------------
     def get_feature(self, layer: str, feature_id: str) -> tuple[dict, int]:
