@@ -460,3 +460,85 @@ def review_suggestion(sid: int):
     else:
         flash(gettext("suggestion_done", id=sid), "ok")
     return redirect(url_for("feedback.suggestions_page", type=key))
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+
+def feedback_paths(error: dict) -> dict[str, dict]:
+    """The public feedback endpoints for the OpenAPI document (web/openapi.py)."""
+    answer = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "count": {"type": "integer", "description": "reports folded into this one"},
+        },
+    }
+    point = {
+        "lon": {"type": "number"},
+        "lat": {"type": "number"},
+        "datum": {"type": "string", "enum": list(DATUMS), "default": "wgs84"},
+    }
+    common = {
+        "text": {"type": "string", "maxLength": 500},
+        "website": {"type": "string", "maxLength": 0, "description": "honeypot: leave empty"},
+    }
+    report = {
+        "type": "object",
+        "required": ["kind"],
+        "properties": {
+            "kind": {"type": "string", "enum": list(KINDS)},
+            **common,
+            **point,
+            "contact": {"type": "string", "maxLength": 100},
+            "consent": {"type": "boolean", "description": "needed to keep a contact"},
+        },
+    }
+    multipart = {
+        **report,
+        "properties": {**report["properties"], "photo": {"type": "string", "format": "binary"}},
+    }
+    limited = {
+        "400": error,
+        "413": {"description": "The request is over 10 MB"},
+        "429": {"description": "Too many reports from this address (REPORT_LIMIT)"},
+    }
+    created = {"description": "Kept", "content": {"application/json": {"schema": answer}}}
+    return {
+        "/api/facilities/{id}/reports": {
+            "post": {
+                "summary": "Report a problem with a facility, or confirm it is still here "
+                "(public, no sign-in; rate limited per address)",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": report},
+                        "multipart/form-data": {"schema": multipart},
+                    },
+                },
+                "responses": {"201": created, **limited, "404": error},
+            }
+        },
+        "/api/suggestions": {
+            "post": {
+                "summary": "Suggest a place that needs a station (public; rate limited)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["lon", "lat"],
+                                "properties": {**point, **common},
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": created, **limited},
+            }
+        },
+    }

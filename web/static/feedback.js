@@ -161,13 +161,30 @@
     var row = el("p", { class: "links feedback-buttons" }, [stillHere(feature, note), open]);
     box.appendChild(row);
     box.appendChild(note);
+    // the form opens here, or in ``opts.formHost`` (the finder: beside the map, since a
+    // popup is too small for it)
     open.addEventListener("click", function () {
-      row.hidden = true;
-      var form = reportForm(feature, map, function () { form.remove(); row.hidden = false; open.focus(); });
-      box.appendChild(form);
+      var host = opts.formHost;
+      var form = reportForm(feature, map, function () {
+        form.remove();
+        if (host) host.hidden = true;
+        else { row.hidden = false; open.focus(); }
+      });
+      if (host) {
+        Array.prototype.forEach.call(host.querySelectorAll("form.report-form"), function (old) {
+          if (old.stop) old.stop();
+          old.remove();
+        });
+        form.insertBefore(el("h2", { text: t("report_problem_of", { name: p.name }) }), form.firstChild);
+        host.appendChild(form);
+        host.hidden = false;
+      } else {
+        row.hidden = true;
+        box.appendChild(form);
+      }
+      if (opts.onOpen) opts.onOpen(form);
       var first = form.querySelector("input[name=kind]");
       if (first) first.focus();
-      if (opts.onOpen) opts.onOpen(form);
     });
     if (opts.formOpen) {
       row.removeChild(open);
