@@ -475,30 +475,25 @@ def feedback_paths(error: dict) -> dict[str, dict]:
             "count": {"type": "integer", "description": "reports folded into this one"},
         },
     }
-    point = {
+    point: dict[str, Any] = {
         "lon": {"type": "number"},
         "lat": {"type": "number"},
         "datum": {"type": "string", "enum": list(DATUMS), "default": "wgs84"},
     }
-    common = {
+    common: dict[str, Any] = {
         "text": {"type": "string", "maxLength": 500},
         "website": {"type": "string", "maxLength": 0, "description": "honeypot: leave empty"},
     }
-    report = {
-        "type": "object",
-        "required": ["kind"],
-        "properties": {
-            "kind": {"type": "string", "enum": list(KINDS)},
-            **common,
-            **point,
-            "contact": {"type": "string", "maxLength": 100},
-            "consent": {"type": "boolean", "description": "needed to keep a contact"},
-        },
+    fields: dict[str, Any] = {
+        "kind": {"type": "string", "enum": list(KINDS)},
+        **common,
+        **point,
+        "contact": {"type": "string", "maxLength": 100},
+        "consent": {"type": "boolean", "description": "needed to keep a contact"},
     }
-    multipart = {
-        **report,
-        "properties": {**report["properties"], "photo": {"type": "string", "format": "binary"}},
-    }
+    report = {"type": "object", "required": ["kind"], "properties": fields}
+    photo = {"photo": {"type": "string", "format": "binary"}}
+    multipart = {"type": "object", "required": ["kind"], "properties": {**fields, **photo}}
     limited = {
         "400": error,
         "413": {"description": "The request is over 10 MB"},
