@@ -15,6 +15,17 @@ from tests.test_a11y import INTERACTIVE_JS, choose_point, ready, run_axe, seriou
 pytestmark = pytest.mark.browser
 
 
+def drag(page, selector: str, dx: float, dy: float) -> None:
+    """Drag the element (a Leaflet pin) by ``dx``, ``dy`` pixels with the mouse."""
+    box = page.wait_for_selector(selector).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx / 2, y + dy / 2, steps=8)
+    page.mouse.move(x + dx, y + dy, steps=8)
+    page.mouse.up()
+
+
 @pytest.fixture
 def served_ws(tmp_path):
     demo_workspace(tmp_path / "ws", users=False).close()
@@ -59,13 +70,7 @@ def test_suggest_a_station_anywhere_on_the_map(browser, served_ws):
     try:
         ready(page, server.url + "/?lang=en")
         page.click("#sm-suggest-place")
-        pin = page.wait_for_selector(".sm-move-pin.suggest")
-        box = pin.bounding_box()
-        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        page.mouse.move(x, y)
-        page.mouse.down()
-        page.mouse.move(x - 50, y + 20, steps=8)
-        page.mouse.up()
+        drag(page, ".sm-move-pin.suggest", -50, 20)
         page.fill("#sm-suggest-form textarea", "Riders wait here every night")
         page.click("#sm-suggest-form button[type=submit]")
         page.wait_for_selector("#sm-suggest-form[data-sent]")

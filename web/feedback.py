@@ -46,9 +46,10 @@ from flask_limiter.util import get_remote_address
 
 from geo import maps
 from geo.crs import DATUMS
-from geo.errors import ConflictError, ServicemapError, ValidationError
+from geo.errors import ConflictError, ValidationError
 from geo.feedback import KINDS, MAX_PHOTO_BYTES, STATUSES, Feedback
 from geo.finder import point_from_wgs84, point_to_wgs84
+from web.api_write import _workspace
 from web.auth import csrf, current_name, limiter, role_required
 from web.config import DEFAULTS
 from web.errors import NotFound, ParameterError
@@ -63,20 +64,10 @@ MAX_REQUEST_BYTES = MAX_PHOTO_BYTES + 64 * 1024
 STALE_DAYS = 90
 
 
-class NoWorkspace(ServicemapError):
-    """This app serves a demo without a workspace: there is nowhere to keep reports."""
-
-    status = 501
-
-
 def feedback() -> Feedback:
-    """The app's :class:`Feedback` (one per app, over the served workspace)."""
-    ws = data().workspace
-    if ws is None:
-        raise NoWorkspace(
-            "this app serves a demo without a workspace, so it keeps no reports "
-            "(servicemap serve DIR, or servicemap serve --demo NAME)"
-        )
+    """The app's :class:`Feedback` (one per app, over the served workspace; 501 when the
+    app serves a bare demo, which has nowhere to keep reports)."""
+    ws = _workspace()
     found = current_app.extensions.get(_EXTENSION)
     if found is None or found.workspace is not ws:
         found = current_app.extensions[_EXTENSION] = Feedback(ws)
