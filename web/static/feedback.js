@@ -9,27 +9,11 @@
   var KINDS = ["closed", "moved", "hours", "equipment", "other"];
   var n = 0;  // ids for labels
 
-  // one POST of a public form: multipart (FormData, with the photo) or JSON; resolves with
-  // the answer, rejects with an Error in the page's language (429: "too many")
+  // one POST of a public form (SM.send: multipart with the photo, or JSON); a 429 says
+  // "too many" in the page's language
   function post(url, body) {
-    var headers = { Accept: "application/json" };
-    var token = SM.csrfToken ? SM.csrfToken() : "";
-    if (token) headers["X-CSRFToken"] = token;
-    var init = { method: "POST", headers: headers, credentials: "same-origin" };
-    if (body instanceof FormData) init.body = body;
-    else { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
-    return fetch(url, init).then(function (r) {
-      return r.json().catch(function () { return null; }).then(function (answer) {
-        if (r.ok) return answer;
-        var detail = answer && answer.error ? answer.error.message : "";
-        var err = new Error(r.status === 429 ? t("err_rate") : r.status >= 500
-          ? t("err_server", { status: r.status }) : t("err_request", { status: r.status, message: detail }));
-        err.status = r.status;
-        throw err;
-      });
-    }, function () {
-      var err = new Error(t("err_network"));
-      err.network = true;
+    return SM.send("POST", url, body).catch(function (err) {
+      if (err.status === 429) err.message = t("err_rate");
       throw err;
     });
   }
@@ -63,7 +47,7 @@
     b.addEventListener("click", function () {
       b.disabled = true;
       note.textContent = t("report_sending");
-      post(reportUrl(p.id), { kind: "confirm" }).then(function () {
+      SM.feedback.post(reportUrl(p.id), { kind: "confirm" }).then(function () {
         note.textContent = t("confirmed_thanks");
         document.dispatchEvent(new CustomEvent("sm:confirmed", { detail: { id: p.id } }));
       }, function (err) { b.disabled = false; note.textContent = err.message; });
@@ -136,7 +120,7 @@
       var send = form.querySelector("button[type=submit]");
       send.disabled = true;
       note.textContent = t("report_sending");
-      post(reportUrl(p.id), data).then(function (answer) {
+      SM.feedback.post(reportUrl(p.id), data).then(function (answer) {
         note.textContent = t("report_sent");
         form.dataset.sent = String(answer.id);
         stop();
@@ -224,7 +208,7 @@
         var body = { lon: ll.lng, lat: ll.lat, datum: cfg.datum, text: form.elements.text.value,
           website: form.elements.website.value };
         note.textContent = t("report_sending");
-        post(api.suggestions, body).then(function (answer) {
+        SM.feedback.post(api.suggestions, body).then(function (answer) {
           note.textContent = t("suggest_sent");
           form.dataset.sent = String(answer.id);
           setTimeout(close, 1500);
