@@ -267,4 +267,5 @@ def test_no_workspace_no_report_form(client):
 
     bare = create_app({"TESTING": True, "TILES": "none"}).test_client()
     assert b"sm-feedback" not in bare.get("/f/OS001").data
-    assert bare.post("/api/facilities/OS001/reports", json={"kind": "closed"}).status_code == 501
+    assert bare.post("/api/facilities/OS001/reports", json={"kind": "closed"}).status_code == 405
+    assert bare.get("/planner/reports").status_code == 404

@@ -64,10 +64,10 @@ MAX_REQUEST_BYTES = MAX_PHOTO_BYTES + 64 * 1024
 STALE_DAYS = 90
 
 
-def feedback() -> Feedback:
-    """The app's :class:`Feedback` (one per app, over the served workspace; 501 when the
-    app serves a bare demo, which has nowhere to keep reports)."""
-    ws = _workspace()
+def feedback(*, reading: bool = False) -> Feedback:
+    """The app's :class:`Feedback` (one per app, over the served workspace). An app
+    serving a bare demo has nowhere to keep reports: 405 for a write, 404 for a page."""
+    ws = _workspace(reading=reading)
     found = current_app.extensions.get(_EXTENSION)
     if found is None or found.workspace is not ws:
         found = current_app.extensions[_EXTENSION] = Feedback(ws)
@@ -266,7 +266,7 @@ def _positions() -> dict[str, tuple[dict, list[float]]]:
 @bp.get("/planner/reports")
 @role_required("editor")
 def reports_page(error: str | None = None, code: int = 200):
-    fb = feedback()
+    fb = feedback(reading=True)
     status = request.args.get("status", "new")
     if status not in (*STATUSES, "all"):
         raise ParameterError("status", f"one of {', '.join(STATUSES)} or all expected")
@@ -324,7 +324,7 @@ def review_report(rid: int):
 @bp.get("/planner/reports/<int:rid>/photo.jpg")
 @role_required("editor")
 def report_photo(rid: int):
-    photo = feedback().photo(rid)
+    photo = feedback(reading=True).photo(rid)
     if photo is None:
         abort(404)
     response = Response(photo.jpeg, mimetype="image/jpeg")
@@ -360,7 +360,7 @@ def stale_page():
     d = data()
     days = _days()
     key = _type_arg(required=False)
-    stale = feedback().stale(days, facility_type=key)
+    stale = feedback(reading=True).stale(days, facility_type=key)
     shown = maps.to_display(stale, d.datum)
     rows = [
         {
@@ -391,7 +391,7 @@ def suggestions_page():
     d = data()
     key = _type_arg(required=True)
     assert key is not None
-    points, clusters = feedback().suggestion_coverage(
+    points, clusters = feedback(reading=True).suggestion_coverage(
         key, network=d.network, modes=d.modes, registry=d.registry
     )
     shown = maps.to_display(points, d.datum)
