@@ -20,8 +20,9 @@ from tests.conftest import (
     workspace_app,
 )
 
-#: routes that change nothing, or that anyone may use by design
-OPEN_WRITES = {"auth.login", "auth.logout"}
+#: routes that change nothing, or that anyone may use by design (the public feedback POSTs:
+#: docs/feedback.md)
+OPEN_WRITES = {"auth.login", "auth.logout", "feedback.post_report", "feedback.post_suggestion"}
 VALUES = {"fid": "OS001", "fmt": "csv", "layer": "facilities", "name": "map_outdoor_station"}
 
 

@@ -16,5 +16,15 @@
   // view set while it runs: that animation is finished first (Leaflet 1.9's own step)
   if (map._animatingZoom && map._onZoomTransitionEnd) map._onZoomTransitionEnd();
   map.setView(ll, 16, { animate: false });
+  // "still here" and the report form, when the app keeps reports
+  var box = document.getElementById("sm-report");
+  if (box && SM.feedback && SM.feedback.enabled) {
+    box.appendChild(SM.feedback.panel(f, map));
+    document.addEventListener("sm:confirmed", function () {
+      var line = document.getElementById("sm-last-confirmed");
+      var today = new Intl.DateTimeFormat("en-CA", { timeZone: SM.cfg.timezone || "Asia/Shanghai" }).format(new Date());
+      if (line) { line.dataset.date = today; line.textContent = SM.t("last_confirmed_on", { date: today }); }
+    });
+  }
   document.body.dataset.ready = "1";
 })();

@@ -69,14 +69,17 @@
     return m ? m.getAttribute("content") || "" : "";
   }
 
-  // every write of every script: JSON in and out, the CSRF header, this site's cookies.
+  // every write of every script: JSON (or a FormData) in, JSON out, the CSRF header, this
+  // site's cookies.
   // Resolves with the answer's JSON; rejects with an Error in the page's language that
   // carries .status and .body (a 409 has .body.current and .body.proposed to show both).
   function send(method, url, body, headers) {
     var h = { Accept: "application/json", "X-CSRFToken": csrfToken() };
     Object.keys(headers || {}).forEach(function (k) { h[k] = headers[k]; });
     var init = { method: method, headers: h, credentials: "same-origin" };
-    if (body !== undefined && body !== null) {
+    if (typeof FormData !== "undefined" && body instanceof FormData) {
+      init.body = body;  // multipart (a file): the browser writes its Content-Type
+    } else if (body !== undefined && body !== null) {
       h["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
