@@ -701,6 +701,40 @@ def report_cmd(
             click.echo(f"wrote {path}", err=True)
 
 
+@main.command("plates")
+@click.option("--demo", default="beilun", show_default=True)
+@click.option("--area", required=True, help="Sub-district or community: name, English name or id.")
+@click.option(
+    "--public-url",
+    envvar="SERVICEMAP_PUBLIC_URL",
+    required=True,
+    help="Scheme and host of the short URLs on the plates (or SERVICEMAP_PUBLIC_URL).",
+)
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False), help="Write the PDF here.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the page.")
+def plates_cmd(demo, area, public_url, pdf_path, html_path) -> None:
+    """QR plates (A4, six a page) for the facilities of one area, as the planner's
+    /planner/plates page prints them (headless Chromium, like `servicemap report --pdf`)."""
+    from web import create_app
+
+    if not pdf_path and not html_path:
+        raise click.UsageError("give --pdf PATH and/or --html PATH")
+    from web.qr import find_area
+    from web.views import data
+
+    app = create_app({"DEMO": demo, "TILES": "none", "PUBLIC_URL": public_url})
+    with app.app_context():
+        try:
+            find_area(data().demo.areas, area)
+        except ServicemapError as exc:
+            raise InputError(str(exc)) from exc
+    client = app.test_client()
+    for route, path in (("/planner/plates.pdf", pdf_path), ("/planner/plates", html_path)):
+        if path:
+            Path(path).write_bytes(_planner_get(client, route, {"area": area}))
+            click.echo(f"wrote {path}", err=True)
+
+
 @main.command("export")
 @_scenario_options
 @click.option(
