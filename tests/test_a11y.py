@@ -260,3 +260,27 @@ def test_every_amenity_in_the_data_has_a_label_in_both_languages(app):
             assert f"amenity_{a}" in MESSAGES[lang], (lang, a)
     with app.test_request_context("/"):
         assert amenity_label("bike_pump", "en") == "bike pump"
+
+
+@pytest.mark.browser
+def test_plates_page_controls_are_named_large_enough_and_axe_clean(browser, live_server):
+    context, page, watch = open_page(browser, width=360, height=740, is_mobile=True, has_touch=True)
+    try:
+        for url in ("/planner/plates?area=Daxie", "/planner/plates?area=Daxie&lang=en"):
+            page.goto(live_server.url + url)
+            page.wait_for_selector("article.plate")
+            found = page.evaluate(INTERACTIVE_JS)
+            assert {f["what"] for f in found} >= {"select#sm-area.", "a#sm-plates-pdf.button"}
+            unnamed = [f["what"] for f in found if not f["name"]]
+            assert unnamed == [], f"{url}: interactive elements without a name: {unnamed}"
+            small = [
+                (f["what"], f["name"][:30], round(f["w"]), round(f["h"]))
+                for f in found
+                if not f["inline_sentence"] and (f["w"] < 44 or f["h"] < 44)
+            ]
+            assert small == [], f"{url}: tap targets under 44 px: {small}"
+            bad = serious(run_axe(page))
+            assert bad == [], json.dumps(bad, ensure_ascii=False, indent=1)
+    finally:
+        context.close()
+    watch.assert_clean()

@@ -198,3 +198,29 @@ def test_plates_command_writes_the_page_and_refuses_an_unknown_area(tmp_path):
     assert res.exit_code != 0 and "Atlantis" in res.output and "大榭街道" in res.output
     res = CliRunner().invoke(main, ["plates", "--area", "Daxie", "--public-url", BASE])
     assert res.exit_code != 0 and "--pdf" in res.output
+
+
+@pytest.mark.browser
+def test_plates_page_prints_from_the_browser_as_a4_sheets(page, live_server):
+    page.goto(live_server.url + "/planner/plates?area=大榭街道")
+    page.wait_for_selector("article.plate")
+    assert page.locator(".plates-tools").is_visible()
+    page.emulate_media(media="print")
+    # printing leaves the plates only: no site header, no form
+    assert not page.locator("header.top").is_visible()
+    assert not page.locator(".plates-tools").is_visible()
+    breaks = page.evaluate(
+        "[...document.querySelectorAll('.sheet')].map(s => getComputedStyle(s).breakAfter)"
+    )
+    assert breaks == ["page", "auto"]
+    # a sheet fits the A4 page less its margins (269 mm) and a line for the demo banner
+    heights = page.evaluate(
+        "[...document.querySelectorAll('.sheet')].map(s => s.getBoundingClientRect().height)"
+    )
+    assert all(h <= 250 / 25.4 * 96 + 1 for h in heights), heights
+    # Chromium's own print of the page (the browser's "Print"), with the page's @page rule
+    pdf = page.pdf(prefer_css_page_size=True)
+    info = subprocess.run(["pdfinfo", "-"], input=pdf, capture_output=True, check=True).stdout
+
+    assert re.search(rb"^Pages:\s+2$", info, re.M), info
+    assert re.search(rb"^Page size:\s+59\d\.\d* x 841\.\d* pts \(A4\)", info, re.M), info
