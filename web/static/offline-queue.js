@@ -10,6 +10,8 @@
      when the network fails (or the browser says it is offline) the request is kept and
      "queued" comes back. Only the anonymous public POSTs are kept (/api/facilities/<id>/
      reports and /api/suggestions), with no cookie or token: they need none (CONTRACT.md).
+   SMQueue.queue(url, body) -> Promise of {status: "queued"}: keeps it without trying (for a
+     sender whose own fetch just failed for want of a network).
    SMQueue.flush() -> Promise of {sent, dropped, left}: sends what is kept, oldest first.
      An answer from the server (2xx, or a 4xx other than 408/429: a refusal that will not
      change) takes the request out of the outbox; a network failure, 408, 429 or 5xx
@@ -173,21 +175,23 @@
     return Promise.resolve(result);
   }
 
+  // keep a request that could not leave (its sender saw the network fail)
+  function queue(url, body) {
+    if (!ALLOWED.test(pathOf(url))) return Promise.reject(new Error("not a public report URL: " + url));
+    return keep(toItem(url, body)).then(count).then(function (n) {
+      showNotice({ type: TAG, sent: 0, dropped: 0, left: n });
+      return { status: "queued" };
+    });
+  }
+
   function send(url, body) {
     if (!ALLOWED.test(pathOf(url))) return Promise.reject(new Error("not a public report URL: " + url));
-    var item = toItem(url, body);
     var offline = root.navigator && root.navigator.onLine === false;
+    var item = toItem(url, body);
     var attempt = offline ? Promise.reject(new Error("offline")) : fetch(item.url, toInit(item));
     return attempt.then(function (response) {
       return { status: "sent", response: response };
-    }, function () {
-      return keep(item).then(function () {
-        return count().then(function (n) {
-          showNotice({ type: TAG, sent: 0, dropped: 0, left: n });
-          return { status: "queued" };
-        });
-      });
-    });
+    }, function () { return queue(url, body); });
   }
 
   // ------------------------------------------------------------------ the page's notice
@@ -222,7 +226,7 @@
     p.dataset.dropped = String(dropped);
   }
 
-  root.SMQueue = { send: send, flush: flush, count: count, TAG: TAG, showNotice: showNotice };
+  root.SMQueue = { send: send, queue: queue, flush: flush, count: count, TAG: TAG, showNotice: showNotice };
 
   if (typeof root.document !== "undefined") {
     root.addEventListener("online", function () { flush(); });
