@@ -68,6 +68,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(planner.bp, url_prefix="/planner")
     app.register_blueprint(api.bp, url_prefix="/api")
     app.register_blueprint(api_write.bp, url_prefix="/api")
+    from web import feedback  # public reports and their review (issue 11)
+
+    app.register_blueprint(feedback.bp)
     from web import api_standards  # standards, compliance, criticality (issue 12)
 
     app.register_blueprint(api_standards.bp)

@@ -63,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
     "TRAVEL_MODES": "",
     # the finder's travel mode on that network (riders use e-bikes)
     "NETWORK_MODE": "ebike",
+    # public reports and suggestions per client address, one budget for both (Flask-Limiter
+    # syntax; counted per worker, like SIGN_IN_LIMIT)
+    "REPORT_LIMIT": "10/minute;60/hour;300/day",
 }
 
 

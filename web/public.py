@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from geo import maps
 from geo.finder import describe_hours
+from web.feedback import facility_feedback, public_config
 from web.i18n import amenity_label, current_lang, gettext
 from web.views import data, page_config, type_css
 
@@ -41,6 +42,7 @@ def finder():
         k=int(current_app.config["NEAREST_K"]),
         travel_time=d.finder.travel_time is not None,
         timezone=d.finder.timezone,
+        feedback=public_config(),
     )
     return render_template(
         "finder.html",
@@ -60,7 +62,7 @@ def facility_page(fid: str):
     pos = d.finder.position.get(fid)
     if pos is None:
         abort(404)
-    cfg = page_config(d, facility=fid, timezone=d.finder.timezone)
+    cfg = page_config(d, facility=fid, timezone=d.finder.timezone, feedback=public_config())
     feature = d.features(d.datum, cfg["lang"])[pos]
     hours = describe_hours(
         feature["properties"]["hours"], lang=cfg["lang"], timezone=d.finder.timezone
@@ -72,6 +74,7 @@ def facility_page(fid: str):
         type_css=type_css(d),
         f=feature["properties"],
         hours=hours,
+        feedback=facility_feedback(fid),
     )
 
 

@@ -19,5 +19,15 @@
   // kept for offline use like the finder (a QR plate opens this page): its shell, so
   // a report made here without a signal waits in the outbox (offline-queue.js)
   SM.registerOffline([]).then(function (ok) { if (ok) document.body.dataset.offline = "1"; });
+  // "still here" and the report form, when the app keeps reports
+  var box = document.getElementById("sm-report");
+  if (box && SM.feedback && SM.feedback.enabled) {
+    box.appendChild(SM.feedback.panel(f, map));
+    document.addEventListener("sm:confirmed", function () {
+      var line = document.getElementById("sm-last-confirmed");
+      var today = new Intl.DateTimeFormat("en-CA", { timeZone: SM.cfg.timezone || "Asia/Shanghai" }).format(new Date());
+      if (line) { line.dataset.date = today; line.textContent = SM.t("last_confirmed_on", { date: today }); }
+    });
+  }
   document.body.dataset.ready = "1";
 })();

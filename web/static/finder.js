@@ -137,8 +137,10 @@
 
   function popupContent(f, extra) {
     var p = f.properties;
-    return el("div", { class: "sm-popup", "data-id": p.id },
-      [el("h3", { text: p.name, tabindex: "-1" })].concat(details(p, extra, ["ride", "walk"])));
+    var parts = [el("h3", { text: p.name, tabindex: "-1" })].concat(details(p, extra, ["ride", "walk"]));
+    // "still here" and "report a problem" (feedback.js, when the app keeps reports)
+    if (SM.feedback && SM.feedback.enabled) parts.push(SM.feedback.panel(f, map));
+    return el("div", { class: "sm-popup", "data-id": p.id }, parts);
   }
 
   function listItem(f, extra) {
@@ -283,8 +285,13 @@
       });
     }
   });
-  map.on("popupclose", function () {
+  map.on("popupclose", function (e) {
     holdList = false;
+    // a report's "moved" pin goes with its popup
+    var box = e.popup && e.popup.getElement();
+    Array.prototype.forEach.call(box ? box.querySelectorAll("form.report-form") : [], function (f) {
+      if (f.stop) f.stop();
+    });
     var back = returnFocus;
     returnFocus = null;
     if (typeof back === "string") {
@@ -486,6 +493,7 @@
     }
   });
   document.body.dataset.loadedAt = new Date().toISOString();
+  if (SM.feedback && SM.feedback.enabled) SM.feedback.suggestTool(map, document.getElementById("sm-suggest"));
 
   window.smFinder = {
     markerCount: function () { return cluster.getLayers().length; },
