@@ -224,3 +224,42 @@ def test_plates_page_prints_from_the_browser_as_a4_sheets(page, live_server):
 
     assert re.search(rb"^Pages:\s+2$", info, re.M), info
     assert re.search(rb"^Page size:\s+59\d\.\d* x 841\.\d* pts \(A4\)", info, re.M), info
+
+
+@pytest.fixture(scope="module")
+def ws_server(tmp_path_factory):
+    """The demo as a workspace (so the pages offer reports), PUBLIC_URL set, on a port."""
+    from geo.workspace import Workspace
+    from tests.conftest import start_live_server
+    from web import create_app
+
+    folder = tmp_path_factory.mktemp("ws")
+    Workspace.from_demo("beilun", folder).close()
+    app = create_app(
+        {"TESTING": True, "TILES": "none", "WORKSPACE": str(folder), "PUBLIC_URL": BASE}
+    )
+    server = start_live_server(app)
+    yield server
+    server.stop()
+
+
+@pytest.mark.browser
+def test_the_page_a_plate_opens_has_report_on_the_first_phone_screen(browser, ws_server):
+    from tests.conftest import open_page
+
+    context, page, watch = open_page(browser, width=360, height=740, is_mobile=True, has_touch=True)
+    try:
+        page.goto(ws_server.url + "/f/OS001")
+        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        for sel in ("#sm-report button[data-action=report]", "#sm-report button.still-here"):
+            box = page.locator(sel).bounding_box()
+            assert box and box["y"] + box["height"] <= 740, (sel, box)
+        # the share box holds the short URL of the plate, and the QR code is one link away
+        assert page.input_value("input.share") == expected_url("OS001")
+        href = page.get_attribute("#sm-qr", "href")
+        assert href == "/f/OS001/qr.svg"
+        r = page.request.get(ws_server.url + href.replace(".svg", ".png"))
+        assert decode(r.body()) == [expected_url("OS001")]
+    finally:
+        context.close()
+    watch.assert_clean()

@@ -60,6 +60,11 @@ def qr_code(url: str) -> segno.QRCode:
     return segno.make(url, error=QR_ERROR, micro=False, boost_error=False)
 
 
+@bp.app_context_processor
+def _qr_globals() -> dict[str, Any]:
+    return {"short_url": short_url}
+
+
 def _known(fid: str) -> None:
     if fid not in data().finder.position:
         abort(404)
