@@ -260,6 +260,12 @@ def test_the_page_a_plate_opens_has_report_on_the_first_phone_screen(browser, ws
         assert href == "/f/OS001/qr.svg"
         r = page.request.get(ws_server.url + href.replace(".svg", ".png"))
         assert decode(r.body()) == [expected_url("OS001")]
+        # with the report controls there: named, 44 px, nothing serious for axe-core
+        from tests.test_a11y import assert_named_and_large, run_axe, serious
+
+        assert {"a#sm-qr.button"} <= {f["what"] for f in assert_named_and_large(page, "/f/OS001")}
+        bad = serious(run_axe(page))
+        assert bad == [], bad
     finally:
         context.close()
     watch.assert_clean()
