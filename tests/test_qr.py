@@ -269,3 +269,39 @@ def test_the_page_a_plate_opens_has_report_on_the_first_phone_screen(browser, ws
     finally:
         context.close()
     watch.assert_clean()
+
+
+def test_plates_command_reads_a_workspace(tmp_path):
+    """A district's plates come from its workspace: an edit there shows on the sheet; the
+    workspace has users (its planner needs a sign-in), the command needs none."""
+    from geo.workspace import Workspace
+
+    ws = Workspace.from_demo("beilun", tmp_path / "ws")
+    try:
+        ws.store.add_user("planner", "a long enough passphrase", role="admin")
+        fac = ws.layer("facilities")
+        inside = list(fac.loc[fac.within(load_area_polygon("Daxie")), "id"])
+        _, version = ws.get_facility(inside[0])
+        ws.remove_facility(inside[0], expected_version=version, user="test", reason="closed")
+    finally:
+        ws.close()
+    out = tmp_path / "plates.html"
+    args = ["plates", "--workspace", str(tmp_path / "ws"), "--area", "Daxie"]
+    res = CliRunner().invoke(main, [*args, "--public-url", BASE, "--html", str(out)])
+    assert res.exit_code == 0, res.output
+    html = out.read_text(encoding="utf-8")
+    assert html.count('<article class="plate') == len(inside) - 1
+    assert f'data-id="{inside[0]}"' not in html and f'data-id="{inside[1]}"' in html
+    # while the page itself wants a signed-in planner
+    from web import create_app
+
+    app = create_app({"TESTING": True, "TILES": "none", "WORKSPACE": str(tmp_path / "ws")})
+    r = app.test_client().get("/planner/plates?area=Daxie")
+    assert r.status_code == 302 and r.headers["Location"].startswith("/planner/login")
+
+
+def load_area_polygon(name_en: str):
+    from geo.demo import load_demo
+
+    areas = load_demo("beilun").areas
+    return areas[areas["name_en"] == name_en].geometry.iloc[0]

@@ -166,25 +166,26 @@ def plates(fmt: str = "html"):
     if not area:
         if fmt == "pdf":
             raise ParameterError("area", "name the area (?area=新碶街道)")
-        return _render_plates(None, printing=False)
+        return render_plates(None, printing=False)
     try:
         content = plates_content(area)
     except ParameterError as exc:
         if fmt == "pdf":
             raise
-        return _render_plates(None, printing=False, error=exc.reason), 400
+        return render_plates(None, printing=False, error=exc.reason), 400
     if fmt == "pdf":
-        pdf = html_to_pdf(_render_plates(content, printing=True))
+        pdf = html_to_pdf(render_plates(content, printing=True))
         name = f"plates-{content['area']['id'] or 'area'}.pdf"
         return Response(
             pdf,
             mimetype="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    return _render_plates(content, printing=False)
+    return render_plates(content, printing=False)
 
 
-def _render_plates(content: dict[str, Any] | None, *, printing: bool, error: str = "") -> str:
+def render_plates(content: dict[str, Any] | None, *, printing: bool, error: str = "") -> str:
+    """The plates page (``printing``: as printed to PDF, without the form)."""
     return render_template(
         "plates.html",
         plates=content,
@@ -198,4 +199,12 @@ def _render_plates(content: dict[str, Any] | None, *, printing: bool, error: str
     )
 
 
-__all__ = ["bp", "find_area", "plates_content", "plates_for", "public_base", "short_url"]
+__all__ = [
+    "bp",
+    "find_area",
+    "plates_content",
+    "plates_for",
+    "public_base",
+    "render_plates",
+    "short_url",
+]
