@@ -20,6 +20,7 @@ import pytest
 from geo.maps import TILE_SOURCES
 from tests import photos
 from tests.conftest import open_page, start_served, stop_served
+from tests.test_browser_feedback import drag
 
 pytestmark = pytest.mark.browser
 
@@ -51,14 +52,7 @@ def test_a_report_with_a_photo_is_reviewed_and_moves_the_station(browser, served
         assert page.locator("#sm-last-confirmed").count() == 1
         page.click("#sm-report button[data-action=report]")
         page.check("form.report-form input[name=kind][value=moved]")
-        pin = page.wait_for_selector(".sm-move-pin")
-        box = pin.bounding_box()
-        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        page.mouse.move(x, y)
-        page.mouse.down()
-        page.mouse.move(x + 40, y + 30, steps=8)
-        page.mouse.move(x + 80, y + 60, steps=8)
-        page.mouse.up()
+        drag(page, ".sm-move-pin", 80, 60)
         dragged = page.evaluate(
             "(() => { const ll = document.querySelector('form.report-form')._pin.getLatLng();"
             " return [ll.lng, ll.lat]; })()"

@@ -13,8 +13,8 @@ import pytest
 from geo import Workspace
 from geo.feedback import Feedback
 from tests import photos
+from tests.conftest import PASSWORDS, ROLES_OF, csrf_token_of, sign_in, workspace_app
 
-USERS = {"ed": ("editor", "ed-password-12"), "vic": ("viewer", "vic-password-4")}
 NASTY = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'`${alert(3)}`"
 
 
@@ -34,13 +34,9 @@ def ws_dir(built, tmp_path):
 
 
 def make_app(folder, **config):
-    from web import create_app
     from web.auth import limiter
 
-    app = create_app(
-        {"TESTING": True, "TILES": "none", "WORKSPACE": str(folder), "WTF_CSRF_ENABLED": True,
-         "SIGN_IN_LIMIT": "1000/minute", "REPORT_LIMIT": "1000/minute", **config}
-    )  # fmt: skip
+    app = workspace_app(folder, **{"REPORT_LIMIT": "1000/minute", **config})
     with app.app_context():
         limiter.reset()  # one limiter object serves every test's app: start from zero
     return app
@@ -57,20 +53,17 @@ def client(app):
 
 
 def _token(client, path="/planner/login") -> str:
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'<meta name="csrf-token" content="([^"]+)">', html).group(1)
+    return csrf_token_of(client, path)
 
 
 def _sign_in(app, name):
-    """A client signed in as ``name`` (the workspace gains the users first)."""
+    """A client signed in as ``name`` (the workspace gains the users first: sign-in on)."""
     ws = app.extensions["servicemap"].workspace
     if not ws.store.users():
-        for user, (role, password) in USERS.items():
-            ws.store.add_user(user, password, role=role)
+        for user, password in PASSWORDS.items():
+            ws.store.add_user(user, password, role=ROLES_OF[user])
     c = app.test_client()
-    r = c.post("/planner/login", data={"name": name, "password": USERS[name][1],
-                                       "csrf_token": _token(c)})  # fmt: skip
-    assert r.status_code == 302
+    assert sign_in(c, name).status_code == 302
     return c
 
 

@@ -40,17 +40,19 @@ TEXT_MAX = 2000
 REASON_MAX = 500
 
 
-class NotAvailable(ServicemapError):
-    """This app serves no workspace (a bare demo object): nothing can be written (501)."""
+class ReadOnly(ServicemapError):
+    """This app serves no workspace (a bare demo object): nothing can be written (405)."""
 
-    status = 501
+    status = 405
 
 
-def _workspace() -> Workspace:
+def _workspace(*, reading: bool = False) -> Workspace:
     ws = data().workspace
     if ws is None:
-        raise NotAvailable(
-            "this app serves a demo without a workspace: writes need one "
+        if reading:
+            raise NotFound("this app serves a demo without a workspace: it keeps no history")
+        raise ReadOnly(
+            "this app serves a demo without a workspace, read-only: writes need one "
             "(servicemap serve DIR, or servicemap serve --demo NAME)"
         )
     return ws
@@ -260,48 +262,53 @@ def add_facility():
     return _saved(str(record["id"]), version, 201)
 
 
+def _change(fid: str, write):
+    """A change of an existing facility: ``write(ws, body, expected_version, who, why)``
+    against the version the request names; its answer (or the 400, 404, 409, 428)."""
+    ws = _workspace()
+    body = _body()
+    expected = expected_version(body)
+    version = _validated(lambda: write(ws, body, expected, current_name(), _reason(body)))
+    return _saved(fid, version)
+
+
 @bp.patch("/facilities/<fid>")
 @role_required("editor")
 def update_facility(fid: str):
     """Change fields of a facility (``lon``/``lat`` move it): 200, or 409 with both sides."""
-    ws = _workspace()
-    body = _body()
-    expected = expected_version(body)
-    changes = _changes(body, adding=False)
-    try:
-        version = _validated(
-            lambda: ws.update_facility(
-                fid, changes, expected_version=expected, user=current_name(), reason=_reason(body)
+
+    def write(ws, body, expected, user, reason):
+        changes = _changes(body, adding=False)
+        try:
+            return ws.update_facility(
+                fid, changes, expected_version=expected, user=user, reason=reason
             )
-        )
-    except ConflictError as exc:
-        # what this editor sent (the fields changed), next to the stored record: the store
-        # laid the fields over the newest record, which would hide what the other changed
-        exc.proposed = {"id": fid, **changes}
-        raise
-    return _saved(fid, version)
+        except ConflictError as exc:
+            # what this editor sent (the fields changed), next to the stored record: the
+            # store laid them over the newest record, which would hide the other's change
+            exc.proposed = {"id": fid, **changes}
+            raise
+
+    return _change(fid, write)
 
 
 @bp.delete("/facilities/<fid>")
 @role_required("editor")
 def remove_facility(fid: str):
     """Close a facility: it leaves the current layer (its history keeps it)."""
-    ws = _workspace()
-    body = _body()
-    expected = expected_version(body)
-    version = _validated(
-        lambda: ws.remove_facility(
-            fid, expected_version=expected, user=current_name(), reason=_reason(body)
-        )
+    return _change(
+        fid,
+        lambda ws, body, expected, user, reason: ws.remove_facility(
+            fid, expected_version=expected, user=user, reason=reason
+        ),
     )
-    return _saved(fid, version)
 
 
 @bp.get("/facilities/<fid>/history")
 @role_required("editor")
 def facility_history(fid: str):
     """Every change of a facility, oldest first (also after it was closed)."""
-    ws = _workspace()
+    ws = _workspace(reading=True)
     return jsonify(_validated(lambda: ws.facility_history(fid)))
 
 

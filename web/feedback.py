@@ -46,9 +46,10 @@ from flask_limiter.util import get_remote_address
 
 from geo import maps
 from geo.crs import DATUMS
-from geo.errors import ConflictError, ServicemapError, ValidationError
+from geo.errors import ConflictError, ValidationError
 from geo.feedback import KINDS, MAX_PHOTO_BYTES, STATUSES, Feedback
 from geo.finder import point_from_wgs84, point_to_wgs84
+from web.api_write import _workspace
 from web.auth import csrf, current_name, limiter, role_required
 from web.config import DEFAULTS
 from web.errors import NotFound, ParameterError
@@ -63,20 +64,10 @@ MAX_REQUEST_BYTES = MAX_PHOTO_BYTES + 64 * 1024
 STALE_DAYS = 90
 
 
-class NoWorkspace(ServicemapError):
-    """This app serves a demo without a workspace: there is nowhere to keep reports."""
-
-    status = 501
-
-
 def feedback() -> Feedback:
-    """The app's :class:`Feedback` (one per app, over the served workspace)."""
-    ws = data().workspace
-    if ws is None:
-        raise NoWorkspace(
-            "this app serves a demo without a workspace, so it keeps no reports "
-            "(servicemap serve DIR, or servicemap serve --demo NAME)"
-        )
+    """The app's :class:`Feedback` (one per app, over the served workspace; 501 when the
+    app serves a bare demo, which has nowhere to keep reports)."""
+    ws = _workspace()
     found = current_app.extensions.get(_EXTENSION)
     if found is None or found.workspace is not ws:
         found = current_app.extensions[_EXTENSION] = Feedback(ws)
@@ -460,3 +451,80 @@ def review_suggestion(sid: int):
     else:
         flash(gettext("suggestion_done", id=sid), "ok")
     return redirect(url_for("feedback.suggestions_page", type=key))
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+
+def feedback_paths(error: dict) -> dict[str, dict]:
+    """The public feedback endpoints for the OpenAPI document (web/openapi.py)."""
+    answer = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "count": {"type": "integer", "description": "reports folded into this one"},
+        },
+    }
+    point: dict[str, Any] = {
+        "lon": {"type": "number"},
+        "lat": {"type": "number"},
+        "datum": {"type": "string", "enum": list(DATUMS), "default": "wgs84"},
+    }
+    common: dict[str, Any] = {
+        "text": {"type": "string", "maxLength": 500},
+        "website": {"type": "string", "maxLength": 0, "description": "honeypot: leave empty"},
+    }
+    fields: dict[str, Any] = {
+        "kind": {"type": "string", "enum": list(KINDS)},
+        **common,
+        **point,
+        "contact": {"type": "string", "maxLength": 100},
+        "consent": {"type": "boolean", "description": "needed to keep a contact"},
+    }
+    report = {"type": "object", "required": ["kind"], "properties": fields}
+    photo = {"photo": {"type": "string", "format": "binary"}}
+    multipart = {"type": "object", "required": ["kind"], "properties": {**fields, **photo}}
+    limited = {
+        "400": error,
+        "413": {"description": "The request is over 10 MB"},
+        "429": {"description": "Too many reports from this address (REPORT_LIMIT)"},
+    }
+    created = {"description": "Kept", "content": {"application/json": {"schema": answer}}}
+    return {
+        "/api/facilities/{id}/reports": {
+            "post": {
+                "summary": "Report a problem with a facility, or confirm it is still here "
+                "(public, no sign-in; rate limited per address)",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": report},
+                        "multipart/form-data": {"schema": multipart},
+                    },
+                },
+                "responses": {"201": created, **limited, "404": error},
+            }
+        },
+        "/api/suggestions": {
+            "post": {
+                "summary": "Suggest a place that needs a station (public; rate limited)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["lon", "lat"],
+                                "properties": {**point, **common},
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": created, **limited},
+            }
+        },
+    }

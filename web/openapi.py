@@ -174,6 +174,7 @@ def ok_json(schema: dict) -> dict:
 
 def spec(data) -> dict[str, Any]:
     from web.api_standards import openapi_paths as standards_paths
+    from web.feedback import feedback_paths
 
     types = data.types_present
     datum = _p(
@@ -339,6 +340,7 @@ def spec(data) -> dict[str, Any]:
                 }
             },
             **standards_paths(types, datum, error),  # web/api_standards.py (issue 12)
+            **feedback_paths(error),  # web/feedback.py (issue 11)
             "/api/facilities/{id}/history": write_paths["/api/facilities/{id}/history"],
             "/api/layers/{layer}/rollback": write_paths["/api/layers/{layer}/rollback"],
         },

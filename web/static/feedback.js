@@ -9,31 +9,13 @@
   var KINDS = ["closed", "moved", "hours", "equipment", "other"];
   var n = 0;  // ids for labels
 
-  // one POST of a public form: multipart (FormData, with the photo) or JSON; resolves with
-  // the answer, rejects with an Error in the page's language (429: "too many")
+  // one POST of a public form (SM.send: multipart with the photo, or JSON); a 429 says
+  // "too many" in the page's language
   function post(url, body) {
-    var headers = { Accept: "application/json" };
-    var token = SM.csrfToken ? SM.csrfToken() : "";
-    if (token) headers["X-CSRFToken"] = token;
-    var init = { method: "POST", headers: headers, credentials: "same-origin" };
-    if (body instanceof FormData) init.body = body;
-    else { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
-    return fetch(url, init).then(function (r) {
-      return r.json().catch(function () { return null; }).then(function (answer) {
-        if (r.ok) return answer;
-        var detail = answer && answer.error ? answer.error.message : "";
-        var err = new Error(r.status === 429 ? t("err_rate") : r.status >= 500
-          ? t("err_server", { status: r.status }) : t("err_request", { status: r.status, message: detail }));
-        err.status = r.status;
-        throw err;
-      });
-    }, function () {
+    return SM.send("POST", url, body).catch(function (err) {
+      if (err.status === 429) err.message = t("err_rate");
       // no network: the outbox (offline-queue.js) keeps it and sends it when back online
-      if (!window.SMQueue) {
-        var err = new Error(t("err_network"));
-        err.network = true;
-        throw err;
-      }
+      if (!err.network || !window.SMQueue) throw err;
       return window.SMQueue.queue(url, body).then(function () {
         var kept = new Error(t("outbox_saved"));
         kept.network = kept.queued = true;
@@ -71,7 +53,7 @@
     b.addEventListener("click", function () {
       b.disabled = true;
       note.textContent = t("report_sending");
-      post(reportUrl(p.id), { kind: "confirm" }).then(function () {
+      SM.feedback.post(reportUrl(p.id), { kind: "confirm" }).then(function () {
         note.textContent = t("confirmed_thanks");
         document.dispatchEvent(new CustomEvent("sm:confirmed", { detail: { id: p.id } }));
       }, function (err) { b.disabled = !!err.queued; note.textContent = err.message; });
@@ -144,7 +126,7 @@
       var send = form.querySelector("button[type=submit]");
       send.disabled = true;
       note.textContent = t("report_sending");
-      post(reportUrl(p.id), data).then(function (answer) {
+      SM.feedback.post(reportUrl(p.id), data).then(function (answer) {
         note.textContent = t("report_sent");
         form.dataset.sent = String(answer.id);
         stop();
@@ -173,13 +155,30 @@
     var row = el("p", { class: "links feedback-buttons" }, [stillHere(feature, note), open]);
     box.appendChild(row);
     box.appendChild(note);
+    // the form opens here, or in ``opts.formHost`` (the finder: beside the map, since a
+    // popup is too small for it)
     open.addEventListener("click", function () {
-      row.hidden = true;
-      var form = reportForm(feature, map, function () { form.remove(); row.hidden = false; open.focus(); });
-      box.appendChild(form);
+      var host = opts.formHost;
+      var form = reportForm(feature, map, function () {
+        form.remove();
+        if (host) host.hidden = true;
+        else { row.hidden = false; open.focus(); }
+      });
+      if (host) {
+        Array.prototype.forEach.call(host.querySelectorAll("form.report-form"), function (old) {
+          if (old.stop) old.stop();
+          old.remove();
+        });
+        form.insertBefore(el("h2", { text: t("report_problem_of", { name: p.name }) }), form.firstChild);
+        host.appendChild(form);
+        host.hidden = false;
+      } else {
+        row.hidden = true;
+        box.appendChild(form);
+      }
+      if (opts.onOpen) opts.onOpen(form);
       var first = form.querySelector("input[name=kind]");
       if (first) first.focus();
-      if (opts.onOpen) opts.onOpen(form);
     });
     if (opts.formOpen) {
       row.removeChild(open);
@@ -219,7 +218,7 @@
         var body = { lon: ll.lng, lat: ll.lat, datum: cfg.datum, text: form.elements.text.value,
           website: form.elements.website.value };
         note.textContent = t("report_sending");
-        post(api.suggestions, body).then(function (answer) {
+        SM.feedback.post(api.suggestions, body).then(function (answer) {
           note.textContent = t("suggest_sent");
           form.dataset.sent = String(answer.id);
           setTimeout(close, 1500);

@@ -139,7 +139,13 @@
     var p = f.properties;
     var parts = [el("h3", { text: p.name, tabindex: "-1" })].concat(details(p, extra, ["ride", "walk"]));
     // "still here" and "report a problem" (feedback.js, when the app keeps reports)
-    if (SM.feedback && SM.feedback.enabled) parts.push(SM.feedback.panel(f, map));
+    // (the form opens beside the map, where it fits, and the popup closes)
+    if (SM.feedback && SM.feedback.enabled) {
+      parts.push(SM.feedback.panel(f, map, {
+        formHost: document.getElementById("sm-report-host"),
+        onOpen: function () { map.closePopup(); },
+      }));
+    }
     return el("div", { class: "sm-popup", "data-id": p.id }, parts);
   }
 

@@ -30,18 +30,28 @@
     return e;
   }
 
-  // errors in the page's language: a network failure is not "Failed to fetch"
+  // errors in the page's language: a network failure is not "Failed to fetch"; an answer
+  // of the API that is not OK names its status, and keeps its body (.body)
+  function answerError(r, body) {
+    var detail = body && body.error ? body.error.message : "";
+    var err = new Error(r.status >= 500 ? t("err_server", { status: r.status })
+      : t("err_request", { status: r.status, message: detail }));
+    err.status = r.status;
+    err.body = body;
+    return err;
+  }
+
+  function networkError() {
+    var err = new Error(t("err_network"));
+    err.network = true;
+    return err;
+  }
+
   function getJSON(url) {
     return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) {
         return r.json().catch(function () { return null; }).then(function (body) {
-          if (!r.ok) {
-            var detail = body && body.error ? body.error.message : "";
-            var err = new Error(r.status >= 500 ? t("err_server", { status: r.status })
-              : t("err_request", { status: r.status, message: detail }));
-            err.status = r.status;
-            throw err;
-          }
+          if (!r.ok) throw answerError(r, body);
           if (body && r.headers.get("X-Servicemap-Offline")) {
             // an answer the service worker kept: when it was fetched
             Object.defineProperty(body, "offlineAsOf", {
@@ -50,11 +60,7 @@
           }
           return body;
         });
-      }, function () {
-        var err = new Error(t("err_network"));
-        err.network = true;
-        throw err;
-      });
+      }, function () { throw networkError(); });
   }
 
   // the page's CSRF token (base.html's <meta name="csrf-token">)
@@ -63,34 +69,26 @@
     return m ? m.getAttribute("content") || "" : "";
   }
 
-  // every write of every script: JSON in and out, the CSRF header, this site's cookies.
+  // every write of every script: JSON (or a FormData) in, JSON out, the CSRF header, this
+  // site's cookies.
   // Resolves with the answer's JSON; rejects with an Error in the page's language that
   // carries .status and .body (a 409 has .body.current and .body.proposed to show both).
   function send(method, url, body, headers) {
     var h = { Accept: "application/json", "X-CSRFToken": csrfToken() };
     Object.keys(headers || {}).forEach(function (k) { h[k] = headers[k]; });
     var init = { method: method, headers: h, credentials: "same-origin" };
-    if (body !== undefined && body !== null) {
+    if (typeof FormData !== "undefined" && body instanceof FormData) {
+      init.body = body;  // multipart (a file): the browser writes its Content-Type
+    } else if (body !== undefined && body !== null) {
       h["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
     return fetch(url, init).then(function (r) {
       return r.json().catch(function () { return null; }).then(function (answer) {
-        if (!r.ok) {
-          var detail = answer && answer.error ? answer.error.message : "";
-          var err = new Error(r.status >= 500 ? t("err_server", { status: r.status })
-            : t("err_request", { status: r.status, message: detail }));
-          err.status = r.status;
-          err.body = answer;
-          throw err;
-        }
+        if (!r.ok) throw answerError(r, answer);
         return answer;
       });
-    }, function () {
-      var err = new Error(t("err_network"));
-      err.network = true;
-      throw err;
-    });
+    }, function () { throw networkError(); });
   }
 
   function query(params) {
