@@ -715,6 +715,57 @@ def report_cmd(
             click.echo(f"wrote {path}", err=True)
 
 
+@main.command("plates")
+@click.option("--demo", default="beilun", show_default=True)
+@click.option(
+    "--workspace",
+    "workspace_dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="A workspace's facilities and areas instead of the demo's (PostGIS when "
+    "SERVICEMAP_DATABASE_URL is set).",
+)
+@click.option("--area", required=True, help="Sub-district or community: name, English name or id.")
+@click.option(
+    "--public-url",
+    envvar="SERVICEMAP_PUBLIC_URL",
+    required=True,
+    help="Scheme and host of the short URLs on the plates (or SERVICEMAP_PUBLIC_URL).",
+)
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False), help="Write the PDF here.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the page.")
+def plates_cmd(demo, workspace_dir, area, public_url, pdf_path, html_path) -> None:
+    """QR plates (A4, six a page) for the facilities of one area, as the planner's
+    /planner/plates page prints them (headless Chromium, like `servicemap report --pdf`)."""
+    from web import create_app
+
+    if not pdf_path and not html_path:
+        raise click.UsageError("give --pdf PATH and/or --html PATH")
+    import os
+
+    from geo.report import html_to_pdf
+    from web.qr import plates_content, render_plates
+
+    settings = {"DEMO": demo, "TILES": "none", "PUBLIC_URL": public_url}
+    if workspace_dir:
+        settings["WORKSPACE"] = str(workspace_dir)
+        settings["DATABASE_URL"] = os.environ.get("SERVICEMAP_DATABASE_URL", "")
+    app = create_app(settings)
+    # the planner's page, rendered in-process: whoever can read the workspace may print
+    # its plates without signing in to the app
+    with app.test_request_context("/planner/plates", query_string={"area": area}):
+        try:
+            content = plates_content(area)
+        except ServicemapError as exc:
+            raise InputError(str(exc)) from exc
+        if pdf_path:
+            Path(pdf_path).write_bytes(html_to_pdf(render_plates(content, printing=True)))
+            click.echo(f"wrote {pdf_path}", err=True)
+        if html_path:
+            Path(html_path).write_text(render_plates(content, printing=False), encoding="utf-8")
+            click.echo(f"wrote {html_path}", err=True)
+
+
 @main.command("export")
 @_scenario_options
 @click.option(

@@ -7,7 +7,7 @@
   a site to (or along) them.
 
 Private to ``geo``: :mod:`geo.coverage`, :mod:`geo.access` and :mod:`geo.siting` call
-these, nothing else does.
+these; outside it only :mod:`web.qr` does (the facilities of one area, for its QR plates).
 """
 
 from __future__ import annotations

@@ -56,6 +56,21 @@ INTERACTIVE_JS = """
 """
 
 
+def assert_named_and_large(page, url: str) -> list[dict]:
+    """Every interactive element shown has a name and a target of 44 x 44 px at least
+    (inline text links of a sentence aside); the elements found."""
+    found = page.evaluate(INTERACTIVE_JS)
+    unnamed = [f["what"] for f in found if not f["name"]]
+    assert unnamed == [], f"{url}: interactive elements without a name: {unnamed}"
+    small = [
+        (f["what"], f["name"][:30], round(f["w"]), round(f["h"]))
+        for f in found
+        if not f["inline_sentence"] and (f["w"] < 44 or f["h"] < 44)
+    ]
+    assert small == [], f"{url}: tap targets under 44 px: {small}"
+    return found
+
+
 def ready(page, url):
     page.goto(url)
     page.wait_for_selector("body[data-ready='1']", timeout=15000)
@@ -135,16 +150,8 @@ def test_names_and_tap_targets_on_a_phone(browser, live_server):
                 # a popup open too: its buttons and close button count
                 page.locator("#sm-list li button.name").first.click()
                 page.wait_for_selector(".leaflet-popup .sm-popup")
-            found = page.evaluate(INTERACTIVE_JS)
+            found = assert_named_and_large(page, url)
             assert len(found) > (20 if url == "/" else 10), url
-            unnamed = [f["what"] for f in found if not f["name"]]
-            assert unnamed == [], f"{url}: interactive elements without a name: {unnamed}"
-            small = [
-                (f["what"], f["name"][:30], round(f["w"]), round(f["h"]))
-                for f in found
-                if not f["inline_sentence"] and (f["w"] < 44 or f["h"] < 44)
-            ]
-            assert small == [], f"{url}: tap targets under 44 px: {small}"
         # the list starts within the first screen of a phone
         ready(page, live_server.url + "/")
         top = page.locator("#sm-list-title").bounding_box()["y"]
@@ -260,3 +267,19 @@ def test_every_amenity_in_the_data_has_a_label_in_both_languages(app):
             assert f"amenity_{a}" in MESSAGES[lang], (lang, a)
     with app.test_request_context("/"):
         assert amenity_label("bike_pump", "en") == "bike pump"
+
+
+@pytest.mark.browser
+def test_plates_page_controls_are_named_large_enough_and_axe_clean(browser, live_server):
+    context, page, watch = open_page(browser, width=360, height=740, is_mobile=True, has_touch=True)
+    try:
+        for url in ("/planner/plates?area=Daxie", "/planner/plates?area=Daxie&lang=en"):
+            page.goto(live_server.url + url)
+            page.wait_for_selector("article.plate")
+            found = assert_named_and_large(page, url)
+            assert {f["what"] for f in found} >= {"select#sm-area.", "a#sm-plates-pdf.button"}
+            bad = serious(run_axe(page))
+            assert bad == [], json.dumps(bad, ensure_ascii=False, indent=1)
+    finally:
+        context.close()
+    watch.assert_clean()

@@ -74,6 +74,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from web import api_standards  # standards, compliance, criticality (issue 12)
 
     app.register_blueprint(api_standards.bp)
+    from web import qr  # short URLs, QR codes, plates (issue 11)
+
+    app.register_blueprint(qr.bp)
 
     @app.after_request
     def _headers(response):

@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "TILES_ATTRIBUTION": "",
     "TIMEZONE": "Asia/Shanghai",
     "DEFAULT_LANG": "zh",
+    # the scheme and host of the short URLs printed on QR plates (https://map.example.cn);
+    # empty: the host of the request
+    "PUBLIC_URL": "",
     # hex cells with fewer people than this are never shown on their own
     "PRIVACY_K": 10,
     "GAP_RESOLUTION": 8,

@@ -493,6 +493,28 @@ def _add_finder_messages() -> None:
 
 _add_finder_messages()
 
+# the outbox of reports made offline (web/static/offline-queue.js) and the QR codes (issue 11)
+QR_OUTBOX_MESSAGES: dict[str, dict[str, str]] = {
+    "zh": {
+        "outbox_saved": "已保存，联网后发送",
+        "outbox_waiting": "已保存 {n} 条反馈，联网后发送",
+        "outbox_sent": "已发送 {n} 条离线时保存的反馈。",
+        "outbox_refused": "{n} 条离线时保存的反馈未被接受。",
+        "qr_code": "二维码",
+        "qr_code_of": "{name}的二维码",
+    },
+    "en": {
+        "outbox_saved": "Saved, will be sent when online",
+        "outbox_waiting": "{n} report(s) saved, will be sent when online",
+        "outbox_sent": "{n} report(s) saved offline have been sent.",
+        "outbox_refused": "{n} report(s) saved offline were not accepted.",
+        "qr_code": "QR code",
+        "qr_code_of": "QR code of {name}",
+    },
+}
+for _lang in LANGS:
+    MESSAGES[_lang].update(QR_OUTBOX_MESSAGES[_lang])
+
 
 def amenity_label(key: str, lang: str | None = None) -> str:
     """An amenity's name in ``lang``; one not in the catalogue reads as its key in words

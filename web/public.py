@@ -56,6 +56,7 @@ def finder():
 
 
 @bp.get("/f/<fid>")
+@bp.get("/f/<path:fid>")  # an id with "/" in it (its short URL, web.qr)
 def facility_page(fid: str):
     d = data()
     pos = d.finder.position.get(fid)

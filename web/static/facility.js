@@ -16,6 +16,9 @@
   // view set while it runs: that animation is finished first (Leaflet 1.9's own step)
   if (map._animatingZoom && map._onZoomTransitionEnd) map._onZoomTransitionEnd();
   map.setView(ll, 16, { animate: false });
+  // kept for offline use like the finder (a QR plate opens this page): its shell, so
+  // a report made here without a signal waits in the outbox (offline-queue.js)
+  SM.registerOffline([]).then(function (ok) { if (ok) document.body.dataset.offline = "1"; });
   // "still here" and the report form, when the app keeps reports
   var box = document.getElementById("sm-report");
   if (box && SM.feedback && SM.feedback.enabled) {

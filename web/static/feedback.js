@@ -14,7 +14,13 @@
   function post(url, body) {
     return SM.send("POST", url, body).catch(function (err) {
       if (err.status === 429) err.message = t("err_rate");
-      throw err;
+      // no network: the outbox (offline-queue.js) keeps it and sends it when back online
+      if (!err.network || !window.SMQueue) throw err;
+      return window.SMQueue.queue(url, body).then(function () {
+        var kept = new Error(t("outbox_saved"));
+        kept.network = kept.queued = true;
+        throw kept;
+      });
     });
   }
 
@@ -50,7 +56,7 @@
       SM.feedback.post(reportUrl(p.id), { kind: "confirm" }).then(function () {
         note.textContent = t("confirmed_thanks");
         document.dispatchEvent(new CustomEvent("sm:confirmed", { detail: { id: p.id } }));
-      }, function (err) { b.disabled = false; note.textContent = err.message; });
+      }, function (err) { b.disabled = !!err.queued; note.textContent = err.message; });
     });
     return b;
   }
@@ -128,7 +134,11 @@
         hint.hidden = true;
         send.disabled = false;
         if (onDone) setTimeout(function () { onDone(true); }, 1500);
-      }, function (err) { send.disabled = false; note.textContent = err.message; });
+      }, function (err) {
+        send.disabled = false;
+        note.textContent = err.message;
+        if (err.queued) { form.dataset.queued = "1"; stop(); form.reset(); hint.hidden = true; }
+      });
     });
     form.stop = stop;
     return form;

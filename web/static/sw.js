@@ -8,6 +8,8 @@
      offline, the kept answer comes back with the header X-Servicemap-Offline: 1 and
      X-Servicemap-Fetched-At (ISO time), so the page can say "as of <time>";
    - everything else goes to the network untouched.
+   - reports made offline wait in IndexedDB (offline-queue.js, loaded here too) and are
+     sent on Background Sync ("sm-outbox"); the pages also send them on 'online' and load.
    The page asks for its shell (its own URL, scripts, styles, icons) and its facility list
    to be saved with a message {type: "precache", shell: [...], data: [...]} and gets
    {type: "precached"} back. */
@@ -17,6 +19,16 @@ var VERSION = "sm-1";
 var SHELL = VERSION + "-shell";
 var DATA = VERSION + "-data";
 var FETCHED = "X-Servicemap-Fetched-At";
+
+importScripts("/static/offline-queue.js");
+
+self.addEventListener("sync", function (event) {
+  if (event.tag !== self.SMQueue.TAG) return;
+  // what is still kept (offline again, or a server error) makes the browser try later
+  event.waitUntil(self.SMQueue.flush().then(function (r) {
+    if (r.left) throw new Error(r.left + " report(s) still waiting");
+  }));
+});
 
 self.addEventListener("install", function () { self.skipWaiting(); });
 
