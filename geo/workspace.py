@@ -14,22 +14,25 @@ same code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import tomllib
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from geo.demo import Demo
-from geo.errors import FileNotFound, ServicemapError, ValidationError
+from geo.errors import ConflictError, FileNotFound, ServicemapError, ValidationError
 from geo.store import ChangeSummary, Store, open_store
 
 log = logging.getLogger(__name__)
@@ -391,29 +394,166 @@ class Workspace:
         ValidationError, CRSError
             From the loader; the store is left untouched.
         """
-        if layer not in LAYERS:
-            raise ValueError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
-        file = Path(path)
-        if source_layer is not None:
-            with tempfile.TemporaryDirectory(prefix="servicemap-import-") as tmp:
-                one = _one_layer(file, source_layer, Path(tmp))
-                return self.import_file(
-                    layer, one, datum=datum, reason=reason, user=user, replace=replace,
-                    group=group, weight=weight, level=level, progress=progress,
-                )  # fmt: skip
-        frame = self.load_file(layer, file, datum=datum, group=group, weight=weight, level=level)
-        import hashlib
-
-        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        frame, digest = self._load_with_digest(
+            layer, path, datum=datum, source_layer=source_layer, group=group, weight=weight,
+            level=level,
+        )  # fmt: skip
         return self.import_frame(
             layer,
             frame,
             reason=reason,
             user=user,
             replace=replace,
-            detail={"file": file.name, "sha256": digest, "datum": datum},
+            detail={"file": Path(path).name, "sha256": digest, "datum": datum},
             progress=progress,
         )
+
+    def _load_with_digest(
+        self,
+        layer: str,
+        path: str | os.PathLike[str],
+        *,
+        datum: str,
+        source_layer: str | None,
+        group: str | None = None,
+        weight: str | None = None,
+        level: str | None = None,
+    ) -> tuple[gpd.GeoDataFrame, str]:
+        """The file through its layer's loader (one layer of it, when named), and the
+        file's SHA-256 (what the history records, and what an apply checks)."""
+        if layer not in LAYERS:
+            raise ValueError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
+        file = Path(path)
+        if source_layer is None:
+            frame = self.load_file(
+                layer, file, datum=datum, group=group, weight=weight, level=level
+            )
+        else:
+            with tempfile.TemporaryDirectory(prefix="servicemap-import-") as tmp:
+                one = _one_layer(file, source_layer, Path(tmp))
+                frame = self.load_file(
+                    layer, one, datum=datum, group=group, weight=weight, level=level
+                )
+        return frame, _sha256(file)
+
+    # -- previewing an import -------------------------------------------------------
+    def preview_import(
+        self,
+        layer: str,
+        path: str | os.PathLike[str],
+        *,
+        datum: str = "wgs84",
+        source_layer: str | None = None,
+        replace: bool = False,
+        group: str | None = None,
+        weight: str | None = None,
+        level: str | None = None,
+    ) -> ImportPreview:
+        """What :meth:`import_file` would do with this file, without writing anything.
+
+        The file goes through the same loader and checks. A file the loader refuses
+        gives a preview whose ``rejected`` lists every problem (the row and field each
+        names, and why); nothing of such a file can be applied: rows with problems are
+        never dropped silently. Otherwise the preview lists the features ``added``,
+        ``moved`` (geodesic metres), ``changed`` (field by field, before and after) and,
+        with ``replace``, ``removed``. Give it to :meth:`apply_import` to write exactly
+        that, in one transaction.
+        """
+        if layer not in LAYERS:
+            raise ValueError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
+        file = Path(path)
+        options = {"datum": datum, "source_layer": source_layer, "replace": bool(replace),
+                   "group": group, "weight": weight, "level": level}  # fmt: skip
+        base = self.store.layer_version(layer)
+        try:
+            frame, digest = self._load_with_digest(
+                layer, file, datum=datum, source_layer=source_layer, group=group,
+                weight=weight, level=level,
+            )  # fmt: skip
+        except ServicemapError as exc:
+            problems = exc.problems if isinstance(exc, ValidationError) else [str(exc)]
+            rejected = [_rejected(p) for p in problems]
+            digest = _sha256(file) if file.is_file() else ""
+            return ImportPreview(
+                layer, file.name, digest, options, base, rejected=rejected, error=str(exc)
+            )
+        try:
+            self.store._check_frame(layer, frame)
+        except ValidationError as exc:  # duplicate ids the loader let through (areas)
+            rejected = [_rejected(p) for p in exc.problems]
+            return ImportPreview(
+                layer, file.name, digest, options, base, rejected=rejected, error=str(exc)
+            )
+        diff = _diff(self.layer(layer), frame, replace=bool(replace))
+        return ImportPreview(layer, file.name, digest, options, base, **diff)
+
+    def apply_import(
+        self,
+        preview: ImportPreview,
+        path: str | os.PathLike[str],
+        *,
+        user: str,
+        reason: str = "",
+    ) -> ChangeSummary:
+        """Write what ``preview`` showed, in one transaction recorded in the history.
+
+        ``path`` must be the same file (its SHA-256 is checked), and the layer must not
+        have changed since the preview; the file is loaded again and must give the same
+        changes.
+
+        Raises
+        ------
+        ValidationError
+            When the preview rejected rows (nothing of such a file is applied), or the
+            file is not the one previewed.
+        ConflictError
+            When the layer changed since the preview (someone saved or imported in
+            between), checked again inside the write's transaction. Nothing is written.
+        """
+        if not preview.ok:
+            raise ValidationError(
+                f"{preview.file}: the preview rejected {len(preview.rejected)} rows; "
+                "nothing of it is applied: fix the file and upload it again",
+                [f"{r['where']}: {r['reason']}" if r["where"] else r["reason"]
+                 for r in preview.rejected],
+            )  # fmt: skip
+        file = Path(path)
+        if _sha256(file) != preview.sha256:
+            raise ValidationError(
+                f"{file.name}: not the file previewed as {preview.file!r} (SHA-256 "
+                "differs); preview it again"
+            )
+        found = self.store.layer_version(preview.layer)
+        if found != preview.base_version:
+            raise ConflictError(
+                f"layer {preview.layer!r} changed since the preview (version "
+                f"{preview.base_version}, now {found}); nothing was written: preview again",
+                expected_version=preview.base_version,
+                current_version=found,
+            )
+        o = preview.options
+        frame, digest = self._load_with_digest(
+            preview.layer, file, datum=o["datum"], source_layer=o.get("source_layer"),
+            group=o.get("group"), weight=o.get("weight"), level=o.get("level"),
+        )  # fmt: skip
+        again = _diff(self.layer(preview.layer), frame, replace=bool(o["replace"]))
+        if again["digest"] != preview.digest:
+            raise ConflictError(
+                f"{preview.file}: the import would no longer do what was previewed (the "
+                "registry or the boundary changed?); nothing was written: preview again",
+                expected_version=preview.base_version,
+                current_version=found,
+            )
+        return self.store.write_layer(
+            preview.layer,
+            frame,
+            user=user,
+            reason=reason,
+            replace=bool(o["replace"]),
+            detail={"file": preview.file, "sha256": digest, "datum": o["datum"],
+                    "previewed": True},
+            expected_version=preview.base_version,
+        )  # fmt: skip
 
     def load_file(
         self,
@@ -578,6 +718,198 @@ class Workspace:
             source.close()
 
 
+@dataclass(frozen=True)
+class ImportPreview:
+    """What importing one file would do (:meth:`Workspace.preview_import`); nothing written.
+
+    Each list holds one dict per feature: ``added`` and ``removed`` (``id``, ``lon``,
+    ``lat`` and, where the layer has them, ``name``, ``type``, ``group``), ``moved``
+    (also ``from`` and ``to`` as ``[lon, lat]`` and ``distance_m``, geodesic),
+    ``changed`` (also ``fields``: ``[{"field", "before", "after"}]``) and ``rejected``
+    (``where``, e.g. ``"row 4"`` or ``""`` for the whole file, ``field``, ``reason``).
+    A feature both moved and changed is in both lists. Coordinates are WGS84; a
+    polygon's are its centroid's. ``digest`` fingerprints the changes, so an apply
+    can check it writes what was shown; ``base_version`` is the layer's version then.
+    """
+
+    layer: str
+    file: str
+    sha256: str
+    options: dict
+    base_version: int
+    added: list[dict] = field(default_factory=list)
+    moved: list[dict] = field(default_factory=list)
+    changed: list[dict] = field(default_factory=list)
+    removed: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+    unchanged: int = 0
+    digest: str = ""
+    counts: dict = field(default_factory=dict)
+    error: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.counts:
+            counts = {k: len(getattr(self, k)) for k in _PREVIEW_LISTS}
+            object.__setattr__(self, "counts", {**counts, "unchanged": self.unchanged})
+
+    @property
+    def ok(self) -> bool:
+        """No row rejected: the file can be applied."""
+        return not self.counts.get("rejected") and not self.error
+
+    @property
+    def empty(self) -> bool:
+        """Applying it would change nothing."""
+        return not any(self.counts.get(k) for k in ("added", "moved", "changed", "removed"))
+
+    def to_json(self, limit: int | None = None) -> dict:
+        """A JSON-ready dict; ``limit`` keeps at most that many items of each list (the
+        ``counts`` stay whole; :meth:`Workspace.apply_import` still takes it)."""
+        out = asdict(self)
+        if limit is not None:
+            for k in _PREVIEW_LISTS:
+                out[k] = out[k][:limit]
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ImportPreview:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+_PREVIEW_LISTS = ("added", "moved", "changed", "removed", "rejected")
+_LABELS = ("name", "type", "group")
+_WHERE = re.compile(
+    r"^(?P<where>(?:(?:row|feature|record) \d+)(?: and (?:row|feature|record) \d+)*)?"
+    r"(?:, )?(?:field (?P<field>'[^']*'(?:/'[^']*')*))?: (?P<reason>.*)$",
+    re.S,
+)
+
+
+def _rejected(problem: str) -> dict:
+    """One loader problem (``"row 4, field 'lon': value 'x' is not a number"``) as
+    ``{"where", "field", "reason"}``; a problem about the whole file has no where."""
+    m = _WHERE.match(problem)
+    if m is None or not (m.group("where") or m.group("field")):
+        return {"where": "", "field": "", "reason": problem}
+    fields = re.findall(r"'([^']*)'", m.group("field") or "")
+    return {"where": m.group("where") or "", "field": "/".join(fields), "reason": m.group("reason")}
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """A cell as a comparable, JSON-ready value (missing -> None, numpy -> Python)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _column(frame: gpd.GeoDataFrame, name: str, rows: np.ndarray) -> list[Any]:
+    if name not in frame.columns:
+        return [None] * len(rows)
+    return [_plain(v) for v in frame[name].to_numpy(dtype=object)[rows]]
+
+
+def _where(geoms: np.ndarray) -> np.ndarray:
+    """(lon, lat) of each geometry: a point's own, another geometry's centroid."""
+    import shapely
+
+    out = np.full((len(geoms), 2), np.nan)
+    if not len(geoms):
+        return out
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    points = np.asarray(geoms[ok], dtype=object)
+    kinds = shapely.get_type_id(points)
+    points = np.where(kinds == 0, points, shapely.centroid(points))
+    out[ok, 0], out[ok, 1] = shapely.get_x(points), shapely.get_y(points)
+    return out
+
+
+def _item(frame: gpd.GeoDataFrame, i: int, fid: str, lonlat: np.ndarray) -> dict:
+    item: dict[str, Any] = {"id": fid}
+    for name in _LABELS:
+        if name in frame.columns:
+            item[name] = _plain(frame[name].iloc[i])
+    lon, lat = lonlat[i]
+    item["lon"], item["lat"] = (None, None) if lon != lon else (float(lon), float(lat))
+    return item
+
+
+def _diff(current: gpd.GeoDataFrame, new: gpd.GeoDataFrame, *, replace: bool) -> dict:
+    """What writing ``new`` over ``current`` changes, as the store decides it: features
+    matched by id; a feature changes when any attribute or its geometry (WKB) differs;
+    a column the file lacks is written empty."""
+    import shapely
+
+    from geo._metric import geodesic_m
+
+    cur_ids = current["id"].astype(str).to_numpy(dtype=object)
+    new_ids = new["id"].astype(str).to_numpy(dtype=object)
+    at = pd.Index(cur_ids).get_indexer(new_ids)
+    fresh = np.flatnonzero(at < 0)
+    both = np.flatnonzero(at >= 0)
+    old = at[both]
+    gone = np.flatnonzero(~pd.Index(cur_ids).isin(new_ids)) if replace else np.zeros(0, dtype=int)
+    cur_where, new_where = _where(current.geometry.to_numpy()), _where(new.geometry.to_numpy())
+
+    names = [c for c in current.columns if c not in ("id", current.geometry.name)]
+    names += [c for c in new.columns if c not in ("id", new.geometry.name, *names)]
+    fields: dict[int, list[dict]] = {}
+    for name in names:
+        before, after = _column(current, name, old), _column(new, name, both)
+        for k, (b, a) in enumerate(zip(before, after, strict=True)):
+            if b != a:
+                fields.setdefault(k, []).append({"field": name, "before": b, "after": a})
+    cur_wkb = shapely.to_wkb(current.geometry.to_numpy()[old], flavor="iso")
+    new_wkb = shapely.to_wkb(new.geometry.to_numpy()[both], flavor="iso")
+    shifted = np.flatnonzero(cur_wkb != new_wkb) if len(both) else np.zeros(0, dtype=int)
+    metres = geodesic_m(cur_where[old[shifted]], new_where[both[shifted]])
+
+    added = [_item(new, int(i), new_ids[i], new_where) for i in fresh]
+    removed = [_item(current, int(i), cur_ids[i], cur_where) for i in gone]
+    moved = []
+    for j, m in zip(shifted.tolist(), metres, strict=True):
+        item = _item(new, int(both[j]), new_ids[both[j]], new_where)
+        item["from"] = [_plain(v) for v in cur_where[old[j]]]
+        item["to"] = [_plain(v) for v in new_where[both[j]]]
+        item["distance_m"] = None if m != m else round(float(m), 2)
+        moved.append(item)
+    changed = []
+    for k in sorted(fields):
+        item = _item(new, int(both[k]), new_ids[both[k]], new_where)
+        item["fields"] = fields[k]
+        changed.append(item)
+    touched = set(shifted.tolist()) | set(fields)
+    summary = {
+        "added": sorted(new_ids[fresh]),
+        "changed": sorted(new_ids[both[sorted(touched)]]) if touched else [],
+        "removed": sorted(cur_ids[gone]),
+    }
+    digest = hashlib.sha256(json.dumps(summary, ensure_ascii=False).encode()).hexdigest()
+    return {
+        "added": added,
+        "moved": moved,
+        "changed": changed,
+        "removed": removed,
+        "unchanged": len(both) - len(touched),
+        "digest": digest,
+    }
+
+
 def _one_layer(file: Path, layer: str, tmp: Path) -> Path:
     """Copy one layer of a multi-layer file into its own GeoPackage for the loaders."""
     import pyogrio
@@ -591,4 +923,4 @@ def _one_layer(file: Path, layer: str, tmp: Path) -> Path:
     return out
 
 
-__all__ = ["CONFIG", "LAYERS", "STORE_FILE", "Workspace"]
+__all__ = ["CONFIG", "LAYERS", "STORE_FILE", "ImportPreview", "Workspace"]
