@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import math
+import re
 
 import pytest
 from pyproj import Geod
@@ -186,7 +187,7 @@ def test_openapi_describes_every_api_route(api):
     assert spec["openapi"].startswith("3.")
     app = create_app({"TESTING": True, "TILES": "none"})
     routes = {
-        r.rule.replace("<fid>", "{id}")
+        re.sub(r"<(\w+)>", r"{\1}", r.rule.replace("<fid>", "{id}"))
         for r in app.url_map.iter_rules()
         if r.rule.startswith("/api/") and r.rule not in ("/api/", "/api/openapi.json")
     }

@@ -43,20 +43,34 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     data = AppData(app.config)
     app.extensions[EXTENSION] = data
 
-    from web import api, errors, i18n, planner, public
+    from pathlib import Path
 
-    errors.register(app)
-    app.register_blueprint(public.bp)
-    app.register_blueprint(planner.bp, url_prefix="/planner")
-    app.register_blueprint(api.bp, url_prefix="/api")
-    from web import api_standards  # standards, compliance, criticality (issue 12)
-
-    app.register_blueprint(api_standards.bp)
+    from web import api, api_write, auth, errors, i18n, planner, public
 
     @app.before_request
     def _per_request() -> None:
         g.lang = i18n.choose_lang()
         g.csp_nonce = secrets.token_urlsafe(16)
+        # before anything reads the layers or the users: someone saved (in any worker,
+        # any process)? then read them again
+        if request.endpoint not in ("static", "public.vendor"):
+            data.refresh()
+
+    if app.config.get("WORKSPACE"):
+        secret_folder: Path | None = Path(str(app.config["WORKSPACE"]))
+    elif test_config is None:
+        secret_folder = Path(app.instance_path)
+    else:
+        secret_folder = None  # a test app: a key of its own
+    auth.init_app(app, secret_folder=secret_folder)
+    errors.register(app)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(planner.bp, url_prefix="/planner")
+    app.register_blueprint(api.bp, url_prefix="/api")
+    app.register_blueprint(api_write.bp, url_prefix="/api")
+    from web import api_standards  # standards, compliance, criticality (issue 12)
+
+    app.register_blueprint(api_standards.bp)
 
     @app.after_request
     def _headers(response):

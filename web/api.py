@@ -135,7 +135,18 @@ def facility(fid: str):
     if pos is None:
         raise NotFound(f"no facility with id {fid!r}")
     state = d.finder.open_state()[pos]
-    return jsonify(_with_open_state(d.features(datum, _lang())[pos], state))
+    body = _with_open_state(d.features(datum, _lang())[pos], state)
+    if d.workspace is None:
+        return jsonify(body)
+    try:
+        _record, version = d.workspace.get_facility(fid)
+    except KeyError:  # closed since this worker read the layer
+        raise NotFound(f"no facility with id {fid!r}") from None
+    # the version to give back when changing it (If-Match, or "version" in the body)
+    response = jsonify({**body, "version": version})
+    response.headers["ETag"] = f'"{version}"'
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/nearest")
@@ -320,7 +331,7 @@ def suggest():
     assert scenario is not None
     k = params.integer(request.args, "k", default=3, lo=1, hi=20)
     model = params.choice(request.args, "model", siting.MODELS)
-    method = params.choice(request.args, "method", siting.METHODS, default="exact")
+    method = params.choice(request.args, "method", siting.METHODS, default="exact") or "exact"
     datum = params.datum(request.args)
     result = siting.suggest_sites(
         facilities_with_changes(d.demo.facilities, scenario),

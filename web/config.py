@@ -17,8 +17,17 @@ from typing import Any
 ENV_PREFIX = "SERVICEMAP_"
 
 DEFAULTS: dict[str, Any] = {
-    # the data served: a shipped demo's name, or a geo.Demo (tests, scripts)
+    # the workspace served (a folder made by `servicemap init` or Workspace.from_demo);
+    # empty: serve DEMO directly (tests, scripts)
+    "WORKSPACE": "",
+    # the workspace's PostGIS store (postgresql://...); empty: its GeoPackage
+    "DATABASE_URL": "",
+    # the data served without a workspace: a shipped demo's name, or a geo.Demo
     "DEMO": "beilun",
+    # signs the session cookies; empty: kept in WORKSPACE/secret_key (made on first start)
+    "SECRET_KEY": "",
+    # sign-in attempts per client address (Flask-Limiter syntax; counted per worker)
+    "SIGN_IN_LIMIT": "10/minute",
     # the facility-type registry (a district's copy of geo/data/facility_types.toml);
     # empty: the shipped one
     "REGISTRY": "",

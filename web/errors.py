@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from geo.errors import ServicemapError, ValidationError
+from geo.errors import ConflictError, ServicemapError, ValidationError
 
 
 class ParameterError(ValidationError):
@@ -45,6 +45,23 @@ def register(app: Flask) -> None:
         if status >= 500:
             app.logger.exception("servicemap error")
         return jsonify(_body(status, str(exc), **extra)), status
+
+    @app.errorhandler(ConflictError)
+    def _conflict(exc: ConflictError):
+        # both sides, so the editor can be shown them and merge (nothing was written)
+        from web.api_write import jsonable
+
+        body = _body(409, str(exc))
+        body.update(
+            {
+                "id": exc.feature_id,
+                "expected_version": exc.expected_version,
+                "current_version": exc.current_version,
+                "current": jsonable(exc.current),
+                "proposed": jsonable(exc.proposed),
+            }
+        )
+        return jsonify(body), 409
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

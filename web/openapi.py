@@ -28,6 +28,150 @@ def _p(name: str, where: str, schema: dict, description: str, required: bool = F
     }
 
 
+_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
+
+
+def _write_paths(types: list[str], error: dict) -> dict[str, dict]:
+    """The write API (web/api_write.py): its operations, keyed by path."""
+    fid = _p("id", "path", {"type": "string"}, "Facility id.", True)
+    if_match = _p(
+        "If-Match",
+        "header",
+        {"type": "string", "example": '"12"'},
+        "The version the change starts from (the ETag of GET /api/facilities/{id}); or "
+        '"version" in the body (or the query, for DELETE).',
+    )
+    fields = {
+        "type": {"type": "string", "enum": types},
+        "name": {"type": "string"},
+        "address": {"type": "string"},
+        "hours": {"type": "string", "description": "OpenStreetMap opening_hours"},
+        "capacity": {"type": ["number", "null"]},
+        "amenities": {"type": "array", "items": {"type": "string"}},
+        "level": {"type": "string"},
+        "contact": {"type": "string"},
+        "source": {"type": "string"},
+        "updated_at": {"type": "string"},
+        "lon": {"type": "number", "description": "WGS84 (unless datum says otherwise)"},
+        "lat": {"type": "number"},
+        "datum": {"type": "string", "enum": ["wgs84", "gcj02", "bd09"], "default": "wgs84"},
+        "reason": {"type": "string", "maxLength": 500, "description": "Why (kept)."},
+    }
+    saved = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "version": {"type": "integer"}},
+    }
+    conflict = {"$ref": "#/components/responses/Conflict"}
+    refused = {
+        "401": {"description": "Not signed in, or the token is unknown or revoked"},
+        "403": {"description": "The user's (or the token's) role is too low"},
+    }
+
+    def answer(code: str, what: str) -> dict:
+        return {code: {"description": what, "content": {"application/json": {"schema": saved}}}}
+
+    def body(schema: dict) -> dict:
+        return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+    change = {"type": "object", "properties": {**fields, "version": {"type": "integer"}}}
+    return {
+        "/api/facilities": {
+            "post": {
+                "summary": "Add a facility (editor); validated as an import is",
+                "security": _SECURITY,
+                "requestBody": body(
+                    {
+                        "type": "object",
+                        "required": ["type", "name", "lon", "lat"],
+                        "properties": {
+                            "id": {"type": "string", "description": "Default: the next free"},
+                            **fields,
+                        },
+                    }
+                ),
+                "responses": {
+                    **answer("201", "Added"),
+                    "400": error,
+                    **refused,
+                    "409": conflict,
+                },
+            }
+        },
+        "/api/facilities/{id}": {
+            "patch": {
+                "summary": "Change a facility's fields, or move it (editor)",
+                "security": _SECURITY,
+                "parameters": [fid, if_match],
+                "requestBody": body(change),
+                "responses": {
+                    **answer("200", "Saved"),
+                    "400": error,
+                    **refused,
+                    "404": error,
+                    "409": conflict,
+                    "428": error,
+                },
+            },
+            "delete": {
+                "summary": "Close a facility (editor): it leaves the layer; its history stays",
+                "security": _SECURITY,
+                "parameters": [
+                    fid,
+                    if_match,
+                    _p("version", "query", {"type": "integer"}, "Instead of If-Match."),
+                    _p("reason", "query", {"type": "string"}, "Why (kept)."),
+                ],
+                "responses": {
+                    **answer("200", "Closed"),
+                    **refused,
+                    "404": error,
+                    "409": conflict,
+                    "428": error,
+                },
+            },
+        },
+        "/api/facilities/{id}/history": {
+            "get": {
+                "summary": "Every change of a facility: version, at, user, reason, action, "
+                "op, before, after (editor)",
+                "security": _SECURITY,
+                "parameters": [fid],
+                "responses": {**ok_json({"type": "array"}), **refused, "404": error},
+            }
+        },
+        "/api/layers/{layer}/rollback": {
+            "post": {
+                "summary": "Make a layer what it was at a store version, as new changes (admin)",
+                "security": _SECURITY,
+                "parameters": [
+                    _p(
+                        "layer",
+                        "path",
+                        {"type": "string", "enum": ["facilities", "demand", "areas", "boundary"]},
+                        "Layer.",
+                        True,
+                    )
+                ],
+                "requestBody": body(
+                    {
+                        "type": "object",
+                        "required": ["version"],
+                        "properties": {
+                            "version": {"type": "integer"},
+                            "reason": {"type": "string"},
+                        },
+                    }
+                ),
+                "responses": {**ok_json({"type": "object"}), "400": error, **refused},
+            }
+        },
+    }
+
+
+def ok_json(schema: dict) -> dict:
+    return {"200": {"description": "OK", "content": {"application/json": {"schema": schema}}}}
+
+
 def spec(data) -> dict[str, Any]:
     from web.api_standards import openapi_paths as standards_paths
 
@@ -74,6 +218,7 @@ def spec(data) -> dict[str, Any]:
     ]
     error = {"$ref": "#/components/responses/Error"}
     fc = {"$ref": "#/components/schemas/FeatureCollection"}
+    write_paths = _write_paths(types, error)
 
     def ok(schema: dict, media: str = "application/json") -> dict:
         return {"200": {"description": "OK", "content": {media: {"schema": schema}}}, "400": error}
@@ -109,11 +254,12 @@ def spec(data) -> dict[str, Any]:
                         datum,
                     ],
                     "responses": ok(fc, "application/json"),
-                }
+                },
+                **write_paths["/api/facilities"],
             },
             "/api/facilities/{id}": {
                 "get": {
-                    "summary": "One facility",
+                    "summary": "One facility (with a workspace: its version, also as ETag)",
                     "parameters": [
                         _p("id", "path", {"type": "string"}, "Facility id.", True),
                         datum,
@@ -122,7 +268,8 @@ def spec(data) -> dict[str, Any]:
                         **ok({"$ref": "#/components/schemas/Feature"}),
                         "404": error,
                     },
-                }
+                },
+                **write_paths["/api/facilities/{id}"],
             },
             "/api/nearest": {
                 "get": {
@@ -192,6 +339,8 @@ def spec(data) -> dict[str, Any]:
                 }
             },
             **standards_paths(types, datum, error),  # web/api_standards.py (issue 12)
+            "/api/facilities/{id}/history": write_paths["/api/facilities/{id}/history"],
+            "/api/layers/{layer}/rollback": write_paths["/api/layers/{layer}/rollback"],
         },
         "components": {
             "schemas": {
@@ -234,13 +383,48 @@ def spec(data) -> dict[str, Any]:
                     },
                 },
             },
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token (smt_...) from `servicemap users token DIR "
+                    "NAME --label L [--role R]`, scoped to its role (never above its user's). "
+                    "Requests with a token need no CSRF token.",
+                },
+                "cookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "servicemap_session",
+                    "description": "The session of a user signed in at /planner/login. "
+                    "Writes also need the page's CSRF token in the X-CSRFToken header "
+                    '(<meta name="csrf-token"> of every page).',
+                },
+            },
             "responses": {
                 "Error": {
                     "description": "Invalid parameter (400), not found (404), not available (501)",
                     "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
                     },
-                }
+                },
+                "Conflict": {
+                    "description": "Someone saved the facility after the version given: "
+                    "nothing was written; both sides are in the answer",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "error": {"type": "object"},
+                                    "expected_version": {"type": ["integer", "null"]},
+                                    "current_version": {"type": ["integer", "null"]},
+                                    "current": {"type": ["object", "null"]},
+                                    "proposed": {"type": ["object", "null"]},
+                                },
+                            }
+                        }
+                    },
+                },
             },
         },
     }

@@ -179,7 +179,7 @@ def _report(d, scenario, lang: str) -> dict:
     every other type as is. Kept for a few minutes (the last 8 asked), so the page, its
     PDF and its Word file asked one after the other are drawn once and say the same."""
     cache = current_app.extensions.setdefault(_REPORTS, OrderedDict())
-    key = (scenario, lang)
+    key = (d.version, scenario, lang)  # a saved edit makes a new report
     hit = cache.get(key)
     if hit is None or time.monotonic() - hit[0] > REPORT_TTL_S:
         generated = local_now(d.finder.timezone).strftime("%Y-%m-%d %H:%M")

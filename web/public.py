@@ -20,7 +20,6 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from geo import maps
-from geo.demo import Demo, datasets_dir
 from geo.finder import describe_hours
 from web.i18n import amenity_label, current_lang, gettext
 from web.views import data, page_config, type_css
@@ -140,22 +139,15 @@ def manifest():
 # --------------------------------------------------------------------------- every page
 
 
-def is_shipped_demo(config) -> bool:
-    """Whether the app serves one of the shipped (synthetic) demos of ``datasets/``."""
-    src = config.get("DEMO")
-    name = src.name if isinstance(src, Demo) else str(src or "")
-    return bool(name) and (datasets_dir() / name / "dataset.json").is_file()
-
-
 @bp.app_context_processor
 def _page_globals():
-    return {"demo_banner": is_shipped_demo(current_app.config), "amenity_label": amenity_label}
+    return {"demo_banner": data().is_demo, "amenity_label": amenity_label}
 
 
 def error_page(exc: HTTPException):
     """Our own HTML page for an HTTP error on a non-API path, in the page's language."""
     code = exc.code or 500
-    known = code in (404, 405, 500)
+    known = code in (400, 401, 403, 404, 405, 429, 500)
     title = gettext(f"error_title_{code}") if known else gettext("error_title")
     body = gettext(f"error_body_{code}") if known else gettext("error_body", status=code)
     response = current_app.make_response(

@@ -1,9 +1,17 @@
 """What one app serves: its data, loaded once and lazily, and the answers built from it.
 
 :class:`AppData` is created by ``create_app`` (cheaply: nothing is loaded then) and kept in
-``app.extensions["servicemap"]``. The demo is loaded on the first request that needs it,
+``app.extensions["servicemap"]``. The layers are loaded on the first request that needs it,
 once per process, under a lock; coverage summaries are cached per scenario. Views call the
 methods here, and these call ``geo``; nothing here knows about requests.
+
+The layers come from a workspace (``WORKSPACE``: a folder, :class:`geo.Workspace`; the
+shipped demo becomes one with ``Workspace.from_demo``), or, in tests and scripts, from a
+``DEMO`` (a shipped demo's name or a :class:`geo.demo.Demo`). With a workspace,
+:meth:`AppData.refresh` (run before every request: one ``SELECT max(version)``) compares
+the store's version with the one the layers were read at, and when another process (or
+worker) saved, drops everything read or computed from the old layers: every cache here is
+that of one store version.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from shapely.geometry import mapping
 
 from geo import maps
 from geo.coverage import CoverageSummary, coverage, coverage_summary
-from geo.demo import Demo, demo_network_path, load_demo
+from geo.demo import Demo, datasets_dir, demo_network_path, load_demo
 from geo.finder import (
     FacilityFinder,
     handoff_links,
@@ -37,6 +45,8 @@ from geo.finder import (
 from geo.layers import FacilityType, load_registry
 from geo.network import NetworkTravelTimes, TravelModes, load_network, load_travel_modes
 from geo.privacy import gap_layout, publish_summary
+from geo.store import Store, User
+from geo.workspace import Workspace
 
 EXTENSION = "servicemap"
 NEW_ID_PREFIX = "NEW"
@@ -105,9 +115,13 @@ class AppData:
     visitor is on the public side.
     """
 
+    #: what is read or computed from the layers: dropped when the store's version moves
+    _LAYER_PROPERTIES = ("demo", "finder", "types_present", "amenities", "_users")
+
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
         self._lock = threading.RLock()
+        self._version: int | None = None  # the store version the layers were read at
         self._features: dict[tuple[str, str, str], list[dict]] = {}
         self._map_parts: dict[tuple[str, str], maps.MapParts] = {}
         self._layouts: dict[str, gpd.GeoDataFrame] = {}
@@ -124,9 +138,85 @@ class AppData:
 
     # ------------------------------------------------------------------ loading
     @cached_property
+    def workspace(self) -> Workspace | None:
+        """The open workspace (``WORKSPACE``; PostGIS with ``DATABASE_URL``), or None when
+        the app serves a ``DEMO`` directly (tests, scripts)."""
+        path = self.config.get("WORKSPACE")
+        if not path:
+            return None
+        return Workspace.open(str(path), database_url=self.config.get("DATABASE_URL") or None)
+
+    @property
+    def store(self) -> Store | None:
+        ws = self.workspace
+        return ws.store if ws is not None else None
+
+    @property
+    def version(self) -> int:
+        """The store version the served layers were read at (0 without a workspace)."""
+        return self._version or 0
+
+    @property
+    def is_demo(self) -> bool:
+        """Whether the data is a shipped (synthetic) demo: pages then say so."""
+        ws = self.workspace
+        name = ws.config.get("demo") if ws is not None else self.config.get("DEMO")
+        if isinstance(name, Demo):
+            name = name.name
+        return bool(name) and (datasets_dir() / str(name) / "dataset.json").is_file()
+
+    def refresh(self) -> bool:
+        """Read the layers again when the store's version moved (someone saved); True then.
+
+        Cheap when nothing changed (one query). Everything computed from the old layers
+        (the finder, features, map parts, coverage summaries, the users) is dropped.
+        """
+        ws = self.workspace
+        if ws is None:
+            return False
+        now = ws.version
+        if now == self._version:
+            return False
+        with self._lock:
+            if now == self._version:
+                return False
+            for name in self._LAYER_PROPERTIES:
+                self.__dict__.pop(name, None)
+            self._features.clear()
+            self._map_parts.clear()
+            self._layouts.clear()
+            self._summaries.clear()
+            self._pending.clear()
+            self._version = now
+        return True
+
+    def after_fork(self) -> None:
+        """In a forked worker (gunicorn ``post_fork``): the workspace opens its own
+        database connections (see docs/store.md, "For a web server")."""
+        if self.workspace is not None:
+            self.workspace.after_fork()
+
+    @cached_property
     def demo(self) -> Demo:
+        """The layers served: the workspace's (at :attr:`version`), or the ``DEMO``."""
+        ws = self.workspace
+        if ws is not None:
+            with self._lock:
+                if self._version is None:
+                    self._version = ws.version
+                return Demo(ws.name, ws.facilities, ws.demand, ws.areas, ws.boundary)
         src = self.config.get("DEMO") or "beilun"
         return src if isinstance(src, Demo) else load_demo(str(src))
+
+    def users(self) -> dict[str, User]:
+        """The workspace's users by name (none without a workspace), read once per store
+        version (adding a user or changing a role is a change of the store)."""
+        return self._users
+
+    @cached_property
+    def _users(self) -> dict[str, User]:
+        store = self.store
+        return {u.name: u for u in store.users()} if store is not None else {}
 
     @cached_property
     def modes(self) -> TravelModes:
@@ -136,7 +226,11 @@ class AppData:
 
     @cached_property
     def registry(self) -> dict[str, FacilityType]:
-        return load_registry(self.config.get("REGISTRY") or None, modes=self.modes)
+        """``REGISTRY``, else the workspace's registry, else the shipped one."""
+        path = self.config.get("REGISTRY") or None
+        if path is None and self.workspace is not None:
+            path = self.workspace.config.get("registry") or None
+        return load_registry(path, modes=self.modes)
 
     @cached_property
     def network_path(self) -> Path | None:
@@ -179,7 +273,9 @@ class AppData:
         its first query. So a pre-forking server calls this in the parent and
         :meth:`warm` in each worker after the fork.
         """
+        self.refresh()
         self.demo  # noqa: B018
+        self._users  # noqa: B018
         self.registry  # noqa: B018
         self.network  # noqa: B018
         return self
@@ -201,7 +297,11 @@ class AppData:
 
     @property
     def privacy_k(self) -> float:
-        return float(self.config.get("PRIVACY_K", 10))
+        """``PRIVACY_K``, or the workspace's ``privacy_k`` when that is stricter."""
+        k = float(self.config.get("PRIVACY_K", 10))
+        if self.workspace is not None:
+            k = max(k, float(self.workspace.privacy_k))
+        return k
 
     # ------------------------------------------------------------------ facilities
     @cached_property

@@ -57,6 +57,42 @@
       });
   }
 
+  // the page's CSRF token (base.html's <meta name="csrf-token">)
+  function csrfToken() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.getAttribute("content") || "" : "";
+  }
+
+  // every write of every script: JSON in and out, the CSRF header, this site's cookies.
+  // Resolves with the answer's JSON; rejects with an Error in the page's language that
+  // carries .status and .body (a 409 has .body.current and .body.proposed to show both).
+  function send(method, url, body, headers) {
+    var h = { Accept: "application/json", "X-CSRFToken": csrfToken() };
+    Object.keys(headers || {}).forEach(function (k) { h[k] = headers[k]; });
+    var init = { method: method, headers: h, credentials: "same-origin" };
+    if (body !== undefined && body !== null) {
+      h["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(url, init).then(function (r) {
+      return r.json().catch(function () { return null; }).then(function (answer) {
+        if (!r.ok) {
+          var detail = answer && answer.error ? answer.error.message : "";
+          var err = new Error(r.status >= 500 ? t("err_server", { status: r.status })
+            : t("err_request", { status: r.status, message: detail }));
+          err.status = r.status;
+          err.body = answer;
+          throw err;
+        }
+        return answer;
+      });
+    }, function () {
+      var err = new Error(t("err_network"));
+      err.network = true;
+      throw err;
+    });
+  }
+
   function query(params) {
     var q = new URLSearchParams();
     Object.keys(params).forEach(function (k) {
@@ -250,7 +286,7 @@
     fmtDistance: fmtDistance, fmtInt: fmtInt, fmtShare: fmtShare, fmtTime: fmtTime, safeHref: safeHref,
     hoursNow: hoursNow, stateBadge: stateBadge, amenity: amenity,
     metricScale: metricScale, watchTiles: watchTiles, tidyMap: tidyMap,
-    registerOffline: registerOffline,
+    registerOffline: registerOffline, send: send, csrfToken: csrfToken,
     map: function () { return window[cfg.map]; },
     // GeoJSON [lon, lat] -> Leaflet LatLng, by Leaflet's own helper
     latLng: function (coords) { return L.GeoJSON.coordsToLatLng(coords); },
