@@ -388,7 +388,7 @@ def read_file(
     else:
         raw = _read_vector(file, ext, source, datum, layer)
     tabular = raw.geometry is None
-    empty = raw.frame.empty if tabular else not len(raw.geometry)  # geometry, no attributes
+    empty = raw.frame.empty if raw.geometry is None else not len(raw.geometry)  # no attributes
     if empty and not empty_ok:
         raise ValidationError(
             f"{source}: the file "

@@ -22,6 +22,7 @@ import re
 import tempfile
 import tomllib
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -465,27 +466,25 @@ class Workspace:
         options = {"datum": datum, "source_layer": source_layer, "replace": bool(replace),
                    "group": group, "weight": weight, "level": level}  # fmt: skip
         base = self.store.layer_version(layer)
-        try:
-            frame, digest = self._load_with_digest(
-                layer, file, datum=datum, source_layer=source_layer, group=group,
-                weight=weight, level=level,
-            )  # fmt: skip
-        except ServicemapError as exc:
-            problems = exc.problems if isinstance(exc, ValidationError) else [str(exc)]
-            rejected = [_rejected(p) for p in problems]
-            digest = _sha256(file) if file.is_file() else ""
-            return ImportPreview(
-                layer, file.name, digest, options, base, rejected=rejected, error=str(exc)
-            )
-        try:
-            self.store._check_frame(layer, frame)
-        except ValidationError as exc:  # duplicate ids the loader let through (areas)
-            rejected = [_rejected(p) for p in exc.problems]
-            return ImportPreview(
-                layer, file.name, digest, options, base, rejected=rejected, error=str(exc)
-            )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                frame, digest = self._load_with_digest(
+                    layer, file, datum=datum, source_layer=source_layer, group=group,
+                    weight=weight, level=level,
+                )  # fmt: skip
+                self.store._check_frame(layer, frame)  # duplicate ids the loader let pass
+            except ServicemapError as exc:
+                problems = exc.problems if isinstance(exc, ValidationError) else [str(exc)]
+                return ImportPreview(
+                    layer, file.name, _sha256(file) if file.is_file() else "", options, base,
+                    rejected=[_rejected(p) for p in problems], error=str(exc),
+                    warnings=_texts(caught),
+                )  # fmt: skip
         diff = _diff(self.layer(layer), frame, replace=bool(replace))
-        return ImportPreview(layer, file.name, digest, options, base, **diff)
+        return ImportPreview(
+            layer, file.name, digest, options, base, warnings=_texts(caught), **diff
+        )
 
     def apply_import(
         self,
@@ -532,10 +531,12 @@ class Workspace:
                 current_version=found,
             )
         o = preview.options
-        frame, digest = self._load_with_digest(
-            preview.layer, file, datum=o["datum"], source_layer=o.get("source_layer"),
-            group=o.get("group"), weight=o.get("weight"), level=o.get("level"),
-        )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the preview has them (its .warnings)
+            frame, digest = self._load_with_digest(
+                preview.layer, file, datum=o["datum"], source_layer=o.get("source_layer"),
+                group=o.get("group"), weight=o.get("weight"), level=o.get("level"),
+            )  # fmt: skip
         again = _diff(self.layer(preview.layer), frame, replace=bool(o["replace"]))
         if again["digest"] != preview.digest:
             raise ConflictError(
@@ -730,6 +731,7 @@ class ImportPreview:
     A feature both moved and changed is in both lists. Coordinates are WGS84; a
     polygon's are its centroid's. ``digest`` fingerprints the changes, so an apply
     can check it writes what was shown; ``base_version`` is the layer's version then.
+    ``warnings`` are the loader's (a file read as GBK, polygons repaired, ...).
     """
 
     layer: str
@@ -746,6 +748,7 @@ class ImportPreview:
     digest: str = ""
     counts: dict = field(default_factory=dict)
     error: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.counts:
@@ -793,6 +796,10 @@ def _rejected(problem: str) -> dict:
         return {"where": "", "field": "", "reason": problem}
     fields = re.findall(r"'([^']*)'", m.group("field") or "")
     return {"where": m.group("where") or "", "field": "/".join(fields), "reason": m.group("reason")}
+
+
+def _texts(caught: list[warnings.WarningMessage]) -> list[str]:
+    return list(dict.fromkeys(str(w.message) for w in caught))
 
 
 def _sha256(file: Path) -> str:

@@ -20,6 +20,7 @@ Editing on the map goes through the write API (:mod:`web.api_write`) from
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -63,9 +64,23 @@ class UploadRefused(ServicemapError):
         self.status = status
 
 
+#: room for the multipart framing and the form's other fields around the file
+_FORM_SLACK = 1 << 20
+
+
 def upload_max() -> int:
     """The largest upload taken, in bytes (``UPLOAD_MAX``)."""
     return int(current_app.config.get("UPLOAD_MAX") or 64 * 1024 * 1024)
+
+
+def init_app(app) -> None:
+    """Register the pages under ``/planner``, and cap every request body at
+    ``UPLOAD_MAX`` (plus the form's framing) unless ``MAX_CONTENT_LENGTH`` says otherwise:
+    a larger body is refused (413) before it is read, even by the CSRF check."""
+    if not app.config.get("MAX_CONTENT_LENGTH"):
+        limit = int(app.config.get("UPLOAD_MAX") or 64 * 1024 * 1024)
+        app.config["MAX_CONTENT_LENGTH"] = limit + _FORM_SLACK
+    app.register_blueprint(bp, url_prefix="/planner")
 
 
 def _workspace() -> Workspace:
@@ -100,9 +115,7 @@ def safe_name(name: str | None) -> str:
     if suffix == ".shp":
         raise UploadRefused(gettext("upload_shp_alone", name=base))
     if suffix not in UPLOAD_SUFFIXES:
-        raise UploadRefused(
-            gettext("upload_bad_kind", name=base, kinds=", ".join(UPLOAD_SUFFIXES))
-        )
+        raise UploadRefused(gettext("upload_bad_kind", name=base, kinds=", ".join(UPLOAD_SUFFIXES)))
     return base
 
 
@@ -138,7 +151,8 @@ def _save(upload, target: Path, limit: int) -> int:
 
 
 def _too_large(name: str | None) -> str:
-    return gettext("upload_too_large", name=(name or "")[:120], mb=f"{upload_max() / 2**20:g}")
+    shown = (name or "")[:120] or gettext("upload_file")
+    return gettext("upload_too_large", name=shown, mb=f"{upload_max() / 2**20:g}")
 
 
 def _meta_path(ws: Workspace, token: str) -> Path:
@@ -160,12 +174,24 @@ def _preview(ws: Workspace, token: str, file: Path, options: dict, user: str) ->
         options["layer"], file, datum=options["datum"], source_layer=options["source_layer"],
         replace=options["replace"],
     )  # fmt: skip
+    shown = _without_folder(preview.to_json(limit=SHOWN), file)
     meta = {"file": file.name, "user": user, "at": time.time(), "options": options,
-            "preview": preview.to_json(limit=SHOWN)}  # fmt: skip
+            "preview": shown}  # fmt: skip
     tmp = file.parent / (META + ".tmp")
     tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     tmp.replace(file.parent / META)
     return meta
+
+
+def _without_folder(value: Any, file: Path) -> Any:
+    """The loaders' messages name the file by its path on the server: by its name here."""
+    if isinstance(value, str):
+        return value.replace(str(file), file.name).replace(str(file.parent) + os.sep, "")
+    if isinstance(value, list):
+        return [_without_folder(v, file) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_folder(v, file) for k, v in value.items()}
+    return value
 
 
 def _on_map(preview: dict, datum: str) -> dict:
@@ -229,6 +255,12 @@ def _preview_page(ws: Workspace, token: str, meta: dict, *, status=None, error=N
 # --------------------------------------------------------------------------- routes
 
 
+@bp.errorhandler(413)
+def _too_large_body(_exc):
+    """A body over ``MAX_CONTENT_LENGTH`` (refused while the form was read)."""
+    return _page("upload.html", 413, error=_too_large(None), options={})
+
+
 @bp.get("/upload")
 @role_required("editor")
 def upload_form():
@@ -241,10 +273,10 @@ def upload_form():
 def upload():
     ws = _workspace()
     try:
-        options = _options(request.form)
         length = request.content_length
-        if length is not None and length > upload_max() + 64 * 1024:
-            raise UploadRefused(_too_large(None), 413)
+        if length is not None and length > upload_max() + _FORM_SLACK:
+            raise UploadRefused(_too_large(None), 413)  # refused before the body is read
+        options = _options(request.form)
         file = request.files.get("file")
         if file is None or not file.filename:
             raise UploadRefused(gettext("upload_no_file"))
@@ -262,6 +294,8 @@ def upload():
     except UploadRefused as exc:
         return _page("upload.html", exc.status, error=str(exc), options=request.form)
     meta = _preview(ws, token, folder / name, options, current_name())
+    if not ImportPreview.from_json(meta["preview"]).ok:
+        shutil.rmtree(folder, ignore_errors=True)  # nothing of it can be applied
     return _preview_page(ws, token, meta)
 
 
@@ -274,9 +308,10 @@ def apply(token: str):
     try:
         summary = ws.apply_import(preview, file, user=current_name(), reason=reason)
     except ConflictError as exc:
-        return _preview_page(ws, token, meta, status=409, error=str(exc))
+        return _preview_page(ws, token, meta, status=409, error=_without_folder(str(exc), file))
     except ServicemapError as exc:
-        return _preview_page(ws, token, meta, status=exc.status, error=str(exc))
+        error = _without_folder(str(exc), file)
+        return _preview_page(ws, token, meta, status=exc.status, error=error)
     shutil.rmtree(file.parent, ignore_errors=True)
     refresh = getattr(data(), "refresh", None)
     if refresh is not None:
@@ -353,4 +388,3 @@ def _shown(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
