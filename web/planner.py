@@ -109,6 +109,10 @@ def dashboard():
         privacy_k=gaps["privacy_k"],
         models=planner_models(scenario.facility_type, d),
         edit=edit_config(d),
+        # the level the areas table shows (none when the workspace has no areas yet)
+        area_level="subdistrict"
+        if len(d.demo.areas) and (d.demo.areas["level"] == "subdistrict").any()
+        else None,
     )
     return render_template(
         "planner.html",

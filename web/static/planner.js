@@ -263,7 +263,7 @@
     var q = SM.query(scenarioParams());
     document.body.dataset.updating = "1";
     return Promise.all([
-      SM.getJSON(cfg.api.coverage + "?" + q + "&area_level=subdistrict"),
+      SM.getJSON(cfg.api.coverage + "?" + q + (cfg.area_level ? "&area_level=" + cfg.area_level : "")),
       SM.getJSON(cfg.api.gaps + "?" + q),
     ]).then(function (res) {
       if (mine !== seq) return;
