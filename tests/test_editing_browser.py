@@ -59,9 +59,9 @@ def wait_saved(page, before: str | None) -> str:
 def zoom_to(page, fid: str) -> None:
     """Centre the map on a facility, close in (pins of neighbours overlap further out)."""
     page.evaluate(
-        """id => { var m = smPlanner.map;
+        """id => { var m = smPlanner.map, at = smPlanner.facilities[id].marker.getLatLng();
                    if (m._animatingZoom && m._onZoomTransitionEnd) m._onZoomTransitionEnd();
-                   m.setView(smPlanner.facilities[id].marker.getLatLng(), 17, {animate: false}); }""",
+                   m.setView(at, 17, {animate: false}); }""",
         fid,
     )
 
