@@ -846,8 +846,53 @@ def network_info_cmd(path, as_json) -> None:
         click.echo(f"  {m:6s} {k:10,.1f} km usable")
 
 
+def demo_workspace_dir(demo: str, database_url: str | None) -> Path:
+    """Where ``serve --demo NAME`` keeps the demo's workspace: the user's cache folder
+    (``$XDG_CACHE_HOME/servicemap/workspaces/NAME``; one per database for PostGIS)."""
+    import hashlib
+
+    from geo.network.io import _user_cache_dir
+
+    name = demo
+    if database_url:
+        name += "-postgis-" + hashlib.sha256(database_url.encode()).hexdigest()[:12]
+    return _user_cache_dir() / "workspaces" / name
+
+
+def open_served_workspace(directory: Path | None, demo: str | None):
+    """The workspace ``serve`` serves: DIRECTORY, or the demo built as a workspace (in
+    DIRECTORY, or the cache folder) through ``Workspace.from_demo``, under a file lock so
+    two servers starting at once do not both build it."""
+    import fcntl
+
+    from cli.workspace import database_url, open_workspace
+    from geo.demo import available_demos
+    from geo.workspace import Workspace
+
+    url = database_url()
+    if demo is None:
+        assert directory is not None
+        return open_workspace(directory)
+    if demo not in available_demos():
+        raise InputError(f"no shipped demo {demo!r}; the demos: {', '.join(available_demos())}")
+    folder = directory if directory is not None else demo_workspace_dir(demo, url)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return Workspace.from_demo(demo, folder, database_url=url)
+        except (ServicemapError, FileNotFoundError, ValueError) as exc:
+            raise InputError(str(exc)) from exc
+
+
 @main.command("serve")
-@click.option("--demo", default="beilun", show_default=True, help="Shipped demo to serve.")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--demo",
+    default=None,
+    help="Serve a shipped demo, built as a workspace (in DIRECTORY, else in the user's "
+    "cache folder). Default without DIRECTORY: beilun.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=PORT)
 @click.option("--workers", default=2, show_default=True, type=COUNT, help="gunicorn workers.")
@@ -855,26 +900,51 @@ def network_info_cmd(path, as_json) -> None:
     "--tiles",
     type=click.Choice(list(TILE_SOURCES)),
     default=None,
-    help="Base map (default: SERVICEMAP_TILES, else osm).",
+    help="Base map (default: SERVICEMAP_TILES, else the workspace's, else osm).",
 )
 @click.option("--dev", is_flag=True, help="Flask's development server (reloads, debugger).")
-def serve_cmd(demo: str, host: str, port: int, workers: int, tiles: str | None, dev: bool) -> None:
-    """Serve the finder (/), the planner (/planner) and the API (/api) on a demo."""
+def serve_cmd(
+    directory: Path | None,
+    demo: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    tiles: str | None,
+    dev: bool,
+) -> None:
+    """Serve a workspace: the finder (/), the planner (/planner) and the API (/api).
+
+    DIRECTORY is a workspace (``servicemap init``); PostGIS when SERVICEMAP_DATABASE_URL
+    is set. Without it, the shipped demo (``--demo beilun``) becomes a workspace first,
+    so the demo and a district run the same code.
+    """
     import os
 
     from web import create_app
 
-    os.environ["SERVICEMAP_DEMO"] = demo
+    if directory is None and demo is None:
+        demo = "beilun"
+    for _ in _progress([demo or str(directory)], "opening the workspace"):
+        ws = open_served_workspace(directory, demo)
+    folder = ws.path
+    if not (tiles or os.environ.get("SERVICEMAP_TILES")) and ws.tiles:
+        tiles = ws.tiles
+    ws.close()
+    os.environ["SERVICEMAP_WORKSPACE"] = str(Path(folder).resolve())
     if tiles:
         os.environ["SERVICEMAP_TILES"] = tiles
     app = create_app()
     data = app.extensions["servicemap"]
-    for _ in _progress([demo], f"loading demo {demo!r}"):
+    for _ in _progress([folder], f"loading {folder}"):
         # files are read once, before the workers fork; the analysis (KD-tree queries,
         # OpenMP threads that do not survive fork) runs in each worker after it
         data.preload()
     url = f"http://{host}:{port}/"
-    click.echo(f"servicemap: finder {url}  planner {url}planner/  API {url}api/openapi.json")
+    users = "sign-in on" if data.users() else "no users: the planner is open"
+    click.echo(
+        f"servicemap: {data.workspace!r} ({users})\n"
+        f"  finder {url}  planner {url}planner/  API {url}api/openapi.json"
+    )
     if dev:
         data.warm()
         app.run(host=host, port=port, debug=True, use_reloader=False)
@@ -887,6 +957,8 @@ def serve_cmd(demo: str, host: str, port: int, workers: int, tiles: str | None, 
             self.cfg.set("workers", workers)
             self.cfg.set("preload_app", True)
             self.cfg.set("accesslog", None)
+            # each worker: its own database connections, then compute everything
+            self.cfg.set("post_fork", lambda server, worker: data.after_fork())
             self.cfg.set("post_worker_init", lambda worker: data.warm())
 
         def load(self):

@@ -235,17 +235,27 @@ class Served:
         return __import__("pathlib").Path(self.log.name).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
-def start_served(env_extra: dict[str, str] | None = None, timeout_s: float = 90.0) -> Served:
+def start_served(
+    env_extra: dict[str, str] | None = None,
+    timeout_s: float = 90.0,
+    args: list[str] | None = None,
+) -> Served:
     """Start the app exactly as ``make serve`` does (gunicorn, preload, forked workers) on a
-    free port of 127.0.0.1, and wait until a worker answers."""
+    free port of 127.0.0.1, and wait until a worker answers. With ``args``, run
+    ``servicemap serve ARGS --port P`` instead (a workspace: ``args=[DIR]``)."""
     import os
     import subprocess
+    import sys
     import tempfile
     import time
     import urllib.request
 
     port = free_port()
-    cmd = serve_command(port)
+    if args is None:
+        cmd = serve_command(port)
+    else:
+        exe = Path(sys.executable).with_name("servicemap")
+        cmd = [str(exe), "serve", *args, "--host", "127.0.0.1", "--port", str(port)]
     log = tempfile.NamedTemporaryFile("w+", prefix="served-", suffix=".log", delete=False)  # noqa: SIM115
     env = {**os.environ, **(env_extra or {})}
     proc = subprocess.Popen(
@@ -388,3 +398,77 @@ def store_location(request, tmp_path):
     if request.param == "gpkg":
         return tmp_path / "store.gpkg"
     return request.getfixturevalue("postgres_server").new_database()
+
+
+# -- a workspace with users, served by the test client (sign-in, the write API) ---------
+PASSWORDS = {"ada": "ada-password-1", "ed": "ed-password-12", "eve": "eve-password-3",
+             "vic": "vic-password-4"}  # fmt: skip
+ROLES_OF = {"ada": "admin", "ed": "editor", "eve": "editor", "vic": "viewer"}
+
+
+def database_url_of(location) -> str | None:
+    """``store_location`` as ``Workspace``'s ``database_url`` (None for a GeoPackage)."""
+    return None if location is None or isinstance(location, Path) else str(location)
+
+
+def demo_workspace(folder: Path, location=None, *, users: bool = True):
+    """The Beilun demo as a workspace in ``folder`` (on ``store_location``), with the users
+    of :data:`PASSWORDS` (an admin, two editors, a viewer) unless ``users=False``."""
+    from geo import Workspace
+
+    ws = Workspace.from_demo("beilun", folder, database_url=database_url_of(location))
+    if users:
+        for name, password in PASSWORDS.items():
+            ws.store.add_user(name, password, role=ROLES_OF[name])
+    return ws
+
+
+_OPEN_APPS: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_workspace_apps():
+    """Close the stores of the apps :func:`workspace_app` made (their database
+    connections) after each test."""
+    yield
+    while _OPEN_APPS:
+        _OPEN_APPS.pop().extensions["servicemap"].close()
+
+
+def workspace_app(folder: Path, location=None, **config):
+    """The app serving the workspace in ``folder``, CSRF on (as in production); its store
+    is closed after the test."""
+    from web import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "TILES": "none",
+            "WORKSPACE": str(folder),
+            "DATABASE_URL": database_url_of(location) or "",
+            "WTF_CSRF_ENABLED": True,
+            "SIGN_IN_LIMIT": "1000/minute",
+            **config,
+        }
+    )
+    _OPEN_APPS.append(app)
+    return app
+
+
+def csrf_token_of(client, path: str = "/planner/login") -> str:
+    """The CSRF token of this client's session, read from a page's ``<meta>``."""
+    import re
+
+    html = client.get(path).get_data(as_text=True)
+    found = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
+    assert found, f"{path} has no csrf-token meta"
+    return found.group(1)
+
+
+def sign_in(client, name: str, password: str | None = None):
+    """Sign ``client`` in through the login form (its CSRF token included); the answer."""
+    token = csrf_token_of(client)
+    return client.post(
+        "/planner/login",
+        data={"name": name, "password": password or PASSWORDS[name], "csrf_token": token},
+    )

@@ -24,7 +24,7 @@ from flask import Blueprint, jsonify, request
 from shapely.geometry import Point, mapping
 
 from geo.crs import DATUMS
-from geo.errors import ServicemapError, ValidationError
+from geo.errors import ConflictError, ServicemapError, ValidationError
 from geo.finder import point_to_wgs84
 from geo.layers import FACILITY_COLUMNS
 from geo.workspace import LAYERS, Workspace
@@ -268,11 +268,17 @@ def update_facility(fid: str):
     body = _body()
     expected = expected_version(body)
     changes = _changes(body, adding=False)
-    version = _validated(
-        lambda: ws.update_facility(
-            fid, changes, expected_version=expected, user=current_name(), reason=_reason(body)
+    try:
+        version = _validated(
+            lambda: ws.update_facility(
+                fid, changes, expected_version=expected, user=current_name(), reason=_reason(body)
+            )
         )
-    )
+    except ConflictError as exc:
+        # what this editor sent (the fields changed), next to the stored record: the store
+        # laid the fields over the newest record, which would hide what the other changed
+        exc.proposed = {"id": fid, **changes}
+        raise
     return _saved(fid, version)
 
 

@@ -125,7 +125,8 @@ def init_app(app: Flask, *, secret_folder: Path | None) -> None:
     """Sign-in, CSRF and rate limits on ``app``; cookies HttpOnly, SameSite=Lax, and
     Secure when the app is served over HTTPS (``PREFERRED_URL_SCHEME = "https"``)."""
     app.config["SECRET_KEY"] = secret_key(app, secret_folder)
-    app.config.setdefault("SESSION_COOKIE_NAME", "servicemap_session")
+    if app.config.get("SESSION_COOKIE_NAME") in (None, "session"):  # Flask's default
+        app.config["SESSION_COOKIE_NAME"] = "servicemap_session"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
     if app.config.get("PREFERRED_URL_SCHEME") == "https":

@@ -196,6 +196,12 @@ class AppData:
         if self.workspace is not None:
             self.workspace.after_fork()
 
+    def close(self) -> None:
+        """Close the workspace's store (its database connections), if it was opened."""
+        ws = self.__dict__.get("workspace")
+        if ws is not None:
+            ws.close()
+
     @cached_property
     def demo(self) -> Demo:
         """The layers served: the workspace's (at :attr:`version`), or the ``DEMO``."""
@@ -234,9 +240,13 @@ class AppData:
 
     @cached_property
     def network_path(self) -> Path | None:
-        """``NETWORK``, else the demo's ``datasets/<demo>/roads.osm*``, else None."""
+        """``NETWORK``, else the demo's ``datasets/<demo>/roads.osm*`` (also for a workspace
+        built from a demo), else None."""
         if self.config.get("NETWORK"):
             return Path(str(self.config["NETWORK"]))
+        if self.workspace is not None:
+            demo = self.workspace.config.get("demo")
+            return demo_network_path(str(demo)) if demo else None
         return demo_network_path(self.demo.name)
 
     @cached_property

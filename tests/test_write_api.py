@@ -1,0 +1,253 @@
+"""The write API (web/api_write.py) on both backends: a GeoPackage store and a real
+PostGIS server (the ``store_location`` fixture). Editors sign in through the login form
+and send the CSRF token, as a page does.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+import pytest
+
+from tests.conftest import XSS_ADDRESS, XSS_NAME, csrf_token_of, demo_workspace, sign_in
+from tests.conftest import workspace_app as _app
+
+# near OS001 (新碶街道四明山路), inside the district
+HERE = (121.8452, 29.9101)
+
+
+@pytest.fixture
+def served_ws(store_location, tmp_path):
+    folder = tmp_path / "ws"
+    ws = demo_workspace(folder, store_location)
+    yield ws, _app(folder, store_location)
+    ws.close()
+
+
+class Editor:
+    """A signed-in editor's browser: its session, and the CSRF token its pages carry."""
+
+    def __init__(self, app, name: str) -> None:
+        self.client = app.test_client()
+        assert sign_in(self.client, name).status_code == 302
+        self.token = csrf_token_of(self.client, "/planner/")
+
+    def get(self, url):
+        return self.client.get(url)
+
+    def send(self, method: str, url: str, body=None, **headers):
+        return self.client.open(
+            url, method=method, json=body, headers={"X-CSRFToken": self.token, **headers}
+        )
+
+
+def _nearest_names(client, lon, lat, k=3) -> list[str]:
+    body = client.get(f"/api/nearest?lon={lon}&lat={lat}&k={k}").get_json()
+    return [f["properties"]["name"] for f in body["features"]]
+
+
+def test_two_editors_saving_the_same_facility(served_ws):
+    ws, app = served_ws
+    ed, eve = Editor(app, "ed"), Editor(app, "eve")
+    a = ed.get("/api/facilities/OS001")
+    b = eve.get("/api/facilities/OS001")
+    assert a.headers["ETag"] == b.headers["ETag"] == f'"{a.get_json()["version"]}"'
+    etag = a.headers["ETag"]
+
+    first = ed.send("PATCH", "/api/facilities/OS001", {"name": "新名字", "reason": "sign"},
+                    **{"If-Match": etag})  # fmt: skip
+    assert first.status_code == 200, first.get_json()
+    second = eve.send("PATCH", "/api/facilities/OS001", {"address": "新地址 1 号"},
+                      **{"If-Match": etag})  # fmt: skip
+    assert second.status_code == 409
+    body = second.get_json()
+    assert body["expected_version"] == int(etag.strip('"'))
+    assert body["current_version"] == first.get_json()["version"]
+    assert body["current"]["name"] == "新名字"  # what ed saved
+    assert body["proposed"] == {"id": "OS001", "address": "新地址 1 号"}  # what eve sent
+    assert ws.get_facility("OS001")[0]["address"] != "新地址 1 号"  # nothing written
+
+    # eve merges and saves on top of ed's version: both changes are kept
+    merged = eve.send(
+        "PATCH",
+        "/api/facilities/OS001",
+        {"address": "新地址 1 号", "version": body["current_version"]},
+    )
+    assert merged.status_code == 200, merged.get_json()
+    record, _ = ws.get_facility("OS001")
+    assert (record["name"], record["address"]) == ("新名字", "新地址 1 号")
+    history = ed.get("/api/facilities/OS001/history").get_json()
+    assert [(h["user"], h["op"]) for h in history[-2:]] == [("ed", "update"), ("eve", "update")]
+    assert history[-2]["reason"] == "sign"
+    # a DELETE from the old version is refused the same way
+    r = ed.send("DELETE", "/api/facilities/OS001", **{"If-Match": etag})
+    assert r.status_code == 409 and r.get_json()["proposed"] is None
+
+
+def test_add_move_and_close_a_facility(served_ws):
+    ws, app = served_ws
+    ed = Editor(app, "ed")
+    r = ed.send(
+        "POST",
+        "/api/facilities",
+        {"type": "outdoor_station", "name": "新驿站", "lon": HERE[0], "lat": HERE[1],
+         "hours": "Mo-Su 07:00-21:00", "amenities": ["water", "charging"], "capacity": 6,
+         "reason": "opened"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.get_json()
+    fid, version = r.get_json()["id"], r.get_json()["version"]
+    assert fid == "OS045"  # the next id of the type's own pattern
+    assert r.headers["ETag"] == f'"{version}"'
+    assert _nearest_names(ed.client, *HERE, k=1) == ["新驿站"]
+    got = ed.get(f"/api/facilities/{fid}").get_json()
+    assert got["properties"]["amenities"] == ["water", "charging"]
+    assert got["version"] == version
+
+    # move it 1 km east: it is no longer the nearest
+    r = ed.send("PATCH", f"/api/facilities/{fid}",
+                {"lon": HERE[0] + 0.0104, "lat": HERE[1], "version": version})  # fmt: skip
+    assert r.status_code == 200, r.get_json()
+    assert _nearest_names(ed.client, *HERE, k=1) != ["新驿站"]
+    moved = ed.get(f"/api/facilities/{fid}").get_json()["geometry"]["coordinates"]
+    assert moved == [round(HERE[0] + 0.0104, 7), HERE[1]]
+
+    # close it: gone from the layer and the API, kept in the history
+    r = ed.send("DELETE", f"/api/facilities/{fid}?reason=closed",
+                **{"If-Match": f'"{r.get_json()["version"]}"'})  # fmt: skip
+    assert r.status_code == 200
+    assert ed.get(f"/api/facilities/{fid}").status_code == 404
+    assert "新驿站" not in _nearest_names(ed.client, HERE[0] + 0.0104, HERE[1])
+    ops = [(h["op"], h["reason"]) for h in ed.get(f"/api/facilities/{fid}/history").get_json()]
+    assert ops == [("add", "opened"), ("update", ""), ("remove", "closed")]
+    assert fid not in set(ws.facilities["id"])
+
+
+def test_a_bad_value_names_the_field_and_changes_nothing(served_ws):
+    ws, app = served_ws
+    ed = Editor(app, "ed")
+    before = ws.version
+    version = ed.get("/api/facilities/OS002").get_json()["version"]
+    for body, field in [
+        ({"capacity": "many"}, "capacity"),
+        ({"hours": "<b>always</b>"}, "hours"),
+        ({"type": "spa"}, "type"),
+        ({"amenities": 5}, "amenities"),
+        ({"lon": 200, "lat": 29.9}, "lon"),
+        ({"lon": 121.8}, "lat"),
+        ({"lon": 2.35, "lat": 48.85}, "geometry"),  # Paris: outside the district
+        ({"colour": "red"}, "colour"),
+        ({"name": 5}, "name"),
+        ({"id": "OS999"}, "id"),
+    ]:
+        r = ed.send("PATCH", "/api/facilities/OS002", {**body, "version": version})
+        assert r.status_code == 400, (body, r.get_json())
+        assert r.get_json()["error"]["parameter"] == field, (body, r.get_json())
+    r = ed.send("PATCH", "/api/facilities/OS002", {"name": "no version"})
+    assert r.status_code == 428
+    r = ed.send("PATCH", "/api/facilities/NOPE", {"name": "x", "version": 1})
+    assert r.status_code == 404
+    r = ed.send("POST", "/api/facilities", {"type": "bookshelf", "lon": 121.8, "lat": 29.9})
+    assert r.status_code == 400 and r.get_json()["error"]["parameter"] == "name"
+    r = ed.send("POST", "/api/facilities",
+                {"id": "OS002", "type": "outdoor_station", "name": "dup", "lon": 121.8,
+                 "lat": 29.9})  # fmt: skip
+    assert r.status_code == 409
+    r = ed.client.patch(
+        "/api/facilities/OS002",
+        data="not json",
+        headers={"X-CSRFToken": ed.token, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert ws.version == before
+
+
+def test_text_with_script_comes_back_escaped_in_pages_and_plain_in_the_api(served_ws):
+    ws, app = served_ws
+    ed = Editor(app, "ed")
+    text = {
+        "name": XSS_NAME,
+        "address": XSS_ADDRESS,
+        "contact": "<svg onload=alert(7)>",
+        "source": "</script><script>alert(8)</script>",
+    }
+    # the checked fields (level, date, hours, type) refuse markup, naming it as plain text
+    for field, value in (("level", "<i>district</i>"), ("updated_at", "<b>2025</b>"),
+                         ("hours", "<b>24/7</b>"), ("type", "<script>x</script>")):  # fmt: skip
+        body = {"type": "outdoor_station", "name": "x", "lon": HERE[0], "lat": HERE[1]}
+        r = ed.send("POST", "/api/facilities", {**body, field: value})
+        assert r.status_code == 400 and r.mimetype == "application/json"
+        assert r.get_json()["error"]["parameter"] == field
+        assert value in r.get_json()["error"]["message"]  # a JSON string, shown as text
+    r = ed.send(
+        "POST",
+        "/api/facilities",
+        {"type": "outdoor_station", "lon": HERE[0], "lat": HERE[1], "reason": "<u>why</u>",
+         **text},
+    )  # fmt: skip
+    assert r.status_code == 201, r.get_json()
+    fid = r.get_json()["id"]
+    # the API: plain JSON strings, exactly as sent
+    props = ed.get(f"/api/facilities/{fid}").get_json()["properties"]
+    for field in ("name", "address", "contact"):  # (source: not in the public feature)
+        assert props[field] == text[field], field
+    record = ed.get(f"/api/facilities/{fid}/history").get_json()[0]
+    assert record["after"]["source"] == text["source"] and record["reason"] == "<u>why</u>"
+    nearest = ed.get(f"/api/nearest?lon={HERE[0]}&lat={HERE[1]}&k=1")
+    assert nearest.mimetype == "application/json"
+    assert nearest.get_json()["features"][0]["properties"]["name"] == XSS_NAME
+    # the pages: escaped text, never markup
+    for url in (f"/f/{fid}", "/", "/planner/", "/planner/report?type=outdoor_station"):
+        page = ed.get(url).get_data(as_text=True)
+        for value in text.values():
+            assert value not in page, (url, value)
+        if url == f"/f/{fid}":
+            assert html.escape(XSS_NAME, quote=False) in page
+    # the page's embedded config is JSON a script parses back to the text
+    page = ed.get(f"/f/{fid}").get_data(as_text=True)
+    start = page.index('<script type="application/json" id="sm-config">') + len(
+        '<script type="application/json" id="sm-config">'
+    )
+    cfg = json.loads(page[start : page.index("</script>", start)])
+    assert cfg["feature"]["properties"]["address"] == XSS_ADDRESS
+
+
+def test_an_admin_rolls_a_layer_back(served_ws):
+    ws, app = served_ws
+    ada = Editor(app, "ada")
+    start = ws.version
+    version = ada.get("/api/facilities/OS003").get_json()["version"]
+    assert ada.send("PATCH", "/api/facilities/OS003",
+                    {"name": "wrong", "version": version}).status_code == 200  # fmt: skip
+    r = ada.send("POST", "/api/layers/facilities/rollback", {"version": start, "reason": "undo"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["changed"] == ["OS003"]
+    assert ada.get("/api/facilities/OS003").get_json()["properties"]["name"] != "wrong"
+    for body, field in [({"version": 10**6}, "version"), ({}, "version"),
+                        ({"version": "1"}, "version")]:  # fmt: skip
+        r = ada.send("POST", "/api/layers/facilities/rollback", body)
+        assert r.status_code == 400 and r.get_json()["error"]["parameter"] == field
+    r = ada.send("POST", "/api/layers/nope/rollback", {"version": 1})
+    assert r.status_code == 400 and r.get_json()["error"]["parameter"] == "layer"
+
+
+def test_an_edit_in_one_app_shows_in_another(served_ws, store_location, tmp_path):
+    """Two apps on one store (two workers): the other re-reads when the version moves."""
+    ws, app = served_ws
+    other = _app(ws.path, store_location).test_client()
+    assert _nearest_names(other, *HERE, k=1) != ["改在别处"]
+    ed = Editor(app, "ed")
+    version = ed.get("/api/facilities/OS001").get_json()["version"]
+    assert ed.send("PATCH", "/api/facilities/OS001",
+                   {"name": "改在别处", "version": version}).status_code == 200  # fmt: skip
+    assert _nearest_names(other, *HERE, k=1) == ["改在别处"]
+    body = other.get("/api/coverage?type=outdoor_station").get_json()
+    assert any(r["name"] == "改在别处" for r in body["loads"])
+
+
+def test_writes_need_a_workspace():
+    from web import create_app
+
+    client = create_app({"TESTING": True, "TILES": "none", "WTF_CSRF_ENABLED": False})
+    r = client.test_client().patch("/api/facilities/OS001", json={"name": "x", "version": 1})
+    assert r.status_code == 501 and "workspace" in r.get_json()["error"]["message"]
