@@ -12,8 +12,8 @@ import urllib.request
 import pytest
 
 from geo import Workspace
-from tests.conftest import XSS_NAME, open_page, start_live_server
-from tests.test_upload import PASSWORDS, edited_csv, make_workspace
+from tests.conftest import PASSWORDS, XSS_NAME, open_page, start_live_server
+from tests.test_upload import edited_csv, make_workspace
 
 pytestmark = pytest.mark.browser
 
@@ -121,7 +121,7 @@ def test_drag_edit_add_close_and_a_conflict_on_the_planner_map(browser, live):
         with Workspace.open(folder) as ws:
             _, v = ws.get_facility("OS003")
             ws.update_facility("OS003", {"hours": "Mo-Fr 09:00-17:00"}, expected_version=v,
-                               user="alice", reason="其他人")  # fmt: skip
+                               user="ada", reason="其他人")  # fmt: skip
         page.fill("#sm-edit-contact", "0574-1234")
         page.click("#sm-edit-save")
         page.wait_for_selector("#sm-conflict")
@@ -177,7 +177,7 @@ def test_history_page_and_rollback_by_an_admin(browser, live):
                            reason="<i>改名</i>")  # fmt: skip
     context, page, watch = open_page(browser)
     try:
-        sign_in(page, server.url, "alice")
+        sign_in(page, server.url, "ada")
         page.goto(server.url + "/planner/facility/OS001")
         page.wait_for_selector("body[data-ready='1']")
         assert page.text_content("#sm-name") == XSS_NAME
@@ -190,7 +190,7 @@ def test_history_page_and_rollback_by_an_admin(browser, live):
             page.click("#sm-rollback-go")
         page.wait_for_selector("body[data-ready='1']")
         assert page.text_content("#sm-name") == rec["name"]
-        assert page.get_attribute("#sm-history li", "data-user") == "alice"
+        assert page.get_attribute("#sm-history li", "data-user") == "ada"
         assert api(server.url, "/api/facilities/OS001")["properties"]["name"] == rec["name"]
     finally:
         context.close()

@@ -21,35 +21,39 @@ import pytest
 from shapely.geometry import Point, Polygon
 
 from geo import Workspace
-from tests.conftest import XSS_NAME
+from tests.conftest import (
+    PASSWORDS,
+    ROLES_OF,
+    XSS_NAME,
+    csrf_token_of,
+    database_url_of,
+    sign_in,
+    workspace_app,
+)
 from tests.test_store import BEILUN
 
-PASSWORDS = {"alice": "alice-admin-pw", "ed": "ed-editor-pw", "vic": "vic-viewer-pw"}
 UPLOAD_MAX = 300_000
 
 
-def _url(location) -> str | None:
-    return None if isinstance(location, Path) else location
-
-
 def make_workspace(location, folder: Path, tmp_path: Path) -> Workspace:
-    """北仑区 with the demo's stations (from a spreadsheet, GCJ-02) and three users."""
+    """北仑区 with the demo's stations (from a spreadsheet, GCJ-02) and the test users
+    (tests/conftest.py: ada admin, ed and eve editors, vic viewer)."""
     ws = Workspace.init(folder, name="北仑区", boundary=BEILUN / "boundary.geojson",
-                        database_url=_url(location))  # fmt: skip
+                        database_url=database_url_of(location))  # fmt: skip
     sheet = tmp_path / "stations.xlsx"
     pd.read_csv(BEILUN / "facilities.csv", dtype=str, keep_default_na=False).to_excel(
         sheet, index=False
     )
     ws.import_file("facilities", sheet, datum="gcj02", reason="2024 list")
-    for name, role in (("alice", "admin"), ("ed", "editor"), ("vic", "viewer")):
-        ws.store.add_user(name, PASSWORDS[name], role=role)
+    for name, password in PASSWORDS.items():
+        ws.store.add_user(name, password, role=ROLES_OF[name])
     return ws
 
 
 def fingerprint(folder: Path, location) -> object:
     """GeoPackage: the store file's SHA-256 (after its WAL is checkpointed: opened and
     closed); PostGIS: an md5 of every table's ordered rows."""
-    ws = Workspace.open(folder, database_url=_url(location))
+    ws = Workspace.open(folder, database_url=database_url_of(location))
     try:
         if isinstance(location, Path):
             ws.close()
@@ -59,42 +63,25 @@ def fingerprint(folder: Path, location) -> object:
         ws.close()
 
 
-def csrf(page: bytes) -> str:
-    found = re.search(rb'name="csrf-token" content="([^"]+)"', page)
-    assert found, "the page carries no CSRF token"
-    return found.group(1).decode()
-
-
-def sign_in(client, name: str) -> str:
-    token = csrf(client.get("/planner/login").data)
-    r = client.post("/planner/login", data={"name": name, "password": PASSWORDS[name],
-                                            "csrf_token": token})  # fmt: skip
-    assert r.status_code == 302, r.data[:500]
-    return csrf(client.get("/planner/upload" if name != "vic" else "/planner/").data)
+def signed_in(client, name: str) -> str:
+    """Sign ``client`` in as ``name``; the session's CSRF token."""
+    assert sign_in(client, name).status_code == 302
+    return csrf_token_of(client, "/planner/")
 
 
 @pytest.fixture
 def site(store_location, tmp_path):
     """A served workspace (the app opens it as `servicemap serve DIR` does) and its folder."""
-    from web import create_app
-
     folder = tmp_path / "ws"
     make_workspace(store_location, folder, tmp_path).close()
-    app = create_app({"TESTING": True, "TILES": "none", "WORKSPACE": str(folder),
-                      "DATABASE_URL": _url(store_location) or "",
-                      "UPLOAD_MAX": UPLOAD_MAX})  # fmt: skip
-    yield app, folder, store_location
-    data = app.extensions["servicemap"]
-    if "workspace" in data.__dict__:
-        data.workspace.close()
+    app = workspace_app(folder, store_location, UPLOAD_MAX=UPLOAD_MAX)
+    return app, folder, store_location
 
 
 def _close(app) -> None:
-    """Let go of the app's store (a GeoPackage is then one file again, to hash)."""
-    data = app.extensions["servicemap"]
-    if "workspace" in data.__dict__:
-        data.workspace.close()
-        del data.__dict__["workspace"]
+    """Let go of the app's store connections (a GeoPackage is then one file, to hash);
+    the app opens new ones when next asked."""
+    app.extensions["servicemap"].close()
 
 
 def upload(client, token, path: Path, *, layer="facilities", datum="gcj02", name=None, **form):
@@ -132,7 +119,7 @@ def edited_csv(tmp_path: Path) -> Path:
 def test_upload_preview_then_apply(site, tmp_path):
     app, folder, location = site
     client = app.test_client()
-    token = sign_in(client, "ed")
+    token = signed_in(client, "ed")
     page = client.get("/planner/upload").data.decode()
     for field in ('name="layer"', 'name="datum"', 'name="source_layer"', 'type="file"'):
         assert field in page
@@ -161,7 +148,7 @@ def test_upload_preview_then_apply(site, tmp_path):
 
     r = client.post(apply_url(page), data={"csrf_token": token, "reason": "五月的名单"})
     assert r.status_code == 200 and 'id="sm-upload-done"' in r.data.decode()
-    with Workspace.open(folder, database_url=_url(location)) as ws:
+    with Workspace.open(folder, database_url=database_url_of(location)) as ws:
         change = ws.store.changes(layer="facilities", limit=1)[0]
         assert (change.user, change.reason, change.action) == ("ed", "五月的名单", "import")
         assert change.detail["file"] == "驿站 五月.csv" and change.detail["previewed"]
@@ -178,14 +165,14 @@ def test_upload_preview_then_apply(site, tmp_path):
 def test_apply_after_someone_saved_is_a_conflict_then_preview_again(site, tmp_path):
     app, folder, location = site
     client = app.test_client()
-    token = sign_in(client, "ed")
+    token = signed_in(client, "ed")
     page = upload(client, token, edited_csv(tmp_path)).data.decode()
-    # alice edits another station in between (through the write API)
+    # ada edits another station in between (through the write API)
     other = app.test_client()
-    alice = sign_in(other, "alice")
+    token_a = signed_in(other, "ada")
     version = other.get("/api/facilities/OS010").get_json()["version"]
     r = other.patch("/api/facilities/OS010", json={"name": "别人改的"},
-                    headers={"X-CSRFToken": alice, "If-Match": f'"{version}"'})  # fmt: skip
+                    headers={"X-CSRFToken": token_a, "If-Match": f'"{version}"'})  # fmt: skip
     assert r.status_code == 200, r.data
     before = fingerprint(folder, location)
     r = client.post(apply_url(page), data={"csrf_token": token})
@@ -196,15 +183,15 @@ def test_apply_after_someone_saved_is_a_conflict_then_preview_again(site, tmp_pa
     # preview the same file again, and apply that
     again = re.search(r'action="(/planner/upload/[^"]+/again)"', text).group(1)
     page = client.post(again, data={"csrf_token": token}).data.decode()
-    # the new preview shows that the file would undo alice's name: nothing is lost unseen
+    # the new preview shows that the file would undo ada's name: nothing is lost unseen
     assert counts(page)["changed"] == 2
     row = re.search(r'<tr data-id="OS010">.*?</tr>', page, re.S).group(0)
     assert '<td class="before">别人改的</td>' in row
     r = client.post(apply_url(page), data={"csrf_token": token})
     assert r.status_code == 200
-    with Workspace.open(folder, database_url=_url(location)) as ws:
+    with Workspace.open(folder, database_url=database_url_of(location)) as ws:
         assert ws.get_facility("OS001")[0]["name"] == XSS_NAME
-        assert [h["user"] for h in ws.facility_history("OS010")] == ["servicemap", "alice", "ed"]
+        assert [h["user"] for h in ws.facility_history("OS010")] == ["servicemap", "ada", "ed"]
 
 
 def _bad_uploads(tmp_path: Path) -> dict[str, tuple[dict, Path, str, tuple[str, ...]]]:
@@ -323,7 +310,7 @@ def swapped_path(tmp_path: Path, table: pd.DataFrame) -> Path:
 def test_every_bad_upload_is_refused_naming_it_and_changes_nothing(site, tmp_path):
     app, folder, location = site
     client = app.test_client()
-    token = sign_in(client, "ed")
+    token = signed_in(client, "ed")
     bad = _bad_uploads(tmp_path / "bad")
     before = fingerprint(folder, location)
     for what, (form, path, name, words) in bad.items():
@@ -350,14 +337,14 @@ def test_who_may_upload_and_see_the_history(site, tmp_path):
     r = anonymous.post("/planner/upload", data={})
     assert r.status_code in (400, 401)  # no CSRF token, no session
     viewer = app.test_client()
-    token = sign_in(viewer, "vic")
+    token = signed_in(viewer, "vic")
     assert viewer.get("/planner/upload").status_code == 403
     assert viewer.get("/planner/facility/OS001").status_code == 403
     assert upload(viewer, token, edited_csv(tmp_path)).status_code == 403
     # no edit controls on the planner for a viewer
     assert 'id="sm-edit"' not in viewer.get("/planner/").data.decode()
     editor = app.test_client()
-    token = sign_in(editor, "ed")
+    token = signed_in(editor, "ed")
     assert 'id="sm-edit"' in editor.get("/planner/").data.decode()
     # a CSRF-less upload from a signed-in editor is refused too
     with edited_csv(tmp_path).open("rb") as f:
@@ -367,7 +354,7 @@ def test_who_may_upload_and_see_the_history(site, tmp_path):
     page = editor.get("/planner/facility/OS001").data.decode()
     assert 'class="sm-rollback"' not in page  # rolling back is for admins
     admin = app.test_client()
-    sign_in(admin, "alice")
+    signed_in(admin, "ada")
     r = admin.get("/planner/facility/OS001")
     assert r.status_code == 200
     assert 'class="sm-rollback"' not in r.data.decode()  # one version: nothing to go back to
@@ -376,7 +363,7 @@ def test_who_may_upload_and_see_the_history(site, tmp_path):
 def test_the_history_page_shows_who_when_what_and_why_escaped(site):
     app, folder, location = site
     admin = app.test_client()
-    token = sign_in(admin, "alice")
+    token = signed_in(admin, "ada")
     version = admin.get("/api/facilities/OS001").get_json()["version"]
     r = admin.patch("/api/facilities/OS001",
                     json={"name": XSS_NAME, "lon": 121.8450, "lat": 29.9100,
@@ -387,7 +374,7 @@ def test_the_history_page_shows_who_when_what_and_why_escaped(site):
     assert XSS_NAME not in page and "<b>搬到</b>" not in page
     assert html.escape(XSS_NAME, quote=False) in page and "&lt;b&gt;搬到&lt;/b&gt;对面" in page
     items = re.findall(r'<li class="change op-(\w+)" data-version="(\d+)" data-user="(\w+)"', page)
-    assert items == [("update", str(r.get_json()["version"]), "alice"),
+    assert items == [("update", str(r.get_json()["version"]), "ada"),
                      ("add", str(version), "servicemap")]  # fmt: skip
     assert '<tr data-field="lon, lat">' in page and '<tr data-field="name">' in page
     # the admin may roll the layer back to the first version
@@ -405,7 +392,7 @@ def test_the_history_page_shows_who_when_what_and_why_escaped(site):
 def test_a_geopackage_layer_is_chosen_by_name(site, tmp_path):
     app, folder, location = site
     client = app.test_client()
-    token = sign_in(client, "ed")
+    token = signed_in(client, "ed")
     areas = gpd.read_file(BEILUN / "subdistricts.geojson")
     multi = tmp_path / "multi.gpkg"
     areas.head(2).to_file(multi, layer="other")
