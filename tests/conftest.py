@@ -4,6 +4,7 @@ tests a live server on a local port with a headless Chromium that may not leave 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -472,3 +473,44 @@ def sign_in(client, name: str, password: str | None = None):
         "/planner/login",
         data={"name": name, "password": password or PASSWORDS[name], "csrf_token": token},
     )
+
+
+def edit_visible_s(
+    url: str, token: str, fid: str, name: str, *, timeout_s: float = 10.0, streak: int = 20
+) -> float:
+    """Rename facility ``fid`` through the write API of the server at ``url`` (with API
+    token ``token``), then ask ``/api/nearest`` at the facility, 4 requests at a time (so
+    every worker answers), until ``streak`` answers in a row show the new name; the
+    seconds from the PATCH's answer to the first of them. AssertionError after
+    ``timeout_s``."""
+    import time
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    with urllib.request.urlopen(f"{url}/api/facilities/{fid}", timeout=10) as r:
+        feature = json.loads(r.read())
+    lon, lat = feature["geometry"]["coordinates"]
+    body = json.dumps({"name": name, "version": feature["version"]}).encode()
+    req = urllib.request.Request(
+        f"{url}/api/facilities/{fid}",
+        data=body,
+        method="PATCH",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200, r.read()
+    saved = time.perf_counter()
+
+    def ask(_):
+        with urllib.request.urlopen(f"{url}/api/nearest?lon={lon}&lat={lat}&k=1", timeout=10) as r:
+            answered = time.perf_counter()
+            return answered, json.loads(r.read())["features"][0]["properties"]["name"] == name
+
+    run: list[float] = []
+    with ThreadPoolExecutor(4) as pool:
+        while time.perf_counter() - saved < timeout_s:
+            for answered, shown in sorted(pool.map(ask, range(4))):
+                run = [*run, answered] if shown else []
+            if len(run) >= streak:
+                return run[0] - saved
+    raise AssertionError(f"the edit of {fid} was not shown by every worker in {timeout_s} s")

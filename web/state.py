@@ -115,13 +115,23 @@ class AppData:
     visitor is on the public side.
     """
 
-    #: what is read or computed from the layers: dropped when the store's version moves
-    _LAYER_PROPERTIES = ("demo", "finder", "types_present", "amenities", "_users")
+    #: what is computed from each layer (cached properties, then caches): dropped when a
+    #: change of the store touched that layer
+    _DEPENDS: Mapping[str, tuple[str, ...]] = {
+        "facilities": ("finder", "types_present", "amenities", "_features", "_summaries"),
+        "demand": ("_layouts", "_summaries"),
+        "areas": ("_map_parts", "_summaries"),
+        "boundary": ("_map_parts", "_summaries"),
+        "users": ("_users",),
+    }
+    _CACHES = frozenset({"_features", "_summaries", "_layouts", "_map_parts"})
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
         self._lock = threading.RLock()
         self._version: int | None = None  # the store version the layers were read at
+        self._frames: dict[str, gpd.GeoDataFrame] = {}  # the workspace's layers, as read
+        self._links: dict[tuple[float, float, str], dict[str, str]] = {}
         self._features: dict[tuple[str, str, str], list[dict]] = {}
         self._map_parts: dict[tuple[str, str], maps.MapParts] = {}
         self._layouts: dict[str, gpd.GeoDataFrame] = {}
@@ -168,8 +178,10 @@ class AppData:
     def refresh(self) -> bool:
         """Read the layers again when the store's version moved (someone saved); True then.
 
-        Cheap when nothing changed (one query). Everything computed from the old layers
-        (the finder, features, map parts, coverage summaries, the users) is dropped.
+        Cheap when nothing changed (one query). Only what depends on the layers the new
+        changes touched is dropped (an edited station: the finder, the features and the
+        coverage summaries, not the demand or the base map); a change of the users drops
+        the users only.
         """
         ws = self.workspace
         if ws is None:
@@ -178,15 +190,24 @@ class AppData:
         if now == self._version:
             return False
         with self._lock:
-            if now == self._version:
+            old = self._version
+            if now == old:
                 return False
-            for name in self._LAYER_PROPERTIES:
-                self.__dict__.pop(name, None)
-            self._features.clear()
-            self._map_parts.clear()
-            self._layouts.clear()
-            self._summaries.clear()
-            self._pending.clear()
+            if old is None or now < old:
+                touched = set(self._DEPENDS)
+            else:
+                # versions are consecutive (PostgreSQL may skip some): at most now - old
+                touched = {c.layer for c in ws.store.changes(limit=now - old) if c.version > old}
+            for layer in touched:
+                self._frames.pop(layer, None)
+                for name in self._DEPENDS.get(layer, ()):
+                    if name in self._CACHES:
+                        getattr(self, name).clear()
+                    else:  # a cached property: computed again when next asked
+                        self.__dict__.pop(name, None)
+            if touched & {"facilities", "demand", "areas", "boundary"}:
+                self.__dict__.pop("demo", None)
+                self._pending.clear()
             self._version = now
         return True
 
@@ -210,7 +231,11 @@ class AppData:
             with self._lock:
                 if self._version is None:
                     self._version = ws.version
-                return Demo(ws.name, ws.facilities, ws.demand, ws.areas, ws.boundary)
+                for layer in ("facilities", "demand", "areas", "boundary"):
+                    if layer not in self._frames:  # those changed since they were read
+                        self._frames[layer] = ws.layer(layer)
+                f = self._frames
+                return Demo(ws.name, f["facilities"], f["demand"], f["areas"], f["boundary"])
         src = self.config.get("DEMO") or "beilun"
         return src if isinstance(src, Demo) else load_demo(str(src))
 
@@ -400,7 +425,7 @@ class AppData:
                     "level": str(row.level),
                     "contact": str(row.contact),
                     "updated_at": str(row.updated_at),
-                    "links": handoff_links(row.geometry.x, row.geometry.y, str(row.name)),
+                    "links": self._handoff_links(row.geometry.x, row.geometry.y, str(row.name)),
                 }
                 feats.append(
                     {
@@ -418,6 +443,17 @@ class AppData:
                     del self._features[old]  # yesterday's hours
                 self._features[key] = feats
         return self._features[key]
+
+    def _handoff_links(self, lon: float, lat: float, name: str) -> dict[str, str]:
+        """:func:`geo.finder.handoff_links`, kept across edits (most of a layer's features
+        are the same after one is changed, and these are the slow part to build)."""
+        key = (lon, lat, name)
+        hit = self._links.get(key)
+        if hit is None:
+            if len(self._links) > 100_000:
+                self._links.clear()
+            hit = self._links[key] = handoff_links(lon, lat, name)
+        return hit
 
     # ------------------------------------------------------------------ coverage
     def default_scenario(self, facility_type: str) -> Scenario:
