@@ -208,6 +208,9 @@ def _bad_uploads(tmp_path: Path) -> dict[str, tuple[dict, Path, str, tuple[str, 
     big = tmp_path / "big.csv"
     big.write_bytes(b"x" * (UPLOAD_MAX + 10))
     out["oversize"] = ({}, big, "big.csv", ("UPLOAD_MAX",))
+    huge = tmp_path / "huge.csv"  # past MAX_CONTENT_LENGTH: refused before the form is read
+    huge.write_bytes(b"x" * (UPLOAD_MAX + (2 << 20)))
+    out["far oversize"] = ({}, huge, "huge.csv", ("UPLOAD_MAX",))
     frame = gpd.GeoDataFrame(
         {"id": ["S1"], "name": ["驿站"], "type": ["outdoor_station"]},
         geometry=[Point(121.85, 29.9)], crs=4326,
@@ -293,18 +296,8 @@ def _bad_uploads(tmp_path: Path) -> dict[str, tuple[dict, Path, str, tuple[str, 
     blank.write_bytes(b"")
     out["an empty file"] = ({}, blank, "blank.csv", ("blank.csv",))
     out["a file name escaping the folder"] = (
-        {},
-        swapped_path(tmp_path, swapped),
-        "../../etc/passwd.csv",
-        ("passwd.csv", "row 2"),
-    )
+        *csv("passwd.csv", swapped), "../../etc/passwd.csv", ("passwd.csv", "row 2"))  # fmt: skip
     return out
-
-
-def swapped_path(tmp_path: Path, table: pd.DataFrame) -> Path:
-    path = tmp_path / "passwd.csv"
-    table.to_csv(path, index=False)
-    return path
 
 
 def test_every_bad_upload_is_refused_naming_it_and_changes_nothing(site, tmp_path):

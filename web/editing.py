@@ -293,7 +293,11 @@ def upload():
             raise
     except UploadRefused as exc:
         return _page("upload.html", exc.status, error=str(exc), options=request.form)
-    meta = _preview(ws, token, folder / name, options, current_name())
+    try:
+        meta = _preview(ws, token, folder / name, options, current_name())
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     if not ImportPreview.from_json(meta["preview"]).ok:
         shutil.rmtree(folder, ignore_errors=True)  # nothing of it can be applied
     return _preview_page(ws, token, meta)
