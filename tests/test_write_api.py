@@ -250,4 +250,5 @@ def test_writes_need_a_workspace():
 
     client = create_app({"TESTING": True, "TILES": "none", "WTF_CSRF_ENABLED": False})
     r = client.test_client().patch("/api/facilities/OS001", json={"name": "x", "version": 1})
-    assert r.status_code == 501 and "workspace" in r.get_json()["error"]["message"]
+    assert r.status_code == 405 and "workspace" in r.get_json()["error"]["message"]
+    assert client.test_client().get("/api/facilities/OS001/history").status_code == 404

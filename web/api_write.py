@@ -40,17 +40,19 @@ TEXT_MAX = 2000
 REASON_MAX = 500
 
 
-class NotAvailable(ServicemapError):
-    """This app serves no workspace (a bare demo object): nothing can be written (501)."""
+class ReadOnly(ServicemapError):
+    """This app serves no workspace (a bare demo object): nothing can be written (405)."""
 
-    status = 501
+    status = 405
 
 
-def _workspace() -> Workspace:
+def _workspace(*, reading: bool = False) -> Workspace:
     ws = data().workspace
     if ws is None:
-        raise NotAvailable(
-            "this app serves a demo without a workspace: writes need one "
+        if reading:
+            raise NotFound("this app serves a demo without a workspace: it keeps no history")
+        raise ReadOnly(
+            "this app serves a demo without a workspace, read-only: writes need one "
             "(servicemap serve DIR, or servicemap serve --demo NAME)"
         )
     return ws
@@ -301,7 +303,7 @@ def remove_facility(fid: str):
 @role_required("editor")
 def facility_history(fid: str):
     """Every change of a facility, oldest first (also after it was closed)."""
-    ws = _workspace()
+    ws = _workspace(reading=True)
     return jsonify(_validated(lambda: ws.facility_history(fid)))
 
 
