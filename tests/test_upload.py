@@ -379,7 +379,14 @@ def test_the_history_page_shows_who_when_what_and_why_escaped(site):
     assert r.status_code == 200
     page = admin.get("/planner/facility/OS001").data.decode()
     assert 'id="sm-closed"' in page and "op-remove" in page
-    assert admin.get("/planner/facility/NOPE").status_code == 404
+    r = admin.get("/planner/facility/NOPE")
+    assert r.status_code == 404 and r.mimetype == "text/html" and "NOPE" in r.data.decode()
+
+
+def test_a_demo_without_a_workspace_has_no_upload_page(client):
+    r = client.get("/planner/upload")
+    assert r.status_code == 404 and r.mimetype == "text/html"
+    assert "servicemap serve DIR" in r.data.decode()
 
 
 def test_a_geopackage_layer_is_chosen_by_name(site, tmp_path):

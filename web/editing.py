@@ -86,7 +86,7 @@ def init_app(app) -> None:
 def _workspace() -> Workspace:
     ws = data().workspace
     if ws is None:
-        raise UploadRefused(gettext("upload_no_workspace"), 501)
+        raise UploadRefused(gettext("upload_no_workspace"), 404)
     return ws
 
 
@@ -253,6 +253,17 @@ def _preview_page(ws: Workspace, token: str, meta: dict, *, status=None, error=N
 
 
 # --------------------------------------------------------------------------- routes
+
+
+@bp.errorhandler(UploadRefused)
+def _refused(exc: UploadRefused):
+    """A page of this blueprint that cannot be shown (no workspace, an unknown facility or
+    upload): our HTML error page, with the reason."""
+    code = exc.status
+    title = gettext("error_title_404") if code == 404 else gettext("error_title")
+    page = render_template("error.html", code=code, title=title, body=str(exc), config=None,
+                           map=None)  # fmt: skip
+    return page, code
 
 
 @bp.errorhandler(413)
