@@ -14,6 +14,7 @@ same code.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -24,7 +25,7 @@ import tomllib
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -768,10 +769,11 @@ class ImportPreview:
     def to_json(self, limit: int | None = None) -> dict:
         """A JSON-ready dict; ``limit`` keeps at most that many items of each list (the
         ``counts`` stay whole; :meth:`Workspace.apply_import` still takes it)."""
-        out = asdict(self)
-        if limit is not None:
-            for k in _PREVIEW_LISTS:
-                out[k] = out[k][:limit]
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for k in _PREVIEW_LISTS:
+            out[k] = copy.deepcopy(out[k][:limit] if limit is not None else out[k])
+        out["options"], out["counts"] = dict(self.options), dict(self.counts)
+        out["warnings"] = list(self.warnings)
         return out
 
     @classmethod
@@ -825,10 +827,47 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _column(frame: gpd.GeoDataFrame, name: str, rows: np.ndarray) -> list[Any]:
+def _values(frame: gpd.GeoDataFrame, name: str, rows: np.ndarray) -> pd.Series:
+    """A column's values at ``rows``, on a RangeIndex (all None when the frame lacks it)."""
     if name not in frame.columns:
-        return [None] * len(rows)
-    return [_plain(v) for v in frame[name].to_numpy(dtype=object)[rows]]
+        return pd.Series([None] * len(rows), dtype=object)
+    return frame[name].iloc[rows].reset_index(drop=True)
+
+
+def _differ(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Where two columns' values differ (missing equals missing), vectorised by pandas
+    (Arrow strings stay in Arrow); Python equality per element where the kinds differ."""
+    missing = a.isna().to_numpy(dtype=bool) & b.isna().to_numpy(dtype=bool)
+    try:
+        ne = a != b
+        unequal = ne.fillna(True).to_numpy(dtype=bool)
+    except (TypeError, ValueError):
+        pairs = zip(a.to_numpy(dtype=object), b.to_numpy(dtype=object), strict=True)
+        unequal = np.fromiter((bool(x != y) for x, y in pairs), dtype=bool, count=len(a))
+    return unequal & ~missing
+
+
+def _moved(cur: np.ndarray, new: np.ndarray, cur_xy: np.ndarray, new_xy: np.ndarray):
+    """Where two geometry arrays differ as the store compares them (ISO WKB); two 2-D
+    points by their coordinates, which is the same and much faster."""
+    import shapely
+
+    if not len(cur):
+        return np.zeros(0, dtype=np.intp)
+    flat = (
+        (shapely.get_type_id(cur) == 0)
+        & (shapely.get_type_id(new) == 0)
+        & ~shapely.has_z(cur)
+        & ~shapely.has_z(new)
+    )
+    same_xy = (cur_xy == new_xy) | (np.isnan(cur_xy) & np.isnan(new_xy))
+    differ = ~same_xy.all(axis=1)
+    other = np.flatnonzero(~flat)
+    if len(other):
+        differ[other] = shapely.to_wkb(cur[other], flavor="iso") != shapely.to_wkb(
+            new[other], flavor="iso"
+        )
+    return np.flatnonzero(differ)
 
 
 def _where(geoms: np.ndarray) -> np.ndarray:
@@ -840,66 +879,78 @@ def _where(geoms: np.ndarray) -> np.ndarray:
         return out
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     points = np.asarray(geoms[ok], dtype=object)
-    kinds = shapely.get_type_id(points)
-    points = np.where(kinds == 0, points, shapely.centroid(points))
+    other = shapely.get_type_id(points) != 0
+    if other.any():
+        points = points.copy()
+        points[other] = shapely.centroid(points[other])
     out[ok, 0], out[ok, 1] = shapely.get_x(points), shapely.get_y(points)
     return out
 
 
-def _item(frame: gpd.GeoDataFrame, i: int, fid: str, lonlat: np.ndarray) -> dict:
-    item: dict[str, Any] = {"id": fid}
-    for name in _LABELS:
-        if name in frame.columns:
-            item[name] = _plain(frame[name].iloc[i])
-    lon, lat = lonlat[i]
-    item["lon"], item["lat"] = (None, None) if lon != lon else (float(lon), float(lat))
-    return item
+def _items(frame: gpd.GeoDataFrame, rows: np.ndarray, lonlat: np.ndarray) -> list[dict]:
+    """One dict per feature at ``rows``: id, the label columns the layer has, lon, lat."""
+    rows = np.asarray(rows, dtype=np.intp)
+    ids = frame["id"].astype(str).to_numpy(dtype=object)[rows].tolist()
+    labels = {n: frame[n].to_numpy(dtype=object)[rows].tolist() for n in _LABELS if n in frame}
+    xy = lonlat[rows]
+    lon = [None if v != v else v for v in xy[:, 0].tolist()]
+    lat = [None if v != v else v for v in xy[:, 1].tolist()]
+    out = []
+    for j, fid in enumerate(ids):
+        item: dict[str, Any] = {"id": fid}
+        for name, values in labels.items():
+            item[name] = _plain(values[j])
+        item["lon"], item["lat"] = lon[j], lat[j]
+        out.append(item)
+    return out
 
 
 def _diff(current: gpd.GeoDataFrame, new: gpd.GeoDataFrame, *, replace: bool) -> dict:
     """What writing ``new`` over ``current`` changes, as the store decides it: features
     matched by id; a feature changes when any attribute or its geometry (WKB) differs;
     a column the file lacks is written empty."""
-    import shapely
 
     from geo._metric import geodesic_m
 
     cur_ids = current["id"].astype(str).to_numpy(dtype=object)
     new_ids = new["id"].astype(str).to_numpy(dtype=object)
-    at = pd.Index(cur_ids).get_indexer(new_ids)
+    index = pd.Index(cur_ids, dtype=object)  # hashed as Python str (no Arrow round trip)
+    at = index.get_indexer(pd.Index(new_ids, dtype=object))
     fresh = np.flatnonzero(at < 0)
     both = np.flatnonzero(at >= 0)
     old = at[both]
-    gone = np.flatnonzero(~pd.Index(cur_ids).isin(new_ids)) if replace else np.zeros(0, dtype=int)
+    if replace:
+        gone = np.setdiff1d(np.arange(len(cur_ids)), old, assume_unique=True)
+    else:
+        gone = np.zeros(0, dtype=np.intp)
     cur_where, new_where = _where(current.geometry.to_numpy()), _where(new.geometry.to_numpy())
 
     names = [c for c in current.columns if c not in ("id", current.geometry.name)]
     names += [c for c in new.columns if c not in ("id", new.geometry.name, *names)]
     fields: dict[int, list[dict]] = {}
     for name in names:
-        before, after = _column(current, name, old), _column(new, name, both)
-        for k, (b, a) in enumerate(zip(before, after, strict=True)):
-            if b != a:
-                fields.setdefault(k, []).append({"field": name, "before": b, "after": a})
-    cur_wkb = shapely.to_wkb(current.geometry.to_numpy()[old], flavor="iso")
-    new_wkb = shapely.to_wkb(new.geometry.to_numpy()[both], flavor="iso")
-    shifted = np.flatnonzero(cur_wkb != new_wkb) if len(both) else np.zeros(0, dtype=int)
+        before, after = _values(current, name, old), _values(new, name, both)
+        for k in np.flatnonzero(_differ(before, after)).tolist():
+            fields.setdefault(k, []).append(
+                {"field": name, "before": _plain(before.iloc[k]), "after": _plain(after.iloc[k])}
+            )
+    shifted = _moved(
+        current.geometry.to_numpy()[old], new.geometry.to_numpy()[both],
+        cur_where[old], new_where[both],
+    )  # fmt: skip
     metres = geodesic_m(cur_where[old[shifted]], new_where[both[shifted]])
 
-    added = [_item(new, int(i), new_ids[i], new_where) for i in fresh]
-    removed = [_item(current, int(i), cur_ids[i], cur_where) for i in gone]
-    moved = []
-    for j, m in zip(shifted.tolist(), metres, strict=True):
-        item = _item(new, int(both[j]), new_ids[both[j]], new_where)
+    added = _items(new, fresh, new_where)
+    removed = _items(current, gone, cur_where)
+    moved = _items(new, both[shifted], new_where)
+    for item, j, m in zip(moved, shifted.tolist(), metres.tolist(), strict=True):
         item["from"] = [_plain(v) for v in cur_where[old[j]]]
         item["to"] = [_plain(v) for v in new_where[both[j]]]
-        item["distance_m"] = None if m != m else round(float(m), 2)
-        moved.append(item)
-    changed = []
-    for k in sorted(fields):
-        item = _item(new, int(both[k]), new_ids[both[k]], new_where)
+        item["distance_m"] = None if m != m else round(m, 2)
+    keys = sorted(fields)
+    changed = _items(new, both[np.asarray(keys, dtype=np.intp)], new_where)
+    for item, k in zip(changed, keys, strict=True):
         item["fields"] = fields[k]
-        changed.append(item)
     touched = set(shifted.tolist()) | set(fields)
     summary = {
         "added": sorted(new_ids[fresh]),

@@ -235,3 +235,22 @@ def test_an_empty_workspace_previews_everything_as_added(store_location, tmp_pat
         assert w.apply_import(preview, BEILUN / "workplaces.csv", user="x").version == 2
     finally:
         w.close()
+
+
+def test_lists_and_blanks_are_compared_as_the_store_does(ws, tmp_path):
+    t = _table()
+    t.loc[3, "服务设施"] = "water;toilet"
+    t.loc[3, "容量"] = ""
+    path = tmp_path / "lists.csv"
+    t.to_csv(path, index=False)
+    before, _ = ws.get_facility("OS004")
+    preview = ws.preview_import("facilities", path, datum="gcj02")
+    (changed,) = preview.changed
+    got = {f["field"]: (f["before"], f["after"]) for f in changed["fields"]}
+    assert got == {
+        "amenities": (list(before["amenities"]), ["water", "toilet"]),
+        "capacity": (before["capacity"], None),
+    }
+    assert not preview.moved and preview.counts["unchanged"] == 194
+    summary = ws.apply_import(preview, path, user="alice")
+    assert summary.changed == ["OS004"] and summary.unchanged == 194
