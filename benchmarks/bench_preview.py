@@ -76,9 +76,8 @@ def main() -> None:
     print(f"{stamp}; {platform.python_implementation()} {platform.python_version()}, "
           f"{os.cpu_count()} cores, GeoPackage store")  # fmt: skip
     print(f"load average {os.getloadavg()[0]:.1f} at the end (wall times grow with it)")
-    print(
-        "\n| preview | load wall (CPU) s | reading the layer + comparison wall (CPU) s | moved / changed |"
-    )
+    print("\n| preview | load wall (CPU) s | reading the layer + comparison wall (CPU) s "
+          "| moved / changed |")  # fmt: skip
     print("| --- | ---: | ---: | ---: |")
     for label, lw, lc, dw, dc, counts in rows:
         print(f"| {label} | {lw:.1f} ({lc:.1f}) | {dw:.1f} ({dc:.1f}) | "
