@@ -252,3 +252,69 @@ def test_writes_need_a_workspace():
     r = client.test_client().patch("/api/facilities/OS001", json={"name": "x", "version": 1})
     assert r.status_code == 405 and "workspace" in r.get_json()["error"]["message"]
     assert client.test_client().get("/api/facilities/OS001/history").status_code == 404
+
+
+@pytest.mark.browser
+def test_a_page_writes_with_sm_send(browser, tmp_path):
+    """In Chromium: sign in through the form, then SM.send (static/sm.js) saves with the
+    page's CSRF token, and a stale version comes back as a 409 error carrying both sides."""
+    from tests.conftest import open_page, start_live_server
+
+    folder = tmp_path / "ws"
+    demo_workspace(folder).close()
+    app = _app(folder)
+    server = start_live_server(app)
+    context, page, watch = open_page(browser)
+    try:
+        page.goto(server.url + "/planner/")
+        page.wait_for_selector("#sm-login-name")  # sent to the sign-in page
+        page.fill("#sm-login-name", "ed")
+        page.fill("#sm-login-password", "ed-password-12")
+        page.click("form.login-form button[type=submit]")
+        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        assert page.url.endswith("/planner/")
+        version = app.test_client().get("/api/facilities/OS001").get_json()["version"]
+        saved = page.evaluate(
+            "([v]) => SM.send('PATCH', '/api/facilities/OS001', {name: '页面改名', version: v})",
+            [version],
+        )
+        assert saved["id"] == "OS001" and saved["version"] > version
+        refused = page.evaluate(
+            "([v]) => SM.send('PATCH', '/api/facilities/OS001', {name: 'late', version: v})"
+            ".then(() => null, (e) => ({status: e.status, current: e.body.current.name,"
+            " proposed: e.body.proposed.name}))",
+            [version],
+        )
+        assert refused == {"status": 409, "current": "页面改名", "proposed": "late"}
+    finally:
+        context.close()
+        server.stop()
+    # the 409 is logged by the browser as a failed resource: the only console error
+    watch.console_errors = [e for e in watch.console_errors if "409" not in e]
+    watch.assert_clean()
+
+
+def test_a_change_drops_only_what_its_layer_feeds(tmp_path):
+    """AppData.refresh: a new user keeps the layers and everything computed; an edited
+    facility drops the finder and the summaries, and keeps the demand's gap layouts and
+    the base map."""
+    folder = tmp_path / "ws"
+    ws = demo_workspace(folder, users=False)
+    app = _app(folder)
+    d = app.extensions["servicemap"]
+    client = app.test_client()
+    client.get("/planner/?type=mother_room")
+    finder, demand, parts = d.finder, d.demo.demand, d.map_parts("zh")
+    assert d.gap_layout("mother_room") is not None and d._summaries
+    ws.store.add_user("ada", "ada-password-1", role="admin")
+    client.get("/api/types")
+    assert d.finder is finder and d.demo.demand is demand and d._summaries
+    assert set(d.users()) == {"ada"}
+    record, version = ws.get_facility("MR001")
+    ws.update_facility("MR001", {"name": "改了"}, expected_version=version, user="t")
+    client.get("/api/types")
+    assert d.finder is not finder and not d._summaries
+    assert d.demo.demand is demand and d.map_parts("zh") is parts
+    assert "mother_room" in d._layouts
+    assert d.demo.facilities.set_index("id").loc["MR001", "name"] == "改了"
+    ws.close()

@@ -30,18 +30,28 @@
     return e;
   }
 
-  // errors in the page's language: a network failure is not "Failed to fetch"
+  // errors in the page's language: a network failure is not "Failed to fetch"; an answer
+  // of the API that is not OK names its status, and keeps its body (.body)
+  function answerError(r, body) {
+    var detail = body && body.error ? body.error.message : "";
+    var err = new Error(r.status >= 500 ? t("err_server", { status: r.status })
+      : t("err_request", { status: r.status, message: detail }));
+    err.status = r.status;
+    err.body = body;
+    return err;
+  }
+
+  function networkError() {
+    var err = new Error(t("err_network"));
+    err.network = true;
+    return err;
+  }
+
   function getJSON(url) {
     return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) {
         return r.json().catch(function () { return null; }).then(function (body) {
-          if (!r.ok) {
-            var detail = body && body.error ? body.error.message : "";
-            var err = new Error(r.status >= 500 ? t("err_server", { status: r.status })
-              : t("err_request", { status: r.status, message: detail }));
-            err.status = r.status;
-            throw err;
-          }
+          if (!r.ok) throw answerError(r, body);
           if (body && r.headers.get("X-Servicemap-Offline")) {
             // an answer the service worker kept: when it was fetched
             Object.defineProperty(body, "offlineAsOf", {
@@ -50,11 +60,7 @@
           }
           return body;
         });
-      }, function () {
-        var err = new Error(t("err_network"));
-        err.network = true;
-        throw err;
-      });
+      }, function () { throw networkError(); });
   }
 
   // the page's CSRF token (base.html's <meta name="csrf-token">)
@@ -76,21 +82,10 @@
     }
     return fetch(url, init).then(function (r) {
       return r.json().catch(function () { return null; }).then(function (answer) {
-        if (!r.ok) {
-          var detail = answer && answer.error ? answer.error.message : "";
-          var err = new Error(r.status >= 500 ? t("err_server", { status: r.status })
-            : t("err_request", { status: r.status, message: detail }));
-          err.status = r.status;
-          err.body = answer;
-          throw err;
-        }
+        if (!r.ok) throw answerError(r, answer);
         return answer;
       });
-    }, function () {
-      var err = new Error(t("err_network"));
-      err.network = true;
-      throw err;
-    });
+    }, function () { throw networkError(); });
   }
 
   function query(params) {
