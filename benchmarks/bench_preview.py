@@ -60,7 +60,7 @@ def main() -> None:
         try:
             sheet = facility_sheet(args.facilities, root / "facilities.xlsx")
             csv = root / "facilities.csv"
-            pd.read_excel(sheet, dtype=str).to_csv(csv, index=False)
+            pd.read_excel(sheet, dtype=str, engine="calamine").to_csv(csv, index=False)
             ws.import_file("facilities", csv, datum="gcj02")
             edited = changed_copy(csv, root / "facilities-edited.csv", "编号", "容量", "经度")
             label = f"{args.facilities:,}-row facility CSV (GCJ-02)"
