@@ -19,7 +19,7 @@ from tests.conftest import (
     stop_served,
 )
 
-pytestmark = pytest.mark.browser  # a served app, like tests/test_served.py
+pytestmark = pytest.mark.slow  # a served app (gunicorn), on both backends
 
 
 @pytest.fixture

@@ -262,41 +262,46 @@ def add_facility():
     return _saved(str(record["id"]), version, 201)
 
 
+def _change(fid: str, write):
+    """A change of an existing facility: ``write(ws, body, expected_version, who, why)``
+    against the version the request names; its answer (or the 400, 404, 409, 428)."""
+    ws = _workspace()
+    body = _body()
+    expected = expected_version(body)
+    version = _validated(lambda: write(ws, body, expected, current_name(), _reason(body)))
+    return _saved(fid, version)
+
+
 @bp.patch("/facilities/<fid>")
 @role_required("editor")
 def update_facility(fid: str):
     """Change fields of a facility (``lon``/``lat`` move it): 200, or 409 with both sides."""
-    ws = _workspace()
-    body = _body()
-    expected = expected_version(body)
-    changes = _changes(body, adding=False)
-    try:
-        version = _validated(
-            lambda: ws.update_facility(
-                fid, changes, expected_version=expected, user=current_name(), reason=_reason(body)
+
+    def write(ws, body, expected, user, reason):
+        changes = _changes(body, adding=False)
+        try:
+            return ws.update_facility(
+                fid, changes, expected_version=expected, user=user, reason=reason
             )
-        )
-    except ConflictError as exc:
-        # what this editor sent (the fields changed), next to the stored record: the store
-        # laid the fields over the newest record, which would hide what the other changed
-        exc.proposed = {"id": fid, **changes}
-        raise
-    return _saved(fid, version)
+        except ConflictError as exc:
+            # what this editor sent (the fields changed), next to the stored record: the
+            # store laid them over the newest record, which would hide the other's change
+            exc.proposed = {"id": fid, **changes}
+            raise
+
+    return _change(fid, write)
 
 
 @bp.delete("/facilities/<fid>")
 @role_required("editor")
 def remove_facility(fid: str):
     """Close a facility: it leaves the current layer (its history keeps it)."""
-    ws = _workspace()
-    body = _body()
-    expected = expected_version(body)
-    version = _validated(
-        lambda: ws.remove_facility(
-            fid, expected_version=expected, user=current_name(), reason=_reason(body)
-        )
+    return _change(
+        fid,
+        lambda ws, body, expected, user, reason: ws.remove_facility(
+            fid, expected_version=expected, user=user, reason=reason
+        ),
     )
-    return _saved(fid, version)
 
 
 @bp.get("/facilities/<fid>/history")
