@@ -85,13 +85,22 @@ def _close(app) -> None:
 
 
 def upload(client, token, path: Path, *, layer="facilities", datum="gcj02", name=None, **form):
+    """POST a file to the upload page as a browser's form does."""
+    from werkzeug.test import EnvironBuilder
+
     with path.open("rb") as f:
-        return client.post(
-            "/planner/upload",
+        builder = EnvironBuilder(
+            path="/planner/upload", method="POST",
             data={"csrf_token": token, "layer": layer, "datum": datum,
                   "file": (f, name or path.name), **form},
             content_type="multipart/form-data",
         )  # fmt: skip
+        environ = builder.get_environ()
+        try:
+            return client.open(environ)
+        finally:  # the body it spooled to a file (the app may refuse it unread)
+            environ["wsgi.input"].close()
+            builder.close()
 
 
 def counts(page: str) -> dict[str, int]:
