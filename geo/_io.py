@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 TABULAR_SUFFIXES: tuple[str, ...] = (".csv", ".txt", ".xlsx", ".xlsm")
 VECTOR_SUFFIXES: tuple[str, ...] = (".geojson", ".json", ".gpkg", ".zip", ".shp", ".fgb")
 MAX_SHOWN = 50  # problems listed in a message; all of them are in the error's .problems
+# An archive (zipped shapefile, .xlsx) that unpacks to more than this, or one member that
+# unpacks to more than ZIP_MAX_RATIO times its packed size (past 1 MB), is refused as a
+# zip bomb before anything is unpacked.
+ZIP_MAX_BYTES = 1 << 30
+ZIP_MAX_RATIO = 500
 
 _PAREN = re.compile(r"\s*[（(][^）)]*[）)]\s*$")  # a unit or datum note: 经度（WGS84）
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
@@ -923,6 +928,8 @@ def _read_excel(file: Path, source: str, layer: str | None) -> Raw:
     over the sheet's XML (:func:`_scan_sheet`)."""
     from python_calamine import CalamineWorkbook
 
+    if zipfile.is_zipfile(file):
+        check_archive(file, source)  # a bomb or a path escaping it, before calamine unpacks
     try:
         with file.open("rb") as handle:  # by content: a workbook named .csv reads too
             book = CalamineWorkbook.from_filelike(handle)
@@ -1211,12 +1218,42 @@ def to_4326(geoms: gpd.GeoSeries, source: str, datum: str) -> gpd.GeoSeries:
     return gpd.GeoSeries(geoms.values, crs="EPSG:4326")
 
 
+def check_archive(file: Path, source: str) -> None:
+    """Refuse a zip archive that would unpack to too much (a zip bomb) or that holds a
+    path escaping it (``../``, absolute: a zip slip), from its directory alone."""
+    try:
+        with zipfile.ZipFile(file) as zf:
+            members = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValidationError(f"{source}: corrupt zip archive ({exc}); zip it again") from exc
+    total = 0
+    for m in members:
+        name = m.filename.replace("\\", "/")
+        if name.startswith("/") or ".." in name.split("/") or re.match(r"^[A-Za-z]:", name):
+            raise ValidationError(
+                f"{source}: the archive holds a path escaping it ({m.filename!r}); "
+                "zip the files again without folders"
+            )
+        total += m.file_size
+        if m.file_size > 1 << 20 and m.file_size > ZIP_MAX_RATIO * max(m.compress_size, 1):
+            raise ValidationError(
+                f"{source}: member {m.filename!r} unpacks to {m.file_size:,} bytes from "
+                f"{m.compress_size:,} (over {ZIP_MAX_RATIO} times): refused as a zip bomb"
+            )
+    if total > ZIP_MAX_BYTES:
+        raise ValidationError(
+            f"{source}: the archive unpacks to {total:,} bytes (limit {ZIP_MAX_BYTES:,}): "
+            "refused as a zip bomb; split the data into smaller files"
+        )
+
+
 def _check_zip(file: Path, source: str) -> None:
     if not zipfile.is_zipfile(file):
         raise ValidationError(
             f"{source}: not a valid zip archive (corrupt or truncated); zip the "
             ".shp, .shx, .dbf and .prj files of the shapefile again"
         )
+    check_archive(file, source)
     try:
         with zipfile.ZipFile(file) as zf:
             bad = zf.testzip()

@@ -14,22 +14,27 @@ same code.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import tomllib
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from geo.demo import Demo
-from geo.errors import FileNotFound, ServicemapError, ValidationError
+from geo.errors import ConflictError, FileNotFound, ServicemapError, ValidationError
 from geo.store import ChangeSummary, Store, open_store
 
 log = logging.getLogger(__name__)
@@ -391,29 +396,166 @@ class Workspace:
         ValidationError, CRSError
             From the loader; the store is left untouched.
         """
-        if layer not in LAYERS:
-            raise ValueError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
-        file = Path(path)
-        if source_layer is not None:
-            with tempfile.TemporaryDirectory(prefix="servicemap-import-") as tmp:
-                one = _one_layer(file, source_layer, Path(tmp))
-                return self.import_file(
-                    layer, one, datum=datum, reason=reason, user=user, replace=replace,
-                    group=group, weight=weight, level=level, progress=progress,
-                )  # fmt: skip
-        frame = self.load_file(layer, file, datum=datum, group=group, weight=weight, level=level)
-        import hashlib
-
-        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        frame, digest = self._load_with_digest(
+            layer, path, datum=datum, source_layer=source_layer, group=group, weight=weight,
+            level=level,
+        )  # fmt: skip
         return self.import_frame(
             layer,
             frame,
             reason=reason,
             user=user,
             replace=replace,
-            detail={"file": file.name, "sha256": digest, "datum": datum},
+            detail={"file": Path(path).name, "sha256": digest, "datum": datum},
             progress=progress,
         )
+
+    def _load_with_digest(
+        self,
+        layer: str,
+        path: str | os.PathLike[str],
+        *,
+        datum: str,
+        source_layer: str | None,
+        group: str | None = None,
+        weight: str | None = None,
+        level: str | None = None,
+    ) -> tuple[gpd.GeoDataFrame, str]:
+        """The file through its layer's loader (one layer of it, when named), and the
+        file's SHA-256 (what the history records, and what an apply checks)."""
+        if layer not in LAYERS:
+            raise ValueError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
+        file = Path(path)
+        if source_layer is None:
+            frame = self.load_file(
+                layer, file, datum=datum, group=group, weight=weight, level=level
+            )
+        else:
+            with tempfile.TemporaryDirectory(prefix="servicemap-import-") as tmp:
+                one = _one_layer(file, source_layer, Path(tmp))
+                frame = self.load_file(
+                    layer, one, datum=datum, group=group, weight=weight, level=level
+                )
+        return frame, _sha256(file)
+
+    # -- previewing an import -------------------------------------------------------
+    def preview_import(
+        self,
+        layer: str,
+        path: str | os.PathLike[str],
+        *,
+        datum: str = "wgs84",
+        source_layer: str | None = None,
+        replace: bool = False,
+        group: str | None = None,
+        weight: str | None = None,
+        level: str | None = None,
+    ) -> ImportPreview:
+        """What :meth:`import_file` would do with this file, without writing anything.
+
+        The file goes through the same loader and checks. A file the loader refuses
+        gives a preview whose ``rejected`` lists every problem (the row and field each
+        names, and why); nothing of such a file can be applied: rows with problems are
+        never dropped silently. Otherwise the preview lists the features ``added``,
+        ``moved`` (geodesic metres), ``changed`` (field by field, before and after) and,
+        with ``replace``, ``removed``. Give it to :meth:`apply_import` to write exactly
+        that, in one transaction.
+        """
+        if layer not in LAYERS:
+            raise ValueError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
+        file = Path(path)
+        options = {"datum": datum, "source_layer": source_layer, "replace": bool(replace),
+                   "group": group, "weight": weight, "level": level}  # fmt: skip
+        base = self.store.layer_version(layer)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                frame, digest = self._load_with_digest(
+                    layer, file, datum=datum, source_layer=source_layer, group=group,
+                    weight=weight, level=level,
+                )  # fmt: skip
+                self.store._check_frame(layer, frame)  # duplicate ids the loader let pass
+            except ServicemapError as exc:
+                problems = exc.problems if isinstance(exc, ValidationError) else [str(exc)]
+                return ImportPreview(
+                    layer, file.name, _sha256(file) if file.is_file() else "", options, base,
+                    rejected=[_rejected(p) for p in problems], error=str(exc),
+                    warnings=_texts(caught),
+                )  # fmt: skip
+        diff = _diff(self.layer(layer), frame, replace=bool(replace))
+        return ImportPreview(
+            layer, file.name, digest, options, base, warnings=_texts(caught), **diff
+        )
+
+    def apply_import(
+        self,
+        preview: ImportPreview,
+        path: str | os.PathLike[str],
+        *,
+        user: str,
+        reason: str = "",
+    ) -> ChangeSummary:
+        """Write what ``preview`` showed, in one transaction recorded in the history.
+
+        ``path`` must be the same file (its SHA-256 is checked), and the layer must not
+        have changed since the preview; the file is loaded again and must give the same
+        changes.
+
+        Raises
+        ------
+        ValidationError
+            When the preview rejected rows (nothing of such a file is applied), or the
+            file is not the one previewed.
+        ConflictError
+            When the layer changed since the preview (someone saved or imported in
+            between), checked again inside the write's transaction. Nothing is written.
+        """
+        if not preview.ok:
+            raise ValidationError(
+                f"{preview.file}: the preview rejected {len(preview.rejected)} rows; "
+                "nothing of it is applied: fix the file and upload it again",
+                [f"{r['where']}: {r['reason']}" if r["where"] else r["reason"]
+                 for r in preview.rejected],
+            )  # fmt: skip
+        file = Path(path)
+        if _sha256(file) != preview.sha256:
+            raise ValidationError(
+                f"{file.name}: not the file previewed as {preview.file!r} (SHA-256 "
+                "differs); preview it again"
+            )
+        found = self.store.layer_version(preview.layer)
+        if found != preview.base_version:
+            raise ConflictError(
+                f"layer {preview.layer!r} changed since the preview (version "
+                f"{preview.base_version}, now {found}); nothing was written: preview again",
+                expected_version=preview.base_version,
+                current_version=found,
+            )
+        o = preview.options
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the preview has them (its .warnings)
+            frame, digest = self._load_with_digest(
+                preview.layer, file, datum=o["datum"], source_layer=o.get("source_layer"),
+                group=o.get("group"), weight=o.get("weight"), level=o.get("level"),
+            )  # fmt: skip
+        again = _diff(self.layer(preview.layer), frame, replace=bool(o["replace"]))
+        if again["digest"] != preview.digest:
+            raise ConflictError(
+                f"{preview.file}: the import would no longer do what was previewed (the "
+                "registry or the boundary changed?); nothing was written: preview again",
+                expected_version=preview.base_version,
+                current_version=found,
+            )
+        return self.store.write_layer(
+            preview.layer,
+            frame,
+            user=user,
+            reason=reason,
+            replace=bool(o["replace"]),
+            detail={"file": preview.file, "sha256": digest, "datum": o["datum"],
+                    "previewed": True},
+            expected_version=preview.base_version,
+        )  # fmt: skip
 
     def load_file(
         self,
@@ -578,6 +720,254 @@ class Workspace:
             source.close()
 
 
+@dataclass(frozen=True)
+class ImportPreview:
+    """What importing one file would do (:meth:`Workspace.preview_import`); nothing written.
+
+    Each list holds one dict per feature: ``added`` and ``removed`` (``id``, ``lon``,
+    ``lat`` and, where the layer has them, ``name``, ``type``, ``group``), ``moved``
+    (also ``from`` and ``to`` as ``[lon, lat]`` and ``distance_m``, geodesic),
+    ``changed`` (also ``fields``: ``[{"field", "before", "after"}]``) and ``rejected``
+    (``where``, e.g. ``"row 4"`` or ``""`` for the whole file, ``field``, ``reason``).
+    A feature both moved and changed is in both lists. Coordinates are WGS84; a
+    polygon's are its centroid's. ``digest`` fingerprints the changes, so an apply
+    can check it writes what was shown; ``base_version`` is the layer's version then.
+    ``warnings`` are the loader's (a file read as GBK, polygons repaired, ...).
+    """
+
+    layer: str
+    file: str
+    sha256: str
+    options: dict
+    base_version: int
+    added: list[dict] = field(default_factory=list)
+    moved: list[dict] = field(default_factory=list)
+    changed: list[dict] = field(default_factory=list)
+    removed: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+    unchanged: int = 0
+    digest: str = ""
+    counts: dict = field(default_factory=dict)
+    error: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.counts:
+            counts = {k: len(getattr(self, k)) for k in _PREVIEW_LISTS}
+            object.__setattr__(self, "counts", {**counts, "unchanged": self.unchanged})
+
+    @property
+    def ok(self) -> bool:
+        """No row rejected: the file can be applied."""
+        return not self.counts.get("rejected") and not self.error
+
+    @property
+    def empty(self) -> bool:
+        """Applying it would change nothing."""
+        return not any(self.counts.get(k) for k in ("added", "moved", "changed", "removed"))
+
+    def to_json(self, limit: int | None = None) -> dict:
+        """A JSON-ready dict; ``limit`` keeps at most that many items of each list (the
+        ``counts`` stay whole; :meth:`Workspace.apply_import` still takes it)."""
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for k in _PREVIEW_LISTS:
+            out[k] = copy.deepcopy(out[k][:limit] if limit is not None else out[k])
+        out["options"], out["counts"] = dict(self.options), dict(self.counts)
+        out["warnings"] = list(self.warnings)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ImportPreview:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+_PREVIEW_LISTS = ("added", "moved", "changed", "removed", "rejected")
+_LABELS = ("name", "type", "group")
+_WHERE = re.compile(
+    r"^(?P<where>(?:(?:row|feature|record) \d+)(?: and (?:row|feature|record) \d+)*)?"
+    r"(?:, )?(?:field (?P<field>'[^']*'(?:/'[^']*')*))?: (?P<reason>.*)$",
+    re.S,
+)
+
+
+def _rejected(problem: str) -> dict:
+    """One loader problem (``"row 4, field 'lon': value 'x' is not a number"``) as
+    ``{"where", "field", "reason"}``; a problem about the whole file has no where."""
+    m = _WHERE.match(problem)
+    if m is None or not (m.group("where") or m.group("field")):
+        return {"where": "", "field": "", "reason": problem}
+    fields = re.findall(r"'([^']*)'", m.group("field") or "")
+    return {"where": m.group("where") or "", "field": "/".join(fields), "reason": m.group("reason")}
+
+
+def _texts(caught: list[warnings.WarningMessage]) -> list[str]:
+    return list(dict.fromkeys(str(w.message) for w in caught))
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """A cell as a comparable, JSON-ready value (missing -> None, numpy -> Python)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _values(frame: gpd.GeoDataFrame, name: str, rows: np.ndarray) -> pd.Series:
+    """A column's values at ``rows``, on a RangeIndex (all None when the frame lacks it)."""
+    if name not in frame.columns:
+        return pd.Series([None] * len(rows), dtype=object)
+    return frame[name].iloc[rows].reset_index(drop=True)
+
+
+def _differ(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Where two columns' values differ (missing equals missing), vectorised by pandas
+    (Arrow strings stay in Arrow); Python equality per element where the kinds differ."""
+    missing = a.isna().to_numpy(dtype=bool) & b.isna().to_numpy(dtype=bool)
+    try:
+        ne = a != b
+        unequal = ne.fillna(True).to_numpy(dtype=bool)
+    except (TypeError, ValueError):
+        pairs = zip(a.to_numpy(dtype=object), b.to_numpy(dtype=object), strict=True)
+        unequal = np.fromiter((bool(x != y) for x, y in pairs), dtype=bool, count=len(a))
+    return unequal & ~missing
+
+
+def _moved(cur: np.ndarray, new: np.ndarray, cur_xy: np.ndarray, new_xy: np.ndarray):
+    """Where two geometry arrays differ as the store compares them (ISO WKB); two 2-D
+    points by their coordinates, which is the same and much faster."""
+    import shapely
+
+    if not len(cur):
+        return np.zeros(0, dtype=np.intp)
+    flat = (
+        (shapely.get_type_id(cur) == 0)
+        & (shapely.get_type_id(new) == 0)
+        & ~shapely.has_z(cur)
+        & ~shapely.has_z(new)
+    )
+    same_xy = (cur_xy == new_xy) | (np.isnan(cur_xy) & np.isnan(new_xy))
+    differ = ~same_xy.all(axis=1)
+    other = np.flatnonzero(~flat)
+    if len(other):
+        differ[other] = shapely.to_wkb(cur[other], flavor="iso") != shapely.to_wkb(
+            new[other], flavor="iso"
+        )
+    return np.flatnonzero(differ)
+
+
+def _where(geoms: np.ndarray) -> np.ndarray:
+    """(lon, lat) of each geometry: a point's own, another geometry's centroid."""
+    import shapely
+
+    out = np.full((len(geoms), 2), np.nan)
+    if not len(geoms):
+        return out
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    points = np.asarray(geoms[ok], dtype=object)
+    other = shapely.get_type_id(points) != 0
+    if other.any():
+        points = points.copy()
+        points[other] = shapely.centroid(points[other])
+    out[ok, 0], out[ok, 1] = shapely.get_x(points), shapely.get_y(points)
+    return out
+
+
+def _items(frame: gpd.GeoDataFrame, rows: np.ndarray, lonlat: np.ndarray) -> list[dict]:
+    """One dict per feature at ``rows``: id, the label columns the layer has, lon, lat."""
+    rows = np.asarray(rows, dtype=np.intp)
+    ids = frame["id"].astype(str).to_numpy(dtype=object)[rows].tolist()
+    labels = {n: frame[n].to_numpy(dtype=object)[rows].tolist() for n in _LABELS if n in frame}
+    xy = lonlat[rows]
+    lon = [None if v != v else v for v in xy[:, 0].tolist()]
+    lat = [None if v != v else v for v in xy[:, 1].tolist()]
+    out = []
+    for j, fid in enumerate(ids):
+        item: dict[str, Any] = {"id": fid}
+        for name, values in labels.items():
+            item[name] = _plain(values[j])
+        item["lon"], item["lat"] = lon[j], lat[j]
+        out.append(item)
+    return out
+
+
+def _diff(current: gpd.GeoDataFrame, new: gpd.GeoDataFrame, *, replace: bool) -> dict:
+    """What writing ``new`` over ``current`` changes, as the store decides it: features
+    matched by id; a feature changes when any attribute or its geometry (WKB) differs;
+    a column the file lacks is written empty."""
+
+    from geo._metric import geodesic_m
+
+    cur_ids = current["id"].astype(str).to_numpy(dtype=object)
+    new_ids = new["id"].astype(str).to_numpy(dtype=object)
+    index = pd.Index(cur_ids, dtype=object)  # hashed as Python str (no Arrow round trip)
+    at = index.get_indexer(pd.Index(new_ids, dtype=object))
+    fresh = np.flatnonzero(at < 0)
+    both = np.flatnonzero(at >= 0)
+    old = at[both]
+    if replace:
+        gone = np.setdiff1d(np.arange(len(cur_ids)), old, assume_unique=True)
+    else:
+        gone = np.zeros(0, dtype=np.intp)
+    cur_where, new_where = _where(current.geometry.to_numpy()), _where(new.geometry.to_numpy())
+
+    names = [c for c in current.columns if c not in ("id", current.geometry.name)]
+    names += [c for c in new.columns if c not in ("id", new.geometry.name, *names)]
+    fields: dict[int, list[dict]] = {}
+    for name in names:
+        before, after = _values(current, name, old), _values(new, name, both)
+        for k in np.flatnonzero(_differ(before, after)).tolist():
+            fields.setdefault(k, []).append(
+                {"field": name, "before": _plain(before.iloc[k]), "after": _plain(after.iloc[k])}
+            )
+    shifted = _moved(
+        current.geometry.to_numpy()[old], new.geometry.to_numpy()[both],
+        cur_where[old], new_where[both],
+    )  # fmt: skip
+    metres = geodesic_m(cur_where[old[shifted]], new_where[both[shifted]])
+
+    added = _items(new, fresh, new_where)
+    removed = _items(current, gone, cur_where)
+    moved = _items(new, both[shifted], new_where)
+    for item, j, m in zip(moved, shifted.tolist(), metres.tolist(), strict=True):
+        item["from"] = [_plain(v) for v in cur_where[old[j]]]
+        item["to"] = [_plain(v) for v in new_where[both[j]]]
+        item["distance_m"] = None if m != m else round(m, 2)
+    keys = sorted(fields)
+    changed = _items(new, both[np.asarray(keys, dtype=np.intp)], new_where)
+    for item, k in zip(changed, keys, strict=True):
+        item["fields"] = fields[k]
+    touched = set(shifted.tolist()) | set(fields)
+    summary = {
+        "added": sorted(new_ids[fresh]),
+        "changed": sorted(new_ids[both[sorted(touched)]]) if touched else [],
+        "removed": sorted(cur_ids[gone]),
+    }
+    digest = hashlib.sha256(json.dumps(summary, ensure_ascii=False).encode()).hexdigest()
+    return {
+        "added": added,
+        "moved": moved,
+        "changed": changed,
+        "removed": removed,
+        "unchanged": len(both) - len(touched),
+        "digest": digest,
+    }
+
+
 def _one_layer(file: Path, layer: str, tmp: Path) -> Path:
     """Copy one layer of a multi-layer file into its own GeoPackage for the loaders."""
     import pyogrio
@@ -591,4 +981,4 @@ def _one_layer(file: Path, layer: str, tmp: Path) -> Path:
     return out
 
 
-__all__ = ["CONFIG", "LAYERS", "STORE_FILE", "Workspace"]
+__all__ = ["CONFIG", "LAYERS", "STORE_FILE", "ImportPreview", "Workspace"]

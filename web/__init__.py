@@ -45,7 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from pathlib import Path
 
-    from web import api, api_write, auth, errors, i18n, planner, public
+    from web import api, api_write, auth, editing, errors, i18n, planner, public
 
     @app.before_request
     def _per_request() -> None:
@@ -71,6 +71,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from web import feedback  # public reports and their review (issue 11)
 
     app.register_blueprint(feedback.bp)
+    editing.init_app(app)  # /planner/upload, /planner/facility/<id>
     from web import api_standards  # standards, compliance, criticality (issue 12)
 
     app.register_blueprint(api_standards.bp)

@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": "",
     # sign-in attempts per client address (Flask-Limiter syntax; counted per worker)
     "SIGN_IN_LIMIT": "10/minute",
+    # the largest file the planner's upload page takes, in bytes (and, unless
+    # MAX_CONTENT_LENGTH is set, about the largest request body of any kind)
+    "UPLOAD_MAX": 64 * 1024 * 1024,
     # the facility-type registry (a district's copy of geo/data/facility_types.toml);
     # empty: the shipped one
     "REGISTRY": "",

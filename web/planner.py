@@ -74,6 +74,24 @@ def planner_models(facility_type: str, d) -> list[dict[str, str]]:
     return [{"key": k, "summary": SITING_MODELS[k].summary} for k in keys]
 
 
+def edit_config(d) -> dict[str, str] | None:
+    """What static/edit.js needs to edit facilities on the map (the write API's
+    addresses), for an editor of a served workspace; None otherwise (no editing shown)."""
+    from flask import url_for
+
+    from web.auth import current_role
+
+    role = current_role()
+    if d.workspace is None or role not in ("editor", "admin"):
+        return None
+    return {
+        "add_url": url_for("api_write.add_facility"),
+        "item_url": url_for("api_write.update_facility", fid="__ID__"),
+        "history_url": url_for("editing.facility", fid="__ID__"),
+        "upload_url": url_for("editing.upload_form"),
+    }
+
+
 @bp.get("/")
 def dashboard():
     d, scenario, body = _scenario_and_body()
@@ -91,6 +109,11 @@ def dashboard():
         measure=d.measure,
         privacy_k=gaps["privacy_k"],
         models=planner_models(scenario.facility_type, d),
+        edit=edit_config(d),
+        # the level the areas table shows (none when the workspace has no areas yet)
+        area_level="subdistrict"
+        if len(d.demo.areas) and (d.demo.areas["level"] == "subdistrict").any()
+        else None,
     )
     return render_template(
         "planner.html",

@@ -335,6 +335,18 @@ class Store:
             ).scalar()
         return int(found or 0)
 
+    def layer_version(self, layer: str) -> int:
+        """The store version of the layer's last change (0 for a layer never written)."""
+        with self.backend.engine.connect() as conn:
+            return self._layer_version(conn, layer)
+
+    @staticmethod
+    def _layer_version(conn, layer: str) -> int:
+        found = conn.execute(
+            sa.text("SELECT max(version) FROM sm_changes WHERE layer = :l"), {"l": layer}
+        ).scalar()
+        return int(found or 0)
+
     def changes(self, *, layer: str | None = None, limit: int | None = None) -> list[Change]:
         """The change log, newest first."""
         sql = "SELECT version, at, user_name, reason, layer, action, detail FROM sm_changes"
@@ -514,6 +526,7 @@ class Store:
         action: str = "import",
         detail: Mapping[str, Any] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        expected_version: int | None = None,
     ) -> ChangeSummary:
         """Write a layer in one transaction: features added, changed or (with ``replace``)
         removed, each recorded in the history.
@@ -537,9 +550,27 @@ class Store:
             More for the change log (the file's name, ...), JSON-serialisable.
         progress : callable, optional
             Called as ``progress(rows_written, rows_total)`` while writing.
+        expected_version : int, optional
+            Write only if the layer's last change (:meth:`layer_version`) is still this
+            one, checked inside the transaction (an upload applied as it was previewed).
+
+        Raises
+        ------
+        ConflictError
+            When ``expected_version`` is given and the layer changed since; nothing is
+            written.
         """
         frame = self._check_frame(layer, frame)
         with self.backend.write() as conn:
+            if expected_version is not None:
+                found = self._layer_version(conn, layer)
+                if found != expected_version:
+                    raise ConflictError(
+                        f"layer {layer!r} changed since version {expected_version} (now "
+                        f"version {found}); nothing was written: look at it again",
+                        expected_version=expected_version,
+                        current_version=found,
+                    )
             return self._write(
                 conn,
                 layer,

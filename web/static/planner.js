@@ -100,18 +100,37 @@
     node.setAttribute("aria-pressed", off ? "false" : "true");
   }
 
-  function drawFacilities(fc) {
-    fc.features.forEach(function (f) {
-      var p = f.properties;
-      var m = L.marker(SM.latLng(f.geometry.coordinates), {
-        icon: SM.pin(p.type), keyboard: true, title: p.name,
-      });
-      m.bindTooltip(el("span", { text: p.name }), { direction: "top", offset: [0, -8] });
-      m.on("add", function () { styleMarker(p.id); m.getElement().setAttribute("data-id", p.id); });
-      m.on("click", function () { if (!state.adding) toggle(p.id); });
-      facilities[p.id] = { f: f, marker: m };
-      m.addTo(facLayer);
+  // one facility's marker (drawn again after an edit: static/edit.js)
+  function drawFacility(f) {
+    var p = f.properties;
+    removeFacility(p.id);
+    var m = L.marker(SM.latLng(f.geometry.coordinates), {
+      icon: SM.pin(p.type), keyboard: true, title: p.name,
     });
+    m.bindTooltip(el("span", { text: p.name }), { direction: "top", offset: [0, -8] });
+    m.on("add", function () { styleMarker(p.id); m.getElement().setAttribute("data-id", p.id); });
+    m.on("click", function () {
+      if (state.adding) return;
+      // in edit mode a click opens the facility's form instead of switching it off
+      if (window.smEdit && window.smEdit.markerClick(p.id)) return;
+      toggle(p.id);
+    });
+    facilities[p.id] = { f: f, marker: m };
+    m.addTo(facLayer);
+    if (window.smEdit) window.smEdit.markerAdded(p.id);
+    return m;
+  }
+
+  function removeFacility(id) {
+    var e = facilities[id];
+    if (!e) return;
+    facLayer.removeLayer(e.marker);
+    delete facilities[id];
+    state.off.delete(id);
+  }
+
+  function drawFacilities(fc) {
+    fc.features.forEach(drawFacility);
   }
 
   function drawNew() {
@@ -244,7 +263,7 @@
     var q = SM.query(scenarioParams());
     document.body.dataset.updating = "1";
     return Promise.all([
-      SM.getJSON(cfg.api.coverage + "?" + q + "&area_level=subdistrict"),
+      SM.getJSON(cfg.api.coverage + "?" + q + (cfg.area_level ? "&area_level=" + cfg.area_level : "")),
       SM.getJSON(cfg.api.gaps + "?" + q),
     ]).then(function (res) {
       if (mine !== seq) return;
@@ -279,7 +298,7 @@
   addBtn.addEventListener("click", function () { setAdding(!state.adding); });
   document.addEventListener("keydown", function (e) { if (e.key === "Escape" && state.adding) setAdding(false); });
   map.on("click", function (e) {
-    if (!state.adding) return;
+    if (!state.adding || (window.smEdit && window.smEdit.placing())) return;
     state.add.push([e.latlng.lng, e.latlng.lat]);
     setAdding(false);
     drawNew();
@@ -326,7 +345,11 @@
     if (hidden) hidden.value = typeSel.value;
   });
 
-  window.smPlanner = { update: update, lastUpdateMs: null, updates: 0, state: state };
+  window.smPlanner = {
+    update: update, lastUpdateMs: null, updates: 0, state: state, map: map,
+    facilities: facilities, drawFacility: drawFacility, removeFacility: removeFacility,
+    isAdding: function () { return state.adding; },
+  };
 
   var changed = state.off.size > 0 || state.add.length > 0;
   Promise.all([
