@@ -161,7 +161,17 @@ def partition_demand(demand, *, npartitions: int | None = None, by: str = "hilbe
         )
     name = demand.index.name
     flat = demand.map_partitions(lambda p: p.rename_axis(_INDEX_COLUMN).reset_index())
-    shuffled = flat.spatial_shuffle(by=by, npartitions=npartitions or demand.npartitions)
+    parts = npartitions or demand.npartitions
+    if by in ("hilbert", "morton"):
+        # spatial_shuffle with the bounds computed first: left lazy, they reach the tasks as
+        # a Dask array that the workers then compute without a client (an intermittent
+        # "no Client active" from dask-geopandas' _encode)
+        bounds = tuple(float(v) for v in np.asarray(flat.total_bounds.compute()))
+        distance = flat.hilbert_distance if by == "hilbert" else flat.morton_distance
+        shuffled = flat.set_index(distance(total_bounds=bounds), sorted=False, npartitions=parts)
+        shuffled.calculate_spatial_partitions()
+    else:
+        shuffled = flat.spatial_shuffle(by=by, npartitions=parts)
     return shuffled.map_partitions(lambda p: p.set_index(_INDEX_COLUMN).rename_axis(name))
 
 

@@ -377,7 +377,7 @@ def load_equipment(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not file.is_file():
         raise FileNotFound(f"equipment file {str(file)!r} does not exist")
     if file.suffix.lower() in (".xlsx", ".xls"):
-        return pd.read_excel(file, dtype=str)
+        return pd.read_excel(file, dtype=str, engine="calamine")
     if file.suffix.lower() != ".csv":
         raise ValidationError(f"equipment file {str(file)!r}: use a .csv or .xlsx file")
     for enc in ("utf-8-sig", "gb18030"):

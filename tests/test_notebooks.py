@@ -235,7 +235,7 @@ def _asset_urls(page: str) -> list[str]:
 def test_bring_your_own_data_map_is_standalone(run_notebook, cli_json):
     _, work = run_notebook("04_bring_your_own_data")
     out = work / "output"
-    rows = pd.read_excel(work / "data" / "stations_amap.xlsx")
+    rows = pd.read_excel(work / "data" / "stations_amap.xlsx", engine="calamine")
     for name in ("stations_map.html", "mother_room_gaps.html"):
         page = (out / name).read_text("utf-8")
         assert _asset_urls(page) == [], name  # Leaflet is inlined: no script or style URL
@@ -274,7 +274,10 @@ def test_byo_data_is_what_the_script_makes(tmp_path):
     spec.loader.exec_module(module)
     stations, workplaces = module.write(tmp_path)
     shipped = NOTEBOOKS / "data"
-    pd.testing.assert_frame_equal(pd.read_excel(stations), pd.read_excel(shipped / module.STATIONS))
+    pd.testing.assert_frame_equal(
+        pd.read_excel(stations, engine="calamine"),
+        pd.read_excel(shipped / module.STATIONS, engine="calamine"),
+    )
     assert workplaces.read_bytes() == (shipped / module.WORKPLACES).read_bytes()
 
 
