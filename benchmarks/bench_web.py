@@ -27,8 +27,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+
+from _summary import summary  # noqa: E402
 
 WRK_LUA = r"""
 local points = {}
@@ -102,6 +105,12 @@ def bench_nearest(duration_s: int = 20) -> str:
             check=True,
         ).stdout
         line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+        got = dict(kv.split("=") for kv in line.split()[1:])
+        summary(
+            "nearest-facility API, 50 connections (wrk), gunicorn -w 2",
+            f"p95 {float(got['p95_ms']):.1f} ms, {got['rps']} req/s, {got['errors']} errors",
+            ratio="target p95 < 50 ms",
+        )
         return (
             f"nearest API, wrk -t2 -c50 -d{duration_s}s, gunicorn -w 2 (sync), loopback: "
             + line.removeprefix("RESULT ")
@@ -171,6 +180,11 @@ def bench_finder(n: int = 10_000, runs: int = 5) -> str:
         pw.stop()
         server.stop()
     runs_txt = ", ".join(f"{t:.2f}" for t in times)
+    summary(
+        f"finder page with {n:,} facilities ready, headless Chromium",
+        f"median {np.median(times):.2f} s",
+        ratio="target < 2 s",
+    )
     return (
         f"finder with {n:,} facilities ready in headless Chromium: median "
         f"{np.median(times):.2f} s (runs: {runs_txt})"
@@ -201,6 +215,11 @@ def bench_weight() -> str:
     total = sum(sizes.values())
     top = sorted(sizes.items(), key=lambda kv: -kv[1])[:4]
     parts = ", ".join(f"/{u.split('/', 3)[-1].split('?')[0]} {s / 1024:.0f} KB" for u, s in top)
+    summary(
+        "finder page weight without tiles (Beilun demo)",
+        f"{total / 1024:.0f} KB in {len(sizes)} requests",
+        ratio="target < 1 MB",
+    )
     return (
         f"finder page weight without tiles (Beilun demo, uncompressed): "
         f"{total / 1024:.0f} KB in {len(sizes)} requests (largest: {parts})"
