@@ -61,10 +61,10 @@ def _spopt_mclp_child(conn, cost, w, r, p, time_limit_s) -> None:
 
 
 def spopt_mclp(cost, w, r, p, time_limit_s, timeout_s) -> dict:
-    """spopt's MCLP build + HiGHS solve in a forked child, stopped after ``timeout_s``."""
+    """spopt's MCLP build + HiGHS solve in a child process, stopped after ``timeout_s``."""
     import multiprocessing as mp
 
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")  # not fork: HiGHS threads in this process would deadlock it
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_spopt_mclp_child, args=(child, cost, w, r, p, time_limit_s))
     t0 = time.perf_counter()
