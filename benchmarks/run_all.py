@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -56,18 +57,19 @@ SUITE: list[tuple[str, str, list[str], str]] = [
      "2SFCA vs access, 1,000,000 x 10,000"),
     ("scale", "bench_scale.py",
      ["--memory", "1e4,1e5,1e6", "--dask", "1e5,1e6,1e7", "--big", "5e7",
-      "--big-copies-of", "1e7", "--not-run", "1e8"],
+      "--big-copies-of", "1e7", "--not-run", "1e8",
+      "--records", "docs/benchmarks-scale.jsonl"],
      "Dask scaling, 10^4 to 10^8 demand points x 150,000 stations"),
-    ("siting", "bench_siting.py", ["--seeds", "3"], "MCLP vs spopt, 2,000 x 200, p = 20"),
+    ("siting", "bench_siting.py", ["--seeds", "2"], "MCLP vs spopt, 2,000 x 200, p = 20"),
+    ("web", "bench_web.py", [], "nearest API under load, finder in Chromium, page weight"),
+    ("loading", "bench_loading.py", ["--big-rows", "2000000", "--xlsx-rows", "100000"],
+     "loading CSV and .xlsx demand"),
     ("siting-10x", "bench_siting.py",
      ["--demand", "20000", "--candidates", "2000", "--p", "200", "--seeds", "1",
       "--spopt-time-limit", "240", "--spopt-timeout", "300"],
      "MCLP vs spopt, 20,000 x 2,000, p = 200"),
     ("network", "bench_network.py", ["--osmnx-facilities", "10"],
      "network nearest + service areas vs the osmnx/NetworkX recipe and pandana"),
-    ("web", "bench_web.py", [], "nearest API under load, finder in Chromium, page weight"),
-    ("loading", "bench_loading.py", ["--big-rows", "2000000", "--xlsx-rows", "100000"],
-     "loading CSV and .xlsx demand"),
     ("criticality", "bench_criticality.py", ["--brute", "1"], "criticality vs close-and-recount"),
     ("pcenter", "bench_siting.py",
      ["--model", "pcenter", "--seeds", "1", "--spopt-time-limit", "60"],
@@ -109,22 +111,26 @@ def run(script: str, args: list[str], timeout_s: float) -> dict:
     """One benchmark in its own process: its output, wall time, exit code and the loads."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started, load0, t0 = _now(), os.getloadavg(), time.perf_counter()
+    # its own session, so that a timeout stops its children too (Dask workers, servers)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / script), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        proc = subprocess.run(
-            [sys.executable, str(HERE / script), *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-        )
-        out, code = proc.stdout, proc.returncode
+        out, err = proc.communicate(timeout=timeout_s)
+        code = proc.returncode
         if code:
-            tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+            tail = "\n".join(err.strip().splitlines()[-15:])
             out += f"\n(failed with exit code {code})\n{tail}"
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        out += f"\n(stopped after {timeout_s:g} s)"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        out = (out or "") + f"\n(stopped after {timeout_s:g} s)"
         code = -1
     rows, text = parse(out)
     return {
@@ -157,9 +163,11 @@ def section(results: dict) -> str:
         "same run.",
         "",
     ]
-    for name, *_ in SUITE:
+    for name, script, a, _ in SUITE:
         r = results.get(name)
         if r is None:
+            cmd = shlex.join(["python", f"benchmarks/{script}", *a])
+            lines += [f"### {name} (not run in this suite run)", "", f"`{cmd}`", ""]
             continue
         status = "" if r["code"] == 0 else " (did not finish; see the end of its output)"
         lines += [
@@ -193,9 +201,11 @@ def readme_table(results: dict) -> str:
         "| load, start → end |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for name, *_ in SUITE:
+    for name, script, a, what in SUITE:
         r = results.get(name)
         if r is None:
+            cmd = shlex.join([script, *a])
+            lines.append(f"| {what}: not run in this suite run (`{cmd}`) | | | | | |")
             continue
         if r["code"] != 0 and not r["summary"]:
             lines.append(f"| {name}: did not finish (docs/benchmarks.md) | | | | | {_load(r)} |")
