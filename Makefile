@@ -35,7 +35,7 @@ lint: install
 
 bench: install
 	bash scripts/install-system-deps.sh wrk   # the load generator of benchmarks/bench_web.py
-	$(BIN)/python benchmarks/run_all.py   # every benchmarks/bench_*.py; writes docs/benchmarks.md
+	$(BIN)/python benchmarks/run_all.py   # the suite; writes docs/benchmarks.md and the README table
 
 demo: install
 	$(BIN)/python datasets/beilun/build.py

@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from _summary import summary
 
 CHILD = r"""
 import json, sys, time, warnings
@@ -42,6 +43,10 @@ before = status("VmRSS")
 t, c = time.perf_counter(), time.process_time()
 if what == "load":
     n = len(load_demand(path))
+elif what == "pandas":  # the peer: pandas.read_csv + points, no validation
+    import geopandas as gpd, pandas as pd
+    t_ = pd.read_csv(path)
+    n = len(gpd.GeoDataFrame(t_, geometry=gpd.points_from_xy(t_["lon"], t_["lat"]), crs=4326))
 else:
     n = sum(len(block) for block in iter_demand(path))
 s, cpu = time.perf_counter() - t, time.process_time() - c
@@ -149,6 +154,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--big-rows", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--xlsx-rows", type=int, default=None, help="default: --rows")
     parser.add_argument("--skip-xlsx", action="store_true")
     parser.add_argument("--skip-big", action="store_true")
     args = parser.parse_args()
@@ -159,6 +165,8 @@ def main() -> None:
         csv1 = root / "demand_1m.csv"
         write_csv(csv1, args.rows)
         results["csv_1m_load_demand"] = measure(csv1, "load", rep)
+        report(results)
+        results["csv_1m_pandas_read_csv"] = measure(csv1, "pandas", rep)
         report(results)
         results["csv_1m_iter_demand"] = measure(csv1, "iter", rep)
         report(results)
@@ -173,9 +181,39 @@ def main() -> None:
             csv5.unlink()
         if not args.skip_xlsx:
             xlsx = root / "demand_1m.xlsx"
-            write_xlsx(xlsx, args.rows)
+            write_xlsx(xlsx, args.xlsx_rows or args.rows)
             results["xlsx_1m_load_demand"] = measure(xlsx, "load", 1)
             report(results)
+    summaries(results, args)
+
+
+def summaries(results: dict, args) -> None:
+    ours, peer = results["csv_1m_load_demand"], results["csv_1m_pandas_read_csv"]
+    summary(
+        f"load_demand, {args.rows:,}-row demand CSV (validated)",
+        f"{ours['best_s']:.2f} s ({ours['cpu_s']:.2f} s CPU)",
+        f"pandas.read_csv + points_from_xy {peer['best_s']:.2f} s (no validation)",
+        f"{peer['best_s'] / ours['best_s']:.2f}x",
+        f"{ours['peak_mb_above_interpreter']:.0f} MB vs {peer['peak_mb_above_interpreter']:.0f} MB",
+    )
+    it = results.get("csv_5m_iter_demand")
+    if it:
+        summary(
+            f"iter_demand, {args.big_rows:,}-row CSV, block by block",
+            f"{it['best_s']:.1f} s",
+            memory=f"{it['peak_mb_above_interpreter']:.0f} MB",
+        )
+    summary(
+        f"`servicemap coverage` CLI on the {args.rows:,}-row CSV, end to end",
+        f"{results['cli_coverage_1m']['best_s']:.1f} s",
+    )
+    x = results.get("xlsx_1m_load_demand")
+    if x:
+        summary(
+            f"load_demand, {x['rows']:,}-row .xlsx",
+            f"{x['best_s']:.1f} s ({x['cpu_s']:.1f} s CPU)",
+            memory=f"{x['peak_mb_above_interpreter']:.0f} MB",
+        )
 
 
 def report(results: dict) -> None:

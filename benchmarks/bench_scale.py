@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _summary import summary
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 THRESHOLD_M = 1000.0
@@ -197,7 +199,44 @@ def _line(r: dict) -> str:
     )
 
 
-def plot(records: list[dict], path: Path) -> None:
+def summaries(
+    mem: dict, dsk: dict, not_run: list[int], dask_runs: list[dict], stations: int
+) -> None:
+    """The README's lines: the largest runs, the throughput ratio, what was not run."""
+    if 10_000_000 in dsk:
+        d = dsk[10_000_000]
+        summary(
+            f"Dask, 10,000,000 demand x {stations:,} stations, coverage + area summary, "
+            f"{d['cores']} workers",
+            f"{d['seconds']:.0f} s ({d['partitions']} partitions)",
+            memory=f"{d['peak_gb']:.2f} GB per worker (target < 4 GB)",
+        )
+    if mem and 10_000_000 in dsk:
+        m, d = mem[max(mem)], dsk[10_000_000]
+        tm = m["points"] / m["seconds"] / m["cores"]
+        td = d["points"] / d["seconds"] / d["cores"]
+        cpu = "cpu_s" in m and "cpu_s" in d
+        cm = m["cpu_s"] / m["points"] * 1e6 if cpu else float("nan")
+        cd = d["cpu_s"] / d["points"] * 1e6 if cpu else float("nan")
+        summary(
+            f"throughput per core, Dask at 10,000,000 vs in memory at {m['points']:,}",
+            f"{td:,.0f} points/s per core" + (f" ({cd:.1f} µs CPU per point)" if cpu else ""),
+            f"in memory {tm:,.0f} points/s per core"
+            + (f" ({cm:.1f} µs CPU per point)" if cpu else ""),
+            f"in memory / Dask {tm / td:.2f} (target within 2x)",
+        )
+    big = [r for r in dask_runs if r["points"] > 10_000_000]
+    for r in big:
+        summary(
+            f"Dask, {r['points']:,} demand points through {r['partitions']} GeoParquet partitions",
+            f"{r['seconds']:.0f} s",
+            memory=f"{r['peak_gb']:.2f} GB per worker, client {r['client_peak_gb']:.2f} GB",
+        )
+    for n in not_run:
+        summary(f"Dask, {n:,} demand points", "not run (time; see docs/benchmarks.md)")
+
+
+def plot(records: list[dict], path: Path, not_run: list[int] = ()) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -214,6 +253,13 @@ def plot(records: list[dict], path: Path) -> None:
         b.plot(
             x, [r["peak_gb"] for r in rs], mark, label=label + (" (per worker)" * (kind == "dask"))
         )
+    for n in not_run:
+        for ax in (a, b):
+            ax.axvline(n, color="grey", linestyle=":")
+            ax.annotate(
+                "not run", (n, 0.5), xycoords=("data", "axes fraction"), rotation=90,
+                ha="right", va="center", color="grey",
+            )  # fmt: skip
     for ax, ylab in ((a, "time, s"), (b, "peak memory, GB")):
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -243,6 +289,12 @@ def main() -> None:
         default=None,
         help="make the --big dataset from copies of this size's parts (e.g. 1e7: 5 x 10 "
         "million rows) instead of generating it",
+    )
+    ap.add_argument(
+        "--not-run",
+        default="",
+        help="sizes named in the series but not run (e.g. 1e8 when it cannot fit the time): "
+        "printed as such, with the time the largest run predicts, and marked on the plot",
     )
     ap.add_argument("--stations", type=int, default=150_000)
     ap.add_argument("--workers", type=int, default=2)
@@ -307,7 +359,8 @@ def main() -> None:
         d = dsk[max(p for p in dsk if p <= max(10_000_000, min(dsk)))]
         tm = m["points"] / m["seconds"] / m["cores"]
         td = d["points"] / d["seconds"] / d["cores"]
-        cm, cd = m["cpu_s"] / m["points"] * 1e6, d["cpu_s"] / d["points"] * 1e6
+        cm = m["cpu_s"] / m["points"] * 1e6 if "cpu_s" in m else float("nan")
+        cd = d["cpu_s"] / d["points"] * 1e6 if "cpu_s" in d else float("nan")
         print(
             f"throughput per core: Dask at {d['points']:,} {td:,.0f} points/s vs in memory at "
             f"{m['points']:,} {tm:,.0f} points/s (wall clock; in-memory/Dask {tm / td:.2f}). "
@@ -318,8 +371,20 @@ def main() -> None:
         same = abs(mem[p]["covered_share"] - dsk[p]["covered_share"]) < 1e-12
         same &= mem[p]["gaps"] == dsk[p]["gaps"]
         print(f"check at {p:,}: covered share and gap cells equal in memory and on Dask: {same}")
+    dask_runs = sorted((r for r in records if r["kind"] == "dask"), key=lambda r: r["points"])
+    not_run = _numbers(args.not_run)
+    for n in not_run:
+        big = dask_runs[-1] if dask_runs else None
+        guess = (
+            f": needs about {big['seconds'] * n / big['points'] / 60:.0f} min on this machine "
+            f"(linear from the {big['points']:,}-point run), with the same memory per worker"
+            if big
+            else ""
+        )
+        print(f"  dask {n:>12,} points: not run{guess}")
+    summaries(mem, dsk, not_run, dask_runs, args.stations)
     if args.plot:
-        plot(records, args.plot)
+        plot(records, args.plot, not_run)
         print(
             f"plot: {args.plot.relative_to(ROOT) if args.plot.is_relative_to(ROOT) else args.plot}"
         )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _summary import summary
 
 from geo.workspace import Workspace
 
@@ -119,6 +120,11 @@ def main() -> None:
         print(f"| {label} | {n:,} | {lw:.1f} ({lc:.1f}) | {ww:.1f} ({wc:.1f}) | "
               f"{lw + ww:.1f} ({lc + wc:.1f}) |")  # fmt: skip
     print(f"\nreading the {args.demand:,}-row demand layer back: {read_s:.1f} s")
+    for label, lw, lc, ww, wc, _ in rows:
+        summary(
+            f"store import ({backend}), {label}",
+            f"{lw + ww:.1f} s ({lc + wc:.1f} s CPU): load {lw:.1f} s + write {ww:.1f} s",
+        )
 
 
 if __name__ == "__main__":
