@@ -213,6 +213,10 @@ def nearest_geodesic(fac_ll: np.ndarray, dem_ll: np.ndarray) -> tuple[np.ndarray
     return best, dist
 
 
+#: demand points per block in :func:`pairs_within`
+_PAIR_BLOCK = 65_536
+
+
 def pairs_within(
     fac_ll: np.ndarray, dem_ll: np.ndarray, max_m: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -227,16 +231,30 @@ def pairs_within(
     dem_ll = np.asarray(dem_ll, dtype="float64").reshape(-1, 2)
     if len(fac_ll) == 0 or len(dem_ll) == 0:
         return empty
-    nf, nd = unit_vectors(fac_ll), unit_vectors(dem_ll)
-    rec = cKDTree(nd).sparse_distance_matrix(
-        cKDTree(nf), float(_chord_for(max_m)), output_type="ndarray"
+    nf = unit_vectors(fac_ll)
+    fac_tree, reach = cKDTree(nf), float(_chord_for(max_m))
+    parts = []
+    # demand in blocks: the candidate pairs and the geodesic's temporaries are those of one
+    # block (memory bounded by the block, not by all pairs); every pair is computed alone,
+    # so the answer is the same as in one piece
+    for start in range(0, len(dem_ll), _PAIR_BLOCK):
+        block = dem_ll[start : start + _PAIR_BLOCK]
+        nd = unit_vectors(block)
+        rec = cKDTree(nd).sparse_distance_matrix(fac_tree, reach, output_type="ndarray")
+        rows, cols = rec["i"].astype(np.int64), rec["j"].astype(np.int64)
+        del rec
+        dist = geodesic_m(fac_ll[cols], block[rows], nf[cols], nd[rows])
+        keep = dist <= max_m
+        rows, cols, dist = rows[keep], cols[keep], dist[keep]
+        order = np.lexsort((cols, rows))
+        parts.append((rows[order] + start, cols[order], dist[order]))
+    if len(parts) == 1:
+        return parts[0]
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
     )
-    rows, cols = rec["i"].astype(np.int64), rec["j"].astype(np.int64)
-    dist = geodesic_m(fac_ll[cols], dem_ll[rows], nf[cols], nd[rows])
-    keep = dist <= max_m
-    rows, cols, dist = rows[keep], cols[keep], dist[keep]
-    order = np.lexsort((cols, rows))
-    return rows[order], cols[order], dist[order]
 
 
 def to_lonlat(xy: np.ndarray, crs) -> np.ndarray:

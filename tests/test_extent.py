@@ -139,3 +139,19 @@ def test_no_facilities_and_one_facility():
     idx, dist = nearest_geodesic(np.array([[110.0, 35.0]]), dem_ll)
     assert (idx == 0).all()
     np.testing.assert_allclose(dist, _brute(np.array([[110.0, 35.0]]), dem_ll)[:, 0], atol=1e-6)
+
+
+def test_pairs_within_in_blocks_equals_one_piece(monkeypatch):
+    """pairs_within works through the demand in blocks (memory bounded by a block): the
+    answer is the same pairs, order and distances as in one piece."""
+    from geo import _metric
+
+    rng = np.random.default_rng(7)
+    dem = np.c_[121.6 + rng.random(5_000) * 0.4, 29.7 + rng.random(5_000) * 0.3]
+    fac = np.c_[121.6 + rng.random(60) * 0.4, 29.7 + rng.random(60) * 0.3]
+    whole = _metric.pairs_within(fac, dem, 3_000.0)
+    monkeypatch.setattr(_metric, "_PAIR_BLOCK", 777)
+    blocks = _metric.pairs_within(fac, dem, 3_000.0)
+    assert len(whole[0]) > 5_000 and len(set(whole[0] // 777)) > 5  # pairs in many blocks
+    for a, b in zip(whole, blocks, strict=True):
+        assert np.array_equal(a, b)
