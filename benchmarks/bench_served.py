@@ -24,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _summary import summary  # noqa: E402
 
 TARGET_S = 2.0
 
@@ -125,6 +127,11 @@ def main() -> None:
         print(
             f"| {k} | {min(v):.2f} | {med:.2f} | {max(v):.2f} | "
             f"{'yes' if med < TARGET_S else 'no'} |"
+        )
+        summary(
+            f"`make serve`, headless Chromium: {k}",
+            f"median {med:.2f} s (best {min(v):.2f}, worst {max(v):.2f}, {len(v)} rounds)",
+            ratio=f"target < {TARGET_S:g} s",
         )
 
 

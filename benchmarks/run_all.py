@@ -62,6 +62,8 @@ SUITE: list[tuple[str, str, list[str], str]] = [
      "Dask scaling, 10^4 to 10^8 demand points x 150,000 stations"),
     ("siting", "bench_siting.py", ["--seeds", "2"], "MCLP vs spopt, 2,000 x 200, p = 20"),
     ("web", "bench_web.py", [], "nearest API under load, finder in Chromium, page weight"),
+    ("served", "bench_served.py", ["--rounds", "3"],
+     "the planner's what-if, export, suggest, type switch and the finder under `make serve`"),
     ("loading", "bench_loading.py", ["--big-rows", "2000000", "--xlsx-rows", "100000"],
      "loading CSV and .xlsx demand"),
     ("siting-10x", "bench_siting.py",
