@@ -11,6 +11,7 @@ people, so sums in any order are exact).
 from __future__ import annotations
 
 import importlib.util
+import sys
 import warnings
 from pathlib import Path
 
@@ -214,6 +215,8 @@ def test_geoparquet_partitions_read_lazily(layers, parted, tmp_path):
 # --------------------------------------------------------------------------- networks
 def _bench_network():
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_network.py"
+    if str(path.parent) not in sys.path:  # as when run as a script: its _summary beside it
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("bench_network", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
