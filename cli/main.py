@@ -31,6 +31,7 @@ from cli.params import (
     Group,
     InputError,
     LazyChoice,
+    LazyHelpOption,
     Number,
 )
 from geo.crs import DATUMS
@@ -38,13 +39,24 @@ from geo.errors import ServicemapError
 from geo.export import ENCODINGS as EXPORT_ENCODINGS
 from geo.export import FORMATS as EXPORT_FORMATS
 from geo.export import TABLES as EXPORT_TABLES
-from geo.siting import METHODS, SITING_MODELS
 
 
 def _tile_keys() -> list[str]:
     from geo.maps import TILE_SOURCES  # Folium: imported only when --tiles is read
 
     return list(TILE_SOURCES)
+
+
+def _siting_models():
+    from geo.siting import SITING_MODELS  # SciPy's solvers: imported when `site` runs
+
+    return SITING_MODELS
+
+
+def _siting_methods() -> tuple[str, ...]:
+    from geo.siting import METHODS
+
+    return METHODS
 
 
 def _progress(iterable, desc: str, total: int | None = None):
@@ -500,10 +512,11 @@ def coverage_cmd(
 @click.option("--add", type=COUNT, default=5, show_default=True, help="Sites to add.")
 @click.option(
     "--model",
-    type=click.Choice(list(SITING_MODELS)),
+    cls=LazyHelpOption,
+    type=LazyChoice(lambda: list(_siting_models())),
     default=None,
-    help="Default: route for driver homes, else mclp. "
-    + "; ".join(f"{k}: {m.summary}" for k, m in SITING_MODELS.items())
+    help_from=lambda: "Default: route for driver homes, else mclp. "
+    + "; ".join(f"{k}: {m.summary}" for k, m in _siting_models().items())
     + ".",
 )
 @click.option(
@@ -522,7 +535,7 @@ def coverage_cmd(
 @click.option("--spacing-m", type=METRES, default=None, help="Candidate grid spacing (metres).")
 @click.option(
     "--method",
-    type=click.Choice(METHODS),
+    type=LazyChoice(_siting_methods),
     default="exact",
     show_default=True,
     help="exact: HiGHS, proven optimum; fast: greedy + swaps.",
@@ -619,7 +632,7 @@ def suggest_cmd(
     t = registry[type_key]
     unit = "daily trucks" if res.model == "route" else "people"
     click.echo(f"\n{t.label_zh} {t.label_en} ({type_key}): {res.model}, {res.method}")
-    click.echo(f"  optimises: {SITING_MODELS[res.model].summary}")
+    click.echo(f"  optimises: {_siting_models()[res.model].summary}")
     click.echo(f"  measure: {res.measure}")
     click.echo(
         f"  covered {res.covered_before:.1%} -> {res.covered_after:.1%} of "

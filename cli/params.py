@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import click
 
@@ -89,6 +90,24 @@ class LazyChoice(click.Choice):
 
     @choices.setter
     def choices(self, _given: Iterable[str]) -> None:  # Choice.__init__ sets ()
+        pass
+
+
+class LazyHelpOption(click.Option):
+    """A :class:`click.Option` whose help text is ``help_from()``, written when the help
+    is shown: the choices' descriptions can live in a module the command imports only
+    when it runs (``geo.siting`` and SciPy for ``site --model``)."""
+
+    def __init__(self, *args: Any, help_from: Callable[[], str], **kwargs: Any) -> None:
+        self._help_from = help_from
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def help(self) -> str:
+        return self._help_from()
+
+    @help.setter
+    def help(self, _given: str | None) -> None:  # Option.__init__ sets it
         pass
 
 

@@ -9,8 +9,9 @@ needs only the loaders and coverage do not pay for Folium, SQLAlchemy or the sol
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from geo._lazy import lazy_names
 
 # ``coverage`` is also the name of a submodule: importing it eagerly keeps ``geo.coverage``
 # the function (as ``from geo import coverage`` always gave), whatever is imported later.
@@ -331,14 +332,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'geo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once imported, a plain module attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, globals(), _WHERE, __all__)

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 from pykdtree.kdtree import KDTree
 from pyproj import CRS, Geod
-from scipy.spatial import cKDTree
 
 from geo.crs import metric_crs_from_bounds, points_xy, same_crs, transform_xy
 from geo.errors import ValidationError, check_positive
@@ -192,7 +191,8 @@ def nearest_geodesic(fac_ll: np.ndarray, dem_ll: np.ndarray) -> tuple[np.ndarray
     nf, nd = unit_vectors(fac_ll), unit_vectors(dem_ll)
     k = min(2, len(fac_ll))
     # pykdtree: OpenMP-parallel queries, ~2x scipy's cKDTree on this shape
-    chord, idx = KDTree(nf).query(nd, k=k)
+    tree = KDTree(nf)
+    chord, idx = tree.query(nd, k=k)
     chord, idx = chord.reshape(n, k), idx.reshape(n, k).astype(np.int64)
     best = idx[:, 0].copy()
     dist = geodesic_m(fac_ll[best], dem_ll, nf[best], nd, chord[:, 0])
@@ -201,16 +201,48 @@ def nearest_geodesic(fac_ll: np.ndarray, dem_ll: np.ndarray) -> tuple[np.ndarray
     reach = _chord_for(dist)
     open_ = np.flatnonzero(chord[:, 1] <= reach)
     if len(open_):
-        lists = cKDTree(nf).query_ball_point(nd[open_], reach[open_])
-        lens = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-        rows = np.repeat(open_, lens)
-        cols = np.fromiter((j for lst in lists for j in lst), dtype=np.int64, count=len(rows))
+        rows, cols = _within_chord(tree, nf, nd, open_, reach[open_])
         d = geodesic_m(fac_ll[cols], dem_ll[rows], nf[cols], nd[rows])
         order = np.lexsort((cols, d, rows))  # per point, the smallest (then lowest row)
         first = np.r_[True, rows[order][1:] != rows[order][:-1]]
         pick = order[first]
         best[rows[pick]], dist[rows[pick]] = cols[pick], d[pick]
     return best, dist
+
+
+#: facilities asked of the KD-tree per point in :func:`_within_chord` before falling back
+_BALL_K = 16
+
+
+def _within_chord(
+    tree: KDTree, nf: np.ndarray, nd: np.ndarray, rows: np.ndarray, reach: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(demand row, facility) of every facility within the chord ``reach[i]`` of the
+    demand point ``rows[i]`` (unit vectors ``nf``, ``nd``; ``tree`` is ``KDTree(nf)``).
+
+    The ``_BALL_K`` chord-nearest (the nearest search's pykdtree): when
+    the last of them is beyond a point's reach, they hold all its facilities within it.
+    The few points with more are asked of scipy's ball query, imported only then
+    (scipy.spatial costs 0.7 s of start-up to a command that never needs it).
+    """
+    k = min(_BALL_K, len(nf))
+    chord, idx = tree.query(nd[rows], k=k, distance_upper_bound=float(reach.max()))
+    chord, idx = chord.reshape(len(rows), k), idx.reshape(len(rows), k).astype(np.int64)
+    inside = chord <= reach[:, None]
+    full = inside[:, -1] if k < len(nf) else np.zeros(len(rows), dtype=bool)
+    inside[full] = False
+    r, c = np.nonzero(inside)
+    out_rows, out_cols = [rows[r]], [idx[r, c]]
+    if full.any():
+        from scipy.spatial import cKDTree
+
+        lists = cKDTree(nf).query_ball_point(nd[rows[full]], reach[full])
+        lens = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        out_rows.append(np.repeat(rows[full], lens))
+        out_cols.append(
+            np.fromiter((j for lst in lists for j in lst), dtype=np.int64, count=lens.sum())
+        )
+    return np.concatenate(out_rows), np.concatenate(out_cols)
 
 
 #: demand points per block in :func:`pairs_within`
@@ -231,6 +263,8 @@ def pairs_within(
     dem_ll = np.asarray(dem_ll, dtype="float64").reshape(-1, 2)
     if len(fac_ll) == 0 or len(dem_ll) == 0:
         return empty
+    from scipy.spatial import cKDTree
+
     nf = unit_vectors(fac_ll)
     fac_tree, reach = cKDTree(nf), float(_chord_for(max_m))
     parts = []

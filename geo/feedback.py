@@ -45,6 +45,7 @@ import geopandas as gpd
 import h3
 import numpy as np
 import pandas as pd
+import shapely
 from shapely.geometry import Point
 
 from geo.errors import ValidationError
@@ -460,7 +461,7 @@ class Feedback:
         ``senders`` (distinct addresses) and the hexagon; most uncovered first.
         """
         from geo.coverage import coverage
-        from geo.demand import to_h3
+        from geo.demand import h3_cells, to_h3
 
         rows = self.suggestions(status)
         points = gpd.GeoDataFrame(
@@ -487,7 +488,8 @@ class Feedback:
         )  # fmt: skip
         points["covered"] = res["covered"].to_numpy(dtype=bool)
         points["distance_m"] = res["distance_m"].to_numpy(dtype=float)
-        points["h3"] = [h3.latlng_to_cell(p.y, p.x, resolution) for p in points.geometry]
+        xy = shapely.get_coordinates(points.geometry.values)
+        points["h3"] = [h3.int_to_str(int(c)) for c in h3_cells(xy[:, 0], xy[:, 1], resolution)]
         points["uncovered"] = (~points["covered"]).astype(float)
         cells = to_h3(points, resolution=resolution, by=(), weight="uncovered")
         senders = points.groupby("h3")["sender"].nunique()

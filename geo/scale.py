@@ -306,22 +306,15 @@ def _gap_cells(part, resolution: int) -> pd.DataFrame:
     the gap grid of :func:`geo.coverage_summary` aggregates; the hexagons are drawn once,
     for the whole result, when the partials are summed.
     """
-    import h3.api.basic_int as h3_int
     from h3 import int_to_str
 
     from geo.crs import points_xy, transform_xy
+    from geo.demand import h3_cells
 
     w = part["weight"].to_numpy(dtype="float64")
     unc = part[~part["covered"].to_numpy(dtype=bool) & (w > 0)]
     xy = transform_xy(points_xy(unc), unc.crs, "EPSG:4326") if len(unc) else np.zeros((0, 2))
-    cells = np.fromiter(
-        (
-            h3_int.latlng_to_cell(lat, lng, resolution)
-            for lng, lat in zip(xy[:, 0].tolist(), xy[:, 1].tolist(), strict=True)
-        ),
-        dtype=np.uint64,
-        count=len(xy),
-    )
+    cells = h3_cells(xy[:, 0], xy[:, 1], resolution)
     g = (
         pd.DataFrame({"c": cells, "w": unc["weight"].to_numpy(dtype="float64")})
         .groupby("c", sort=False)["w"]
