@@ -59,6 +59,20 @@ _DEGREES = "write decimal degrees such as 121.85 (no letters, degree signs or N/
 # ---------------------------------------------------------------------------------------
 
 
+def cells(column: pd.Series) -> list[Any]:
+    """The cells of a column as a list, as iterating the Series gives them (an Arrow
+    column's nulls as ``pd.NA``), without pandas' slow per-cell iteration of Arrow data
+    (1.8 us a cell: 2.4 s for a 100,000-row, 13-column sheet)."""
+    if isinstance(column.dtype, pd.ArrowDtype):
+        arr = column.array._pa_array
+        values = arr.to_pylist()
+        if arr.null_count:
+            na = column.dtype.na_value
+            values = [na if v is None else v for v in values]
+        return values
+    return list(column)
+
+
 def is_blank(value: Any) -> bool:
     """Whether a cell is empty: None, NaN, NA/NaT or only whitespace."""
     if value is None or value is pd.NA or value is pd.NaT:

@@ -636,19 +636,37 @@ class _Rows:
 
     def col(self, fld: str) -> list[Any]:
         name = self.columns.get(fld)
-        return list(self.raw.frame[name]) if name is not None else [""] * self.n
+        return _io.cells(self.raw.frame[name]) if name is not None else [""] * self.n
 
     def fname(self, fld: str) -> Any:
         return self.columns.get(fld, fld)
 
     def checked(self, fld: str, parse: Callable[[Any], Any]) -> list[Any]:
-        """``parse`` applied to every value of ``fld``; failures are problems (None)."""
-        out = []
+        """``parse`` applied to every value of ``fld``; failures are problems (None).
+
+        Each distinct value (by type and value) is parsed once: a district's sheet
+        repeats its hours, levels and amenity lists on most rows. The parsers are pure,
+        so a repeat gets the same answer (a text or a number, shared safely)."""
+        out: list[Any] = []
+        seen: dict[tuple[type, Any], tuple[bool, Any]] = {}
         for i, value in enumerate(self.col(fld)):
             try:
-                out.append(parse(value))
-            except _Bad as bad:
-                self.problems.value(i, self.fname(fld), value, str(bad))
+                key = (type(value), value)
+                done = seen.get(key)
+            except TypeError:  # unhashable (a list of amenities): parsed every time
+                key, done = None, None
+            if done is None:
+                try:
+                    done = (True, parse(value))
+                except _Bad as bad:
+                    done = (False, str(bad))
+                if key is not None:
+                    seen[key] = done
+            ok, result = done
+            if ok:
+                out.append(result)
+            else:
+                self.problems.value(i, self.fname(fld), value, result)
                 out.append(None)
         return out
 
@@ -752,9 +770,15 @@ def _facility_ids(rows: _Rows, types: Sequence[str]) -> Sequence[str] | np.ndarr
 def _amenities(rows: _Rows, notes: list[str]) -> list[list[str]]:
     amenities = []
     unknown_amenities: list[str] = []
+    seen: dict[str, tuple[list[str], list[str]]] = {}  # a sheet repeats its lists
     for i, value in enumerate(rows.col("amenities")):
-        keys, unknown = _parse_amenities(value)
-        amenities.append(keys)
+        parsed = seen.get(value) if isinstance(value, str) else None
+        if parsed is None:
+            parsed = _parse_amenities(value)
+            if isinstance(value, str):
+                seen[value] = parsed
+        keys, unknown = parsed
+        amenities.append(list(keys))  # every row its own list
         unknown_amenities += [f"{rows.raw.labels[i]} {u!r}" for u in unknown]
     if unknown_amenities:
         notes.append(
@@ -1037,7 +1061,10 @@ def load_facilities(
         problems.raise_if_any()
         coord_fields = (columns["lon"], columns["lat"])
         lon, lat = _io.parse_lonlat(raw, *coord_fields, problems, "facility")
-        coord_values = (list(raw.frame[coord_fields[0]]), list(raw.frame[coord_fields[1]]))
+        coord_values = (
+            _io.cells(raw.frame[coord_fields[0]]),
+            _io.cells(raw.frame[coord_fields[1]]),
+        )
     else:
         datum = datum or "wgs84"
         problems.raise_if_any()
@@ -1219,7 +1246,9 @@ def load_areas(
 
     def col(fld: str) -> list[str]:
         name = columns.get(fld)
-        return [_io.cell_text(v) for v in raw.frame[name]] if name is not None else [""] * n
+        return (
+            [_io.cell_text(v) for v in _io.cells(raw.frame[name])] if name is not None else [""] * n
+        )
 
     names = col("name")
     if "name" not in columns:

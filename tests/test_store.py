@@ -505,3 +505,28 @@ def test_a_workspace_opens_only_its_own_store(store_location, tmp_path, request)
             Workspace.open(tmp_path / "ws", database_url=other)
     with _reopen(store_location, tmp_path / "ws") as again:
         assert again.name == "北仑区" and again.version == 1
+
+
+def test_geopackage_point_blobs_are_shapely_wkb_with_the_header():
+    # the points' fast path writes the bytes that the general path (shapely's ISO WKB
+    # after the GeoPackage header) writes, for every kind of geometry beside them
+    import shapely
+
+    from geo.store._backend import GPKG_EMPTY_HEADER, GPKG_HEADER, GeoPackage
+
+    rng = np.random.default_rng(3)
+    geoms = np.array(
+        [
+            *shapely.points(rng.uniform(-180, 180, (200, 2))),
+            shapely.Point(-0.0, 1e300), shapely.Point(1, 2, 3), shapely.Point(), None,
+            shapely.LineString([(0, 0), (1, 1)]), shapely.box(0, 0, 1, 1),
+        ],
+        dtype=object,
+    )  # fmt: skip
+    want = [
+        None if g is None
+        else (GPKG_EMPTY_HEADER if g.is_empty else GPKG_HEADER)
+        + shapely.to_wkb(g, byte_order=1, flavor="iso")
+        for g in geoms
+    ]  # fmt: skip
+    assert list(GeoPackage.geoms_to_db(None, geoms)) == want

@@ -600,7 +600,8 @@ class Store:
         if ids.isna().any():
             rows = list(np.flatnonzero(ids.isna().to_numpy())[:10])
             raise ValidationError(f"layer {layer!r}: blank ids at rows {rows}; give every row one")
-        dup = ids.astype(str)[ids.astype(str).duplicated(keep=False)]
+        text = pd.Index(ids.astype(str).to_numpy(dtype=object))
+        dup = () if text.is_unique else text[text.duplicated(keep=False)]
         if len(dup):
             shown = sorted(set(dup))[:10]
             raise ValidationError(
