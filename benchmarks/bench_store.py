@@ -4,6 +4,7 @@ validation, datum conversion) + store write (one transaction, history included).
 
     .venv/bin/python benchmarks/bench_store.py [--facilities 100000] [--demand 1000000]
         [--database-url postgresql://...]   # PostGIS instead of a GeoPackage
+        [--postgis]   # on a throwaway PostGIS server, started as the tests start theirs
 
 Prints a Markdown table for docs/benchmarks.md (## Store). Target: < 10 s per import.
 """
@@ -14,6 +15,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -83,8 +85,25 @@ def main() -> None:
     ap.add_argument("--facilities", type=int, default=100_000)
     ap.add_argument("--demand", type=int, default=1_000_000)
     ap.add_argument("--database-url", default=os.environ.get("SERVICEMAP_DATABASE_URL"))
+    ap.add_argument("--postgis", action="store_true", help="start a throwaway PostGIS server")
     ap.add_argument("--layers", default="facilities,demand", help="which imports to time")
     args = ap.parse_args()
+    if args.postgis:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from conftest import _PostgresServer
+
+        server = _PostgresServer()
+        server.start()
+        try:
+            args.database_url = server.new_database()
+            run(args)
+        finally:
+            server.stop()
+    else:
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         root = Path(tmp)
         wanted = args.layers.split(",")

@@ -62,6 +62,8 @@ SUITE: list[tuple[str, str, list[str], str]] = [
      "Dask scaling, 10^4 to 10^8 demand points x 150,000 stations"),
     ("siting", "bench_siting.py", ["--seeds", "2"], "MCLP vs spopt, 2,000 x 200, p = 20"),
     ("web", "bench_web.py", [], "nearest API under load, finder in Chromium, page weight"),
+    ("web-stores", "bench_web.py", ["nearest-gpkg", "nearest-postgis"],
+     "nearest API under load from a workspace on GeoPackage and on PostGIS"),
     ("served", "bench_served.py", ["--rounds", "3"],
      "the planner's what-if, export, suggest, type switch and the finder under `make serve`"),
     ("loading", "bench_loading.py", ["--repeat", "2"],
@@ -76,8 +78,10 @@ SUITE: list[tuple[str, str, list[str], str]] = [
     ("pcenter", "bench_siting.py",
      ["--model", "pcenter", "--seeds", "1", "--spopt-time-limit", "60"],
      "p-center vs spopt, 2,000 x 200, p = 20"),
-    ("store", "bench_store.py", ["--facilities", "10000", "--demand", "100000"],
-     "workspace store imports (GeoPackage)"),
+    ("store", "bench_store.py", [],
+     "workspace store imports, 100,000 + 1,000,000 rows (GeoPackage)"),
+    ("store-postgis", "bench_store.py", ["--postgis"],
+     "workspace store imports, 100,000 + 1,000,000 rows (a throwaway PostGIS server)"),
 ]  # fmt: skip
 
 
