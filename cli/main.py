@@ -975,14 +975,6 @@ def open_served_workspace(directory: Path | None, demo: str | None):
 @click.option("--port", default=8000, show_default=True, type=PORT)
 @click.option("--workers", default=2, show_default=True, type=COUNT, help="gunicorn workers.")
 @click.option(
-    "--threads",
-    default=4,
-    show_default=True,
-    type=COUNT,
-    help="Threads per worker (gunicorn's gthread: connections kept alive, a slow page "
-    "does not hold up the others); 1: one request at a time per worker (sync).",
-)
-@click.option(
     "--tiles",
     type=LazyChoice(_tile_keys),
     default=None,
@@ -995,7 +987,6 @@ def serve_cmd(
     host: str,
     port: int,
     workers: int,
-    threads: int,
     tiles: str | None,
     dev: bool,
 ) -> None:
@@ -1042,9 +1033,6 @@ def serve_cmd(
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            if threads > 1:
-                self.cfg.set("worker_class", "gthread")
-                self.cfg.set("threads", threads)
             self.cfg.set("preload_app", True)
             self.cfg.set("accesslog", None)
             # each worker: its own database connections, then compute everything
