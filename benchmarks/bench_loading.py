@@ -162,6 +162,7 @@ def main() -> None:
     args = parser.parse_args()
     rep = args.repeat
     results: dict = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="minutes")}
+    report(results)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         csv1 = root / "demand_1m.csv"
@@ -219,7 +220,9 @@ def summaries(results: dict, args) -> None:
 
 
 def report(results: dict) -> None:
-    print(json.dumps(results), flush=True)
+    """The measurement just added (the dict keeps insertion order), one JSON line."""
+    key = list(results)[-1]
+    print(json.dumps({key: results[key]}), flush=True)
 
 
 if __name__ == "__main__":

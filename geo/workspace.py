@@ -482,7 +482,8 @@ class Workspace:
                     rejected=[_rejected(p) for p in problems], error=str(exc),
                     warnings=_texts(caught),
                 )  # fmt: skip
-        diff = _diff(self.layer(layer), frame, replace=bool(replace))
+        plan = self.store.plan_layer(layer, frame, replace=bool(replace))
+        diff = _diff(self.layer(layer), frame, plan)
         return ImportPreview(
             layer, file.name, digest, options, base, warnings=_texts(caught), **diff
         )
@@ -538,7 +539,8 @@ class Workspace:
                 preview.layer, file, datum=o["datum"], source_layer=o.get("source_layer"),
                 group=o.get("group"), weight=o.get("weight"), level=o.get("level"),
             )  # fmt: skip
-        again = _diff(self.layer(preview.layer), frame, replace=bool(o["replace"]))
+        plan = self.store.plan_layer(preview.layer, frame, replace=bool(o["replace"]))
+        again = _diff(self.layer(preview.layer), frame, plan)
         if again["digest"] != preview.digest:
             raise ConflictError(
                 f"{preview.file}: the import would no longer do what was previewed (the "
@@ -905,33 +907,33 @@ def _items(frame: gpd.GeoDataFrame, rows: np.ndarray, lonlat: np.ndarray) -> lis
     return out
 
 
-def _diff(current: gpd.GeoDataFrame, new: gpd.GeoDataFrame, *, replace: bool) -> dict:
-    """What writing ``new`` over ``current`` changes, as the store decides it: features
-    matched by id; a feature changes when any attribute or its geometry (WKB) differs;
-    a column the file lacks is written empty."""
+def _diff(current: gpd.GeoDataFrame, new: gpd.GeoDataFrame, plan: ChangeSummary) -> dict:
+    """What writing ``new`` over ``current`` changes, for people to read: ``plan`` (the
+    store's own decision, :meth:`Store.plan_layer`) says which features are added,
+    changed and removed; this adds where each one is, how far the moved ones move, and
+    the fields that change, before and after (a column the file lacks is written
+    empty). A feature the store would rewrite with no field or place that reads
+    differently (a number stored as text, say) is listed as changed with no fields."""
 
     from geo._metric import geodesic_m
 
     cur_ids = current["id"].astype(str).to_numpy(dtype=object)
     new_ids = new["id"].astype(str).to_numpy(dtype=object)
-    index = pd.Index(cur_ids, dtype=object)  # hashed as Python str (no Arrow round trip)
-    at = index.get_indexer(pd.Index(new_ids, dtype=object))
-    fresh = np.flatnonzero(at < 0)
-    both = np.flatnonzero(at >= 0)
-    old = at[both]
-    if replace:
-        gone = np.setdiff1d(np.arange(len(cur_ids)), old, assume_unique=True)
-    else:
-        gone = np.zeros(0, dtype=np.intp)
+    cur_index = pd.Index(cur_ids, dtype=object)  # hashed as Python str (no Arrow round trip)
+    new_index = pd.Index(new_ids, dtype=object)
+    fresh = np.sort(new_index.get_indexer(pd.Index(plan.added, dtype=object)))
+    both = np.sort(new_index.get_indexer(pd.Index(plan.changed, dtype=object)))
+    old = cur_index.get_indexer(pd.Index(new_ids[both], dtype=object))
+    gone = np.sort(cur_index.get_indexer(pd.Index(plan.removed, dtype=object)))
     cur_where, new_where = _where(current.geometry.to_numpy()), _where(new.geometry.to_numpy())
 
     names = [c for c in current.columns if c not in ("id", current.geometry.name)]
     names += [c for c in new.columns if c not in ("id", new.geometry.name, *names)]
-    fields: dict[int, list[dict]] = {}
+    fields: dict[int, list[dict]] = {k: [] for k in range(len(both))}
     for name in names:
         before, after = _values(current, name, old), _values(new, name, both)
         for k in np.flatnonzero(_differ(before, after)).tolist():
-            fields.setdefault(k, []).append(
+            fields[k].append(
                 {"field": name, "before": _plain(before.iloc[k]), "after": _plain(after.iloc[k])}
             )
     shifted = _moved(
@@ -947,15 +949,16 @@ def _diff(current: gpd.GeoDataFrame, new: gpd.GeoDataFrame, *, replace: bool) ->
         item["from"] = [_plain(v) for v in cur_where[old[j]]]
         item["to"] = [_plain(v) for v in new_where[both[j]]]
         item["distance_m"] = None if m != m else round(m, 2)
-    keys = sorted(fields)
+    # changed: those with a field that differs, and those that neither move nor differ
+    moving = set(shifted.tolist())
+    keys = sorted(k for k, f in fields.items() if f or k not in moving)
     changed = _items(new, both[np.asarray(keys, dtype=np.intp)], new_where)
     for item, k in zip(changed, keys, strict=True):
         item["fields"] = fields[k]
-    touched = set(shifted.tolist()) | set(fields)
     summary = {
-        "added": sorted(new_ids[fresh]),
-        "changed": sorted(new_ids[both[sorted(touched)]]) if touched else [],
-        "removed": sorted(cur_ids[gone]),
+        "added": sorted(plan.added),
+        "changed": sorted(plan.changed),
+        "removed": sorted(plan.removed),
     }
     digest = hashlib.sha256(json.dumps(summary, ensure_ascii=False).encode()).hexdigest()
     return {
@@ -963,7 +966,7 @@ def _diff(current: gpd.GeoDataFrame, new: gpd.GeoDataFrame, *, replace: bool) ->
         "moved": moved,
         "changed": changed,
         "removed": removed,
-        "unchanged": len(both) - len(touched),
+        "unchanged": plan.unchanged,
         "digest": digest,
     }
 

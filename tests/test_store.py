@@ -332,11 +332,26 @@ def test_an_import_writes_only_what_differs(store_location, tmp_path, n):
         store_location if not isinstance(store_location, Path) else tmp_path / "s.gpkg",
         create=True,
     )
+
+    def planned_then_written(layer, frame, **kw):
+        # the preview's question (Store.plan_layer) gets the write's answer, writing nothing
+        version = store.version
+        plan = store.plan_layer(layer, frame, replace=kw.get("replace", False))
+        assert store.version == version
+        done = store.write_layer(layer, frame, **kw)
+        assert (plan.added, plan.changed, plan.removed, plan.unchanged) == (
+            done.added,
+            done.changed,
+            done.removed,
+            done.unchanged,
+        )
+        return done
+
     try:
-        first = store.write_layer("demand", frame, user="a", reason="first")
+        first = planned_then_written("demand", frame, user="a", reason="first")
         assert len(first.added) == n and first.unchanged == 0
         assert_geodataframe_equal(store.read_layer("demand"), frame)
-        again = store.write_layer("demand", frame.copy(), user="a", reason="same")
+        again = planned_then_written("demand", frame.copy(), user="a", reason="same")
         assert again.empty and again.unchanged == n and again.version == first.version
 
         new = frame.copy()
@@ -348,7 +363,7 @@ def test_an_import_writes_only_what_differs(store_location, tmp_path, n):
         extra = frame.iloc[:2].copy()
         extra["id"] = ["NEW1", "NEW0"]
         new = pd.concat([new, extra])
-        summary = store.write_layer("demand", new, user="b", reason="edit", replace=True)
+        summary = planned_then_written("demand", new, user="b", reason="edit", replace=True)
         assert summary.added == ["NEW1", "NEW0"]
         assert summary.changed == ["R00003", "R00007", "R00009", "R00011", "R00050"]
         assert summary.removed == ["R00020", "R00021", "R00022"]
@@ -360,6 +375,13 @@ def test_an_import_writes_only_what_differs(store_location, tmp_path, n):
         assert [h["op"] for h in store.feature_history("demand", "R00011")] == ["add", "update"]
         assert [h["op"] for h in store.feature_history("demand", "R00012")] == ["add"]
         assert [h["op"] for h in store.feature_history("demand", "R00020")] == ["add", "remove"]
+        # a column the layer does not have yet: empty in every stored row, so only the
+        # rows that give it a value change
+        more = store.read_layer("demand")
+        more["floor"] = pd.Series([None] * len(more), dtype=object)
+        more.loc[[0, 5], "floor"] = "3F"
+        grown = planned_then_written("demand", more, user="c", reason="floors")
+        assert grown.changed == sorted(more["id"].iloc[[0, 5]]) and not grown.added
     finally:
         store.close()
 

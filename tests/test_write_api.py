@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 
+import numpy as np
 import pytest
 
 from tests.conftest import XSS_ADDRESS, XSS_NAME, csrf_token_of, demo_workspace, sign_in
@@ -83,6 +84,35 @@ def test_two_editors_saving_the_same_facility(served_ws):
     # a DELETE from the old version is refused the same way
     r = ed.send("DELETE", "/api/facilities/OS001", **{"If-Match": etag})
     assert r.status_code == 409 and r.get_json()["proposed"] is None
+
+
+def test_a_conflict_shows_both_sides_in_the_datum_of_the_write(served_ws):
+    # an AMap planner (GCJ-02) moves a station another editor has just moved: the 409
+    # gives theirs and mine in GCJ-02, the datum the page sent and draws in
+    from geo.crs import wgs84_to_gcj02
+
+    ws, app = served_ws
+    ed, eve = Editor(app, "ed"), Editor(app, "eve")
+    etag = ed.get("/api/facilities/OS001").headers["ETag"]
+    moved = ed.send("PATCH", "/api/facilities/OS001", {"lon": 121.85, "lat": 29.9},
+                    **{"If-Match": etag})  # fmt: skip
+    assert moved.status_code == 200, moved.get_json()
+    mine = {"lon": 121.8601, "lat": 29.9001, "datum": "gcj02"}
+    r = eve.send("PATCH", "/api/facilities/OS001", mine, **{"If-Match": etag})
+    assert r.status_code == 409
+    body = r.get_json()
+    assert body["datum"] == "gcj02"
+    theirs_lon, theirs_lat = wgs84_to_gcj02(np.array([121.85]), np.array([29.9]))
+    assert body["current"]["lon"] == pytest.approx(theirs_lon[0], abs=1e-6)
+    assert body["current"]["lat"] == pytest.approx(theirs_lat[0], abs=1e-6)
+    assert body["current"]["geometry"]["coordinates"] == pytest.approx([121.85, 29.9])
+    assert body["proposed"]["lon"] == pytest.approx(121.8601, abs=1e-6)  # as eve sent it
+    assert body["proposed"]["lat"] == pytest.approx(29.9001, abs=1e-6)
+    # without a datum, WGS84
+    r = eve.send("PATCH", "/api/facilities/OS001", {"lon": 121.8, "lat": 29.9},
+                 **{"If-Match": etag})  # fmt: skip
+    assert r.get_json()["datum"] == "wgs84"
+    assert r.get_json()["current"]["lon"] == pytest.approx(121.85)
 
 
 def test_add_move_and_close_a_facility(served_ws):

@@ -25,7 +25,7 @@ from shapely.geometry import Point, mapping
 
 from geo.crs import DATUMS
 from geo.errors import ConflictError, ServicemapError, ValidationError
-from geo.finder import point_to_wgs84
+from geo.finder import point_from_wgs84, point_to_wgs84
 from geo.layers import FACILITY_COLUMNS
 from geo.workspace import LAYERS, Workspace
 from web.auth import current_name, role_required
@@ -58,9 +58,10 @@ def _workspace(*, reading: bool = False) -> Workspace:
     return ws
 
 
-def jsonable(record: dict[str, Any] | None) -> dict[str, Any] | None:
+def jsonable(record: dict[str, Any] | None, datum: str = "wgs84") -> dict[str, Any] | None:
     """A stored facility (a dict with a shapely ``geometry``) as plain JSON: the geometry
-    as GeoJSON plus ``lon`` and ``lat`` (WGS84), NaN as null."""
+    as GeoJSON (WGS84, as GeoJSON is) plus ``lon`` and ``lat`` in ``datum`` (the map's,
+    so that a page shows both sides of a conflict in one datum), NaN as null."""
     if record is None:
         return None
     out: dict[str, Any] = {}
@@ -68,7 +69,8 @@ def jsonable(record: dict[str, Any] | None) -> dict[str, Any] | None:
         if k == "geometry":
             if v is not None and not getattr(v, "is_empty", True):
                 out["geometry"] = mapping(v)
-                out["lon"], out["lat"] = round(v.x, 7), round(v.y, 7)
+                lon, lat = point_from_wgs84(v.x, v.y, datum)
+                out["lon"], out["lat"] = round(lon, 7), round(lat, 7)
             else:
                 out["geometry"] = None
             continue
@@ -268,7 +270,11 @@ def _change(fid: str, write):
     ws = _workspace()
     body = _body()
     expected = expected_version(body)
-    version = _validated(lambda: write(ws, body, expected, current_name(), _reason(body)))
+    try:
+        version = _validated(lambda: write(ws, body, expected, current_name(), _reason(body)))
+    except ConflictError as exc:
+        exc.datum = body.get("datum") if body.get("datum") in DATUMS else "wgs84"
+        raise
     return _saved(fid, version)
 
 

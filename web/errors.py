@@ -52,13 +52,15 @@ def register(app: Flask) -> None:
         from web.api_write import jsonable
 
         body = _body(409, str(exc))
+        datum = getattr(exc, "datum", "wgs84")  # the write's: lon/lat of both sides in it
         body.update(
             {
                 "id": exc.feature_id,
                 "expected_version": exc.expected_version,
                 "current_version": exc.current_version,
-                "current": jsonable(exc.current),
-                "proposed": jsonable(exc.proposed),
+                "datum": datum,
+                "current": jsonable(exc.current, datum),
+                "proposed": jsonable(exc.proposed, datum),
             }
         )
         return jsonify(body), 409

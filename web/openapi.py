@@ -420,6 +420,11 @@ def spec(data) -> dict[str, Any]:
                                     "error": {"type": "object"},
                                     "expected_version": {"type": ["integer", "null"]},
                                     "current_version": {"type": ["integer", "null"]},
+                                    "datum": {
+                                        "type": "string",
+                                        "description": "the datum of lon/lat in current "
+                                        "and proposed: the write's (geometry stays WGS84)",
+                                    },
                                     "current": {"type": ["object", "null"]},
                                     "proposed": {"type": ["object", "null"]},
                                 },

@@ -205,6 +205,39 @@ def _differing(
     return out
 
 
+@dataclass
+class _Plan:
+    """A write decided (:meth:`Store._decide`): the frame's geometries and columns in
+    database form, which rows to write, and the ids each way."""
+
+    geoms: np.ndarray
+    encoded: list[np.ndarray]
+    keep: np.ndarray
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    unchanged: int
+
+
+def _new_columns(layer: str, known: list[_Column], frame: gpd.GeoDataFrame) -> list[_Column]:
+    """The columns writing ``frame`` adds to a layer that has ``known`` (all of them, id
+    first, for a new layer); refused names are a ValueError or ValidationError."""
+    if not layer.isidentifier() or layer.startswith(("sm_", "gpkg_")) or layer.isupper():
+        raise ValueError(
+            f"layer name {layer!r}: use lower-case letters, digits and _ "
+            "(not starting with sm_ or gpkg_)"
+        )
+    names = {c.name for c in known}
+    attrs = [c for c in frame.columns if c != frame.geometry.name]
+    bad = [c for c in attrs if c in _RESERVED or not isinstance(c, str)]
+    if bad:
+        raise ValidationError(f"layer {layer!r}: column names {bad!r} are reserved; rename them")
+    new = [_Column(c, _kind_of(frame[c]), str(frame[c].dtype)) for c in attrs if c not in names]
+    if not known and "id" not in {c.name for c in new}:
+        new.insert(0, _Column("id", "text", "str"))
+    return new
+
+
 def _equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Element-wise ``==`` of two object arrays (None equals None)."""
     if not len(a):
@@ -403,20 +436,8 @@ class Store:
         A new layer's tables get their indexes from :meth:`_index_layer`, once its first
         rows are in (building an index once is cheaper than growing it row by row).
         """
-        if not layer.isidentifier() or layer.startswith(("sm_", "gpkg_")) or layer.isupper():
-            raise ValueError(
-                f"layer name {layer!r}: use lower-case letters, digits and _ "
-                "(not starting with sm_ or gpkg_)"
-            )
         known = self._columns(conn, layer)
-        names = {c.name for c in known}
-        attrs = [c for c in frame.columns if c != frame.geometry.name]
-        bad = [c for c in attrs if c in _RESERVED or not isinstance(c, str)]
-        if bad:
-            raise ValidationError(
-                f"layer {layer!r}: column names {bad!r} are reserved; rename them"
-            )
-        new = [_Column(c, _kind_of(frame[c]), str(frame[c].dtype)) for c in attrs if c not in names]
+        new = _new_columns(layer, known, frame)
         b = self.backend
         if not known:
             defs = ", ".join(f"{quote(c.name)} {b.sql_type(c.kind)}" for c in new if c.name != "id")
@@ -431,8 +452,6 @@ class Store:
             h = layer + "_history"
             b.register_layer(conn, layer, f"servicemap layer {layer}")
             b.register_layer(conn, h, f"every version of servicemap layer {layer}")
-            if "id" not in {c.name for c in new}:
-                new.insert(0, _Column("id", "text", "str"))
         else:
             for c in new:
                 for t in (layer, layer + "_history"):
@@ -610,12 +629,32 @@ class Store:
             )
         return frame
 
-    def _write(
-        self, conn, layer, frame, *, replace, remove, action, user, reason, detail, progress
+    def plan_layer(
+        self, layer: str, frame: gpd.GeoDataFrame, *, replace: bool = False
     ) -> ChangeSummary:
+        """What :meth:`write_layer` would do with ``frame``, writing nothing: the ids it
+        would add, change and (with ``replace``) remove, decided by the same comparison
+        (stored values against the frame's, in the database's form). ``version`` is the
+        layer's last change (:meth:`layer_version`).
+        """
+        frame = self._check_frame(layer, frame)
+        with self.backend.engine.connect() as conn:
+            known = self._columns(conn, layer)
+            columns = known + _new_columns(layer, known, frame)
+            plan = self._decide(conn, layer, frame, columns, known, replace=replace, remove=())
+            version = self._layer_version(conn, layer)
+        return ChangeSummary(version, layer, plan.added, plan.changed, plan.removed, plan.unchanged)
+
+    def _decide(
+        self, conn, layer, frame, columns: list[_Column], stored: list[_Column], *,
+        replace: bool, remove: Sequence[str],
+    ) -> _Plan:  # fmt: skip
+        """The rows of ``frame`` to write and the ids added, changed and removed.
+
+        ``columns`` are the layer's columns once ``frame`` is written, ``stored`` those
+        its tables have now (the first of them): the others are empty in stored rows.
+        """
         b = self.backend
-        new_layer = not self._columns(conn, layer)
-        columns = self._ensure_layer(conn, layer, frame)
         n = len(frame)
         ids = frame["id"].astype(str).to_numpy(dtype=object)
         geoms = frame.geometry.to_numpy()
@@ -628,16 +667,19 @@ class Store:
         encoded[0] = ids
 
         # what is there now, for the features concerned
-        size = 0 if new_layer else self._size(conn, layer)
+        size = self._size(conn, layer) if stored else 0
         if size == 0:
             current: list[Any] = [np.empty(0, dtype=object) for _ in range(len(columns) + 1)]
-        elif replace or n > 10_000:
-            current = self._rows(conn, layer, columns, order=False)
         else:
-            wanted = list(dict.fromkeys([*ids, *remove]))
-            tmp = b.temp_ids(conn, wanted)
-            where = f"WHERE id IN (SELECT id FROM {tmp})"
-            current = self._rows(conn, layer, columns, where, order=False)
+            if replace or n > 10_000:
+                current = self._rows(conn, layer, stored, order=False)
+            else:
+                wanted = list(dict.fromkeys([*ids, *remove]))
+                tmp = b.temp_ids(conn, wanted)
+                where = f"WHERE id IN (SELECT id FROM {tmp})"
+                current = self._rows(conn, layer, stored, where, order=False)
+            blank = np.full(len(current[1]), None, dtype=object)
+            current += [blank] * (len(columns) - len(stored))
         cur_ids = np.asarray(current[1], dtype=object)
         keep = _differing(current, encoded, geoms) if len(cur_ids) else np.ones(n, dtype=bool)
         if len(cur_ids):
@@ -656,6 +698,17 @@ class Store:
                 raise KeyError(f"layer {layer!r} has no feature {missing[0]!r}")
             removed = list(remove)
         unchanged = n - len(added) - len(changed)
+        return _Plan(geoms, encoded, keep, added, changed, removed, unchanged)
+
+    def _write(
+        self, conn, layer, frame, *, replace, remove, action, user, reason, detail, progress
+    ) -> ChangeSummary:
+        b = self.backend
+        new_layer = not self._columns(conn, layer)
+        columns = self._ensure_layer(conn, layer, frame)
+        plan = self._decide(conn, layer, frame, columns, columns, replace=replace, remove=remove)
+        geoms, encoded, keep = plan.geoms, plan.encoded, plan.keep
+        added, changed, removed, unchanged = plan.added, plan.changed, plan.removed, plan.unchanged
         if not (added or changed or removed):
             version = int(
                 conn.exec_driver_sql("SELECT coalesce(max(version), 0) FROM sm_changes").scalar()

@@ -77,7 +77,9 @@
       el("div", {}, [el("h3", { text: t("edit_theirs") }),
         el("pre", { id: "sm-conflict-theirs", text: describe(b.current) })]),
       el("div", {}, [el("h3", { text: t("edit_yours") }),
-        el("pre", { id: "sm-conflict-yours", text: describe(Object.assign({}, b.current || {}, body)) })]),
+        // the server's copy of what was sent: lon/lat in the same datum as theirs
+        el("pre", { id: "sm-conflict-yours",
+          text: describe(Object.assign({}, b.current || {}, b.proposed || body)) })]),
     ]));
     var keep = el("button", { type: "button", id: "sm-keep-theirs", text: t("edit_keep_theirs") });
     var mine = el("button", { type: "button", id: "sm-save-mine", text: t("edit_save_mine") });
