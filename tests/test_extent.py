@@ -155,3 +155,27 @@ def test_pairs_within_in_blocks_equals_one_piece(monkeypatch):
     assert len(whole[0]) > 5_000 and len(set(whole[0] // 777)) > 5  # pairs in many blocks
     for a, b in zip(whole, blocks, strict=True):
         assert np.array_equal(a, b)
+
+
+def test_the_ball_query_of_the_nearest_search_finds_every_facility_within_reach():
+    # _within_chord (k-nearest queries, k doubled for the points that need more) against
+    # brute force: dense facilities, so that most points need several rounds, and reaches
+    # that differ per point. An earlier version lost every facility of a point that needed
+    # a second round (a view of the array it then cleared).
+    from pykdtree.kdtree import KDTree
+
+    from geo._metric import _within_chord
+
+    rng = np.random.default_rng(11)
+    fac = _points(rng, 400, (121.0, 121.2), (29.0, 29.15))
+    dem = _points(rng, 300, (121.0, 121.2), (29.0, 29.15))
+    nf, nd = unit_vectors(fac), unit_vectors(dem)
+    rows = np.arange(0, 300, 2)
+    reach = rng.uniform(1e-5, 6e-4, len(rows))  # chords: up to ~3.8 km, up to ~100 facilities
+    got = _within_chord(KDTree(nf), nf, nd, rows, reach)
+    chords = np.linalg.norm(nd[rows][:, None, :] - nf[None, :, :], axis=2)
+    r, c = np.nonzero(chords <= reach[:, None])
+    want = set(zip(rows[r].tolist(), c.tolist(), strict=True))
+    assert max(np.bincount(r)) > 32  # two doublings of k = 16
+    assert len(got[0]) == len(want)
+    assert set(zip(got[0].tolist(), got[1].tolist(), strict=True)) == want
