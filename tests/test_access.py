@@ -383,3 +383,30 @@ def test_accessibility_methods_from_geodataframes_and_seconds():
     )
     with pytest.raises(ValueError, match="threshold_s= .seconds. needs cost="):
         accessibility(fac, dem, threshold_s=600)
+
+
+def test_pairs_of_a_csr_cost_matrix_are_scipys_coo_entries():
+    # the CSR fast path of _pairs_from_cost against scipy's own COO conversion: the same
+    # (row, column, cost) in the same order, explicit zeros (pairs at cost 0) and unsorted
+    # columns included, and max_cost applied alike
+    import scipy.sparse as sp
+
+    from geo.access import _pairs_from_cost
+
+    m = sp.random(300, 40, density=0.1, format="csr", random_state=4) * 1000
+    m = sp.csr_array(m)
+    m.data[:7] = 0.0
+    for r in range(0, 300, 3):  # reversed columns in every third row
+        a, b = m.indptr[r], m.indptr[r + 1]
+        m.indices[a:b], m.data[a:b] = m.indices[a:b][::-1].copy(), m.data[a:b][::-1].copy()
+    m.has_sorted_indices = False
+    coo = sp.coo_array(m)
+    for limit in (None, 500.0):
+        rows, cols, vals = _pairs_from_cost(m, limit)
+        keep = np.ones(len(coo.data), bool) if limit is None else coo.data <= limit
+        assert rows.tolist() == coo.row[keep].tolist()
+        assert cols.tolist() == coo.col[keep].tolist()
+        assert vals.tolist() == coo.data[keep].tolist()
+        assert (rows.dtype, cols.dtype, vals.dtype) == (np.int64, np.int64, np.float64)
+    vals[:] = -1  # the caller's copy, not the matrix's data
+    assert (m.data >= 0).all()
