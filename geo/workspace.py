@@ -539,9 +539,10 @@ class Workspace:
                 preview.layer, file, datum=o["datum"], source_layer=o.get("source_layer"),
                 group=o.get("group"), weight=o.get("weight"), level=o.get("level"),
             )  # fmt: skip
+        # the changes' fingerprint only: the preview's detail (and reading the whole
+        # current layer for it) is not needed to check that they are the same
         plan = self.store.plan_layer(preview.layer, frame, replace=bool(o["replace"]))
-        again = _diff(self.layer(preview.layer), frame, plan)
-        if again["digest"] != preview.digest:
+        if _plan_digest(plan) != preview.digest:
             raise ConflictError(
                 f"{preview.file}: the import would no longer do what was previewed (the "
                 "registry or the boundary changed?); nothing was written: preview again",
@@ -955,20 +956,24 @@ def _diff(current: gpd.GeoDataFrame, new: gpd.GeoDataFrame, plan: ChangeSummary)
     changed = _items(new, both[np.asarray(keys, dtype=np.intp)], new_where)
     for item, k in zip(changed, keys, strict=True):
         item["fields"] = fields[k]
-    summary = {
-        "added": sorted(plan.added),
-        "changed": sorted(plan.changed),
-        "removed": sorted(plan.removed),
-    }
-    digest = hashlib.sha256(json.dumps(summary, ensure_ascii=False).encode()).hexdigest()
     return {
         "added": added,
         "moved": moved,
         "changed": changed,
         "removed": removed,
         "unchanged": plan.unchanged,
-        "digest": digest,
+        "digest": _plan_digest(plan),
     }
+
+
+def _plan_digest(plan: ChangeSummary) -> str:
+    """A fingerprint of what a write changes: the ids added, changed and removed."""
+    summary = {
+        "added": sorted(plan.added),
+        "changed": sorted(plan.changed),
+        "removed": sorted(plan.removed),
+    }
+    return hashlib.sha256(json.dumps(summary, ensure_ascii=False).encode()).hexdigest()
 
 
 def _one_layer(file: Path, layer: str, tmp: Path) -> Path:
