@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import html
 import io
 import logging
@@ -777,16 +778,25 @@ def _blank_rows(table: Any) -> np.ndarray | None:
     return blank if blank.any() else None
 
 
+@functools.cache
 def _arrow_pool() -> Any:
     """The memory pool the CSV reader parses into: jemalloc when pyarrow has it. Its
     parse buffers, freed, go back to the system: the peak of loading 1,000,000 rows is
-    about 50 MB lower than with the default (mimalloc), which keeps them per thread."""
+    about 50 MB lower than with the default (mimalloc), which keeps them per thread.
+
+    At once, not after jemalloc's decay time (pyarrow sets 1 s): a load faster than that
+    made its points while the parse's freed pages were still held, 35 MB higher at the
+    peak (``benchmarks/bench_loading.py``). The setting is jemalloc's, for the process;
+    pyarrow's own default pool is mimalloc, so it concerns what asks for jemalloc only.
+    """
     import pyarrow as pa
 
     try:
-        return pa.jemalloc_memory_pool()
+        pool = pa.jemalloc_memory_pool()
     except NotImplementedError:  # a pyarrow built without jemalloc
         return pa.default_memory_pool()
+    pa.jemalloc_set_decay_ms(0)
+    return pool
 
 
 def release_arrow_memory() -> None:

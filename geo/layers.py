@@ -37,6 +37,7 @@ import shapely
 from pyproj import CRS
 
 from geo import _io
+from geo._gc import gc_paused
 from geo.crs import check_datum, geometry_to_wgs84, metric_crs_for, to_wgs84
 from geo.errors import CRSError, FileNotFound, RegistryError, ValidationError
 from geo.network.modes import STRAIGHT, load_travel_modes
@@ -1044,60 +1045,63 @@ def load_facilities(
     UserWarning
         For unknown amenities (kept as given) and for ``type`` overriding a column.
     """
-    datum = None if datum is None else check_datum(datum)
-    registry = _resolve_registry(registry)
-    type_key = get_type(type, registry).key if type is not None else None
-    region = _area_geometry(bounds, area)
-    district = boundary_geometry(boundary)
-    raw = _io.read_file(path, SUPPORTED_FACILITY_FORMATS, datum=datum or "wgs84", layer=layer)
-    problems = raw.problems()
-    columns = _io.match_columns(raw.frame.columns, _FACILITY_ALIASES, problems)
-    coord_fields: tuple[Any, Any]
-    if raw.geometry is None:
-        for fld in ("lon", "lat"):
-            if fld not in columns:
-                problems.no_column(fld, _FACILITY_ALIASES[fld], raw.frame.columns)
-        datum = _io.resolve_datum(raw, datum, [columns.get("lon"), columns.get("lat")], problems)
-        problems.raise_if_any()
-        coord_fields = (columns["lon"], columns["lat"])
-        lon, lat = _io.parse_lonlat(raw, *coord_fields, problems, "facility")
-        coord_values = (
-            _io.cells(raw.frame[coord_fields[0]]),
-            _io.cells(raw.frame[coord_fields[1]]),
+    with gc_paused():  # one Python object per cell and per point (geo._gc)
+        datum = None if datum is None else check_datum(datum)
+        registry = _resolve_registry(registry)
+        type_key = get_type(type, registry).key if type is not None else None
+        region = _area_geometry(bounds, area)
+        district = boundary_geometry(boundary)
+        raw = _io.read_file(path, SUPPORTED_FACILITY_FORMATS, datum=datum or "wgs84", layer=layer)
+        problems = raw.problems()
+        columns = _io.match_columns(raw.frame.columns, _FACILITY_ALIASES, problems)
+        coord_fields: tuple[Any, Any]
+        if raw.geometry is None:
+            for fld in ("lon", "lat"):
+                if fld not in columns:
+                    problems.no_column(fld, _FACILITY_ALIASES[fld], raw.frame.columns)
+            datum = _io.resolve_datum(
+                raw, datum, [columns.get("lon"), columns.get("lat")], problems
+            )
+            problems.raise_if_any()
+            coord_fields = (columns["lon"], columns["lat"])
+            lon, lat = _io.parse_lonlat(raw, *coord_fields, problems, "facility")
+            coord_values = (
+                _io.cells(raw.frame[coord_fields[0]]),
+                _io.cells(raw.frame[coord_fields[1]]),
+            )
+        else:
+            datum = datum or "wgs84"
+            problems.raise_if_any()
+            lon, lat = _points_from_geometry(raw.geometry, problems)
+            coord_fields = ("geometry", "geometry")
+            coord_values = (list(lon), list(lat))
+        columns.pop("lon", None)
+        columns.pop("lat", None)
+        ignored = [c for c in raw.frame.columns if c not in {*columns.values(), *coord_fields}]
+        if ignored:
+            log.info("%s: ignoring columns %r", raw.source, ignored)
+        out, notes = _validate(
+            raw,
+            problems,
+            columns=columns,
+            lon=lon,
+            lat=lat,
+            coord_fields=coord_fields,
+            coord_values=coord_values,
+            datum=datum,
+            registry=registry,
+            type_override=type_key,
+            region=region,
+            area_name=area_name,
+            index=pd.RangeIndex(len(raw.frame)),
         )
-    else:
-        datum = datum or "wgs84"
-        problems.raise_if_any()
-        lon, lat = _points_from_geometry(raw.geometry, problems)
-        coord_fields = ("geometry", "geometry")
-        coord_values = (list(lon), list(lat))
-    columns.pop("lon", None)
-    columns.pop("lat", None)
-    ignored = [c for c in raw.frame.columns if c not in {*columns.values(), *coord_fields}]
-    if ignored:
-        log.info("%s: ignoring columns %r", raw.source, ignored)
-    out, notes = _validate(
-        raw,
-        problems,
-        columns=columns,
-        lon=lon,
-        lat=lat,
-        coord_fields=coord_fields,
-        coord_values=coord_values,
-        datum=datum,
-        registry=registry,
-        type_override=type_key,
-        region=region,
-        area_name=area_name,
-        index=pd.RangeIndex(len(raw.frame)),
-    )
-    for note in notes:
-        warnings.warn(note, UserWarning, stacklevel=2)
-    _io.warn_outside(
-        out.geometry.x.to_numpy(), out.geometry.y.to_numpy(), district, raw.labels, raw.source
-    )
-    log.info("%s: loaded %d facilities", raw.source, len(out))
-    return out
+        for note in notes:
+            warnings.warn(note, UserWarning, stacklevel=2)
+        _io.warn_outside(
+            out.geometry.x.to_numpy(), out.geometry.y.to_numpy(), district, raw.labels, raw.source
+        )
+        log.info("%s: loaded %d facilities", raw.source, len(out))
+        return out
 
 
 def _csv_cell(value: Any) -> str:
@@ -1211,80 +1215,85 @@ def load_areas(
     UserWarning
         When an invalid polygon is repaired with :func:`shapely.make_valid`.
     """
-    datum = check_datum(datum)
-    raw = _io.read_file(path, SUPPORTED_AREA_FORMATS, datum=datum, layer=layer)
-    problems = raw.problems()
-    columns = _io.match_columns(raw.frame.columns, _AREA_ALIASES, problems)
-    assert raw.geometry is not None
-    geoms = list(raw.geometry.values)
-    repaired = []
-    for i, g in enumerate(geoms):
-        if g is None or g.is_empty:
-            problems.add(i, "geometry", "empty geometry; every area needs a polygon")
-        elif g.geom_type not in ("Polygon", "MultiPolygon"):
-            problems.add(
-                i,
-                "geometry",
-                f"{g.geom_type} is not a Polygon or MultiPolygon; areas must be polygons",
+    with gc_paused():  # one Python object per cell and per point (geo._gc)
+        datum = check_datum(datum)
+        raw = _io.read_file(path, SUPPORTED_AREA_FORMATS, datum=datum, layer=layer)
+        problems = raw.problems()
+        columns = _io.match_columns(raw.frame.columns, _AREA_ALIASES, problems)
+        assert raw.geometry is not None
+        geoms = list(raw.geometry.values)
+        repaired = []
+        for i, g in enumerate(geoms):
+            if g is None or g.is_empty:
+                problems.add(i, "geometry", "empty geometry; every area needs a polygon")
+            elif g.geom_type not in ("Polygon", "MultiPolygon"):
+                problems.add(
+                    i,
+                    "geometry",
+                    f"{g.geom_type} is not a Polygon or MultiPolygon; areas must be polygons",
+                )
+            elif not g.is_valid:
+                reason = shapely.is_valid_reason(g)
+                fixed = shapely.make_valid(g)
+                if fixed.geom_type == "GeometryCollection":
+                    polys = [
+                        p
+                        for p in shapely.get_parts(fixed)
+                        if p.geom_type in ("Polygon", "MultiPolygon")
+                    ]
+                    fixed = shapely.union_all(polys) if polys else shapely.Polygon()
+                if fixed.is_empty:
+                    problems.add(
+                        i, "geometry", f"invalid polygon ({reason}) that cannot be repaired"
+                    )
+                else:
+                    geoms[i] = fixed
+                    repaired.append(f"{raw.labels[i]} ({reason})")
+        n = len(raw.frame)
+
+        def col(fld: str) -> list[str]:
+            name = columns.get(fld)
+            return (
+                [_io.cell_text(v) for v in _io.cells(raw.frame[name])]
+                if name is not None
+                else [""] * n
             )
-        elif not g.is_valid:
-            reason = shapely.is_valid_reason(g)
-            fixed = shapely.make_valid(g)
-            if fixed.geom_type == "GeometryCollection":
-                polys = [
-                    p
-                    for p in shapely.get_parts(fixed)
-                    if p.geom_type in ("Polygon", "MultiPolygon")
-                ]
-                fixed = shapely.union_all(polys) if polys else shapely.Polygon()
-            if fixed.is_empty:
-                problems.add(i, "geometry", f"invalid polygon ({reason}) that cannot be repaired")
-            else:
-                geoms[i] = fixed
-                repaired.append(f"{raw.labels[i]} ({reason})")
-    n = len(raw.frame)
 
-    def col(fld: str) -> list[str]:
-        name = columns.get(fld)
-        return (
-            [_io.cell_text(v) for v in _io.cells(raw.frame[name])] if name is not None else [""] * n
+        names = col("name")
+        if "name" not in columns:
+            problems.no_column("name", _AREA_ALIASES["name"], raw.frame.columns)
+        for i, name in enumerate(names if "name" in columns else []):
+            if not name:
+                problems.value(i, columns["name"], name, "is blank; every area needs a name")
+        if level is not None:
+            levels = [str(level)] * n
+        else:
+            levels = [_AREA_LEVEL_WORDS.get(v, v) for v in col("level")]
+        ids: Sequence[str] | np.ndarray
+        if "id" in columns:
+            ids = _io.check_ids(raw.frame[columns["id"]], columns["id"], problems)
+        else:
+            ids = [f"{lv or 'area'}-{i:04d}" for i, lv in enumerate(levels, start=1)]
+        problems.raise_if_any()
+        if repaired:
+            warnings.warn(
+                f"{raw.source}: repaired invalid polygons with shapely.make_valid: "
+                f"{', '.join(repaired)}",
+                UserWarning,
+                stacklevel=2,
+            )
+        geometry = geometry_to_wgs84(gpd.GeoSeries(geoms, crs=4326), datum)
+        index = pd.RangeIndex(n)
+        return gpd.GeoDataFrame(
+            {
+                "id": pd.Series(ids, index=index, dtype=str),
+                "name": pd.Series(names, index=index, dtype=str),
+                "name_en": pd.Series(col("name_en"), index=index, dtype=str),
+                "level": pd.Series(levels, index=index, dtype=str),
+            },
+            geometry=gpd.GeoSeries(geometry.values, index=index, crs="EPSG:4326"),
+            index=index,
         )
-
-    names = col("name")
-    if "name" not in columns:
-        problems.no_column("name", _AREA_ALIASES["name"], raw.frame.columns)
-    for i, name in enumerate(names if "name" in columns else []):
-        if not name:
-            problems.value(i, columns["name"], name, "is blank; every area needs a name")
-    if level is not None:
-        levels = [str(level)] * n
-    else:
-        levels = [_AREA_LEVEL_WORDS.get(v, v) for v in col("level")]
-    ids: Sequence[str] | np.ndarray
-    if "id" in columns:
-        ids = _io.check_ids(raw.frame[columns["id"]], columns["id"], problems)
-    else:
-        ids = [f"{lv or 'area'}-{i:04d}" for i, lv in enumerate(levels, start=1)]
-    problems.raise_if_any()
-    if repaired:
-        warnings.warn(
-            f"{raw.source}: repaired invalid polygons with shapely.make_valid: "
-            f"{', '.join(repaired)}",
-            UserWarning,
-            stacklevel=2,
-        )
-    geometry = geometry_to_wgs84(gpd.GeoSeries(geoms, crs=4326), datum)
-    index = pd.RangeIndex(n)
-    return gpd.GeoDataFrame(
-        {
-            "id": pd.Series(ids, index=index, dtype=str),
-            "name": pd.Series(names, index=index, dtype=str),
-            "name_en": pd.Series(col("name_en"), index=index, dtype=str),
-            "level": pd.Series(levels, index=index, dtype=str),
-        },
-        geometry=gpd.GeoSeries(geometry.values, index=index, crs="EPSG:4326"),
-        index=index,
-    )
 
 
 def load_boundary(

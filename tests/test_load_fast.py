@@ -191,3 +191,58 @@ def test_repeated_ids_across_blocks_are_found_by_hash(tmp_path):
     with pytest.raises(ValidationError, match="'R7' is a duplicate id: an earlier row"):
         for _ in iter_demand(path, chunk_rows=1000):
             pass
+
+
+def test_gc_paused_nests_and_restores_the_collector():
+    import gc
+    import threading
+
+    from geo._gc import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still runs
+        made = [[i] for i in range(10_000)]  # tracked objects made while paused
+    assert gc.isenabled()
+    assert all(gc.is_tracked(m) for m in made[:10])  # still tracked, not lost to freeze
+    assert gc.get_freeze_count() == 0  # the frozen generation was handed back
+    # a second thread's pause ending first does not bring the collector back early
+    inside, leave = threading.Event(), threading.Event()
+
+    def other():
+        with gc_paused():
+            inside.set()
+            leave.wait(5)
+
+    t = threading.Thread(target=other)
+    with gc_paused():
+        t.start()
+        inside.wait(5)
+    assert not gc.isenabled()  # the other thread's pause is still on
+    leave.set()
+    t.join(5)
+    assert gc.isenabled()
+    # a collector the caller switched off stays off
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_loaders_leave_the_collector_as_they_found_it(tmp_path):
+    import gc
+
+    path = _csv(tmp_path / "d.csv", ROWS[:2])
+    load_demand(path)
+    assert gc.isenabled()
+    with pytest.raises(ValidationError):
+        load_demand(_csv(tmp_path / "bad.csv", [("R1", "abc", 29.9, 3, "outdoor")]))
+    assert gc.isenabled()  # also after a refused file
+    assert sum(len(b) for b in iter_demand(path)) == 2
+    assert gc.isenabled()

@@ -26,6 +26,7 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
+from geo._gc import gc_paused
 from geo.errors import ConflictError, FileNotFound, ServicemapError, ValidationError
 from geo.store import _auth
 from geo.store._backend import Backend, GeoPackage, PostGIS, quote
@@ -494,6 +495,7 @@ class Store:
         geoms = self.backend.geoms_from_db(values[0])
         return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"))
 
+    @gc_paused()
     def read_layer(
         self, layer: str, *, version: int | None = None, as_of: Any = None
     ) -> gpd.GeoDataFrame:
