@@ -134,21 +134,22 @@ def _load_inputs(
     fac = load_facilities(
         facilities, datum=datum, registry=registry, layer=_layer_in(facilities, layer)
     )
-    dem = pd.concat(
-        [
-            load_demand(
-                p,
-                datum=demand_datum,
-                group=group,
-                weight=weight,
-                registry=registry,
-                layer=_layer_in(p, layer),
-            )
-            for p in _progress(demand, "loading demand")
-        ],
-        ignore_index=True,
-    )
-    dem = gpd.GeoDataFrame(dem, geometry="geometry", crs="EPSG:4326")
+    parts = [
+        load_demand(
+            p,
+            datum=demand_datum,
+            group=group,
+            weight=weight,
+            registry=registry,
+            layer=_layer_in(p, layer),
+        )
+        for p in _progress(demand, "loading demand")
+    ]
+    dem = parts[0]  # one file: as loaded (concat would copy its million rows)
+    if len(parts) > 1:
+        dem = gpd.GeoDataFrame(
+            pd.concat(parts, ignore_index=True), geometry="geometry", crs="EPSG:4326"
+        )
     ars = None
     if areas:
         ars = pd.concat(

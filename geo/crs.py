@@ -19,9 +19,7 @@ centroid and :func:`to_metric` projects a layer there, refusing a layer with no 
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Literal
 
@@ -30,6 +28,7 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
+from geo._chunks import in_chunks
 from geo.errors import CRSError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -297,22 +296,6 @@ def to_metric(gdf, crs: CRS | None = None):
     return gdf.to_crs(crs)
 
 
-_CHUNK = 250_000
-
-
-def _in_chunks(n: int, work) -> None:
-    """Call ``work(slice)`` over [0, n) in chunks, on parallel threads when n is large.
-
-    Used for shapely and PROJ calls, which release the GIL.
-    """
-    if n <= _CHUNK:
-        work(slice(0, n))
-        return
-    chunks = [slice(lo, min(lo + _CHUNK, n)) for lo in range(0, n, _CHUNK)]
-    with ThreadPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1)) as pool:
-        list(pool.map(work, chunks))
-
-
 def points_xy(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
     """(n, 2) array of point coordinates (x, y), raising for anything but non-empty points."""
     geoms = np.asarray((gdf.geometry if isinstance(gdf, gpd.GeoDataFrame) else gdf).values)
@@ -392,7 +375,7 @@ def transform_xy(xy: np.ndarray, src, dst, *, copy: bool = True) -> np.ndarray:
         x, y = tr.transform(out[part, 0], out[part, 1])
         out[part, 0], out[part, 1] = x, y
 
-    _in_chunks(len(out), work)
+    in_chunks(len(out), work)
     return out
 
 

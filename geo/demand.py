@@ -37,6 +37,7 @@ from pyproj import CRS, Transformer
 from shapely.geometry import Polygon
 
 from geo import _io
+from geo._chunks import in_chunks
 from geo._gc import gc_paused
 from geo.crs import check_datum, geometry_to_wgs84, metric_crs_for, require_crs, to_wgs84
 from geo.errors import ValidationError, check_positive
@@ -1058,7 +1059,7 @@ def h3_cells(lon: np.ndarray, lat: np.ndarray, resolution: int) -> np.ndarray:
     """The H3 cell (``uint64``) of every WGS84 point, as ``h3.latlng_to_cell`` gives it.
 
     Vectorised through h3ronpy (h3o, H3's Rust port, over Arrow arrays): 1,000,000 points
-    in about 0.4 s instead of 2.5 s of one Python call per point. It agrees with H3's C
+    in about 0.3 s (on 2 cores) instead of 2.5 s of one Python call per point. It agrees with H3's C
     library except for a point exactly on an edge between two cells (a cell's vertex,
     or a finer cell's centre at a coarser resolution), which each library gives to one
     of the two cells; every grid of servicemap comes from here, so they all agree.
@@ -1070,7 +1071,11 @@ def h3_cells(lon: np.ndarray, lat: np.ndarray, resolution: int) -> np.ndarray:
         return np.empty(0, dtype=np.uint64)
     from h3ronpy.vector import coordinates_to_cells
 
-    return np.asarray(coordinates_to_cells(lat, lon, int(resolution)), dtype=np.uint64)
+    def cells(part: slice) -> np.ndarray:
+        return np.asarray(coordinates_to_cells(lat[part], lon[part], int(resolution)))
+
+    # h3ronpy works without the GIL: a thread per core (0.55 s -> 0.30 s for 1,000,000)
+    return np.concatenate(in_chunks(len(lon), cells)).astype(np.uint64, copy=False)
 
 
 def _by_columns(by: str | Sequence[str]) -> list[str]:
