@@ -552,3 +552,49 @@ def test_geopackage_point_blobs_are_shapely_wkb_with_the_header():
         for g in geoms
     ]  # fmt: skip
     assert list(GeoPackage.geoms_to_db(None, geoms)) == want
+
+
+def test_columns_of_one_value_or_copies_are_stored_as_given(store_location, tmp_path):
+    """A new layer's constant columns, copies of another column and all-NULL columns (the
+    GeoPackage stages only the columns that vary): read back as written, including near
+    misses past the first rows and a bool and an int column of equal values."""
+    n = 500
+    ids = [f"R{i:04d}" for i in range(n)]
+    near_copy = list(ids)
+    near_copy[300] = "other"  # equal to the id in the first rows only
+    near_constant = ["x"] * n
+    near_constant[499] = "y"
+    frame = gpd.GeoDataFrame(
+        {
+            "id": pd.Series(ids, dtype="str"),
+            "source": pd.Series(ids, dtype="str"),  # a copy of the id
+            "near_copy": pd.Series(near_copy, dtype="str"),
+            "kind": pd.Series(["point"] * n, dtype="str"),  # one value
+            "near_constant": pd.Series(near_constant, dtype="str"),
+            "empty": pd.Series([""] * n, dtype="str"),  # empty text, not NULL
+            "flag": np.ones(n, dtype=bool),  # True in every row ...
+            "one": np.ones(n, dtype=np.int64),  # ... and 1: same values, other kinds
+            "level": np.full(n, 2.5),
+            "note": pd.Series([None] * n, dtype=object),
+        },
+        geometry=gpd.points_from_xy(121.8 + np.arange(n) / 1e4, np.full(n, 29.9)),
+        crs=4326,
+    )
+    store = open_store(
+        store_location if not isinstance(store_location, Path) else tmp_path / "s.gpkg",
+        create=True,
+    )
+    try:
+        first = store.write_layer("demand", frame, user="a", reason="new")
+        got = store.read_layer("demand")
+        assert_geodataframe_equal(got, frame, check_like=True)
+        assert got["flag"].dtype == bool and got["one"].dtype == np.int64
+        changed = frame.copy()
+        changed.loc[5, "kind"] = "route"
+        store.write_layer("demand", changed, user="a", reason="one row")
+        assert_geodataframe_equal(store.read_layer("demand"), changed, check_like=True)
+        assert_geodataframe_equal(
+            store.read_layer("demand", version=first.version), frame, check_like=True
+        )
+    finally:
+        store.close()
