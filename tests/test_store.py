@@ -598,3 +598,39 @@ def test_columns_of_one_value_or_copies_are_stored_as_given(store_location, tmp_
         )
     finally:
         store.close()
+
+
+def test_geopackage_blobs_of_every_header_kind_are_read(tmp_path):
+    """The store's SELECT strips the GeoPackage header: its own (flags 0x01, the fast
+    path), GDAL's with an envelope (a feature edited in QGIS), big-endian, and empty."""
+    import sqlite3
+    import struct
+
+    import shapely
+
+    from geo.store._backend import GeoPackage
+
+    path = tmp_path / "g.gpkg"
+    geoms = [
+        Point(121.8, 29.9),
+        shapely.box(121, 29, 122, 30),
+        shapely.LineString([(0, 0), (1, 1)]),
+    ]
+    frame = gpd.GeoDataFrame({"a": [1, 2, 3]}, geometry=geoms, crs=4326)
+    # no R-tree: its triggers call GDAL's SQL functions, which plain sqlite3 lacks
+    pyogrio.write_dataframe(frame, path, layer_options={"SPATIAL_INDEX": "NO"})
+    con = sqlite3.connect(path)
+    try:
+        flags = [r[0][3] for r in con.execute("SELECT geom FROM g ORDER BY fid")]
+        assert flags == [0x01, 0x03, 0x03]  # GDAL: points bare, the others with an XY envelope
+        env = struct.pack(">4d", 1, 2, 3, 4)  # flags 0x02 (big-endian header, XY envelope)
+        big = b"GP\x00\x02" + struct.pack(">i", 4326) + env + shapely.to_wkb(geoms[0], byte_order=0)
+        con.execute("INSERT INTO g (geom, a) VALUES (?, 4)", (big,))
+        empty = b"GP\x00\x11" + struct.pack("<i", 4326) + shapely.to_wkb(shapely.Point())
+        con.execute("INSERT INTO g (geom, a) VALUES (?, 5)", (empty,))
+        rows = con.execute(f"SELECT {GeoPackage.geom_select(None, 'geom')} FROM g ORDER BY fid")
+        got = shapely.from_wkb([r[0] for r in rows])
+    finally:
+        con.close()
+    assert [g.equals(w) for g, w in zip(got[:4], [*geoms, geoms[0]], strict=True)] == [True] * 4
+    assert got[4].is_empty
