@@ -75,11 +75,32 @@ class LiveServer:
         self._thread.join(timeout=5)  # type: ignore[union-attr]
 
 
+def _from_memory(app):
+    """``app`` with each response read into memory before it is sent.
+
+    werkzeug's development server leaves a file response open when the browser drops the
+    connection half-way (its handler raises before it closes the body), and the file's
+    ResourceWarning then fails whichever test runs when the collector finds it. gunicorn,
+    which ``make serve`` runs and the served tests use, closes it; the app has no
+    streamed responses.
+    """
+
+    def wsgi(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return wsgi
+
+
 def start_live_server(app) -> LiveServer:
     """Serve ``app`` on a free port of 127.0.0.1 from a background thread."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _from_memory(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return LiveServer(f"http://127.0.0.1:{server.server_port}", app, server, thread)
