@@ -41,20 +41,32 @@ def click_empty_spot(page, lon, lat):
         " const p = m.latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }",
         [lat, lon],
     )
-    page.wait_for_timeout(300)
-    # a spot near the point where no marker, cluster or control would take the click
-    for dx, dy in [(0, 0), (30, 0), (-30, 0), (0, 30), (0, -30), (45, 45), (-45, -45), (60, -60)]:
-        x, y = box["x"] + pt[0] + dx, box["y"] + pt[1] + dy
-        free = page.evaluate(
-            "([x, y]) => { const e = document.elementFromPoint(x, y);"
-            " return !!e && !e.closest('.leaflet-marker-icon, .leaflet-control, .leaflet-popup')"
-            " && !!e.closest('.folium-map'); }",
-            [x, y],
-        )
-        if free:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    # a spot near the point where no marker, cluster or control would take the click; the
+    # clusters may still be moving after the view changed (a filter, the zoom), so a click
+    # that a cluster took instead is made again at a spot found afresh (three tries)
+    for attempt in range(3):
+        page.wait_for_timeout(300 * (attempt + 1))
+        for dx, dy in [(0, 0), (30, 0), (-30, 0), (0, 30), (0, -30), (45, 45), (-45, -45),
+                       (60, -60)]:  # fmt: skip
+            x, y = box["x"] + pt[0] + dx, box["y"] + pt[1] + dy
+            free = page.evaluate(
+                "([x, y]) => { const e = document.elementFromPoint(x, y);"
+                " return !!e && !e.closest('.leaflet-marker-icon, .leaflet-control,"
+                " .leaflet-popup') && !!e.closest('.folium-map'); }",
+                [x, y],
+            )
+            if free:
+                break
+        page.mouse.click(x, y)
+        try:
+            page.wait_for_selector("#sm-list[data-query-lon]", state="attached", timeout=10_000)
             break
-    page.mouse.click(x, y)
-    page.wait_for_selector("#sm-list[data-query-lon]", state="attached")
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")  # a popup the click opened
     return (
         float(page.eval_on_selector("#sm-list", "e => e.dataset.queryLon")),
         float(page.eval_on_selector("#sm-list", "e => e.dataset.queryLat")),
