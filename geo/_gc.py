@@ -5,7 +5,7 @@ database cursor one Python object per cell. Every 700 new container objects CPyt
 3.11 runs a young-generation collection, and as the survivors pile up it runs full
 collections that walk every object in the process: creating 1,000,000 points took
 1.0-1.5 s in a process holding a loaded frame, 0.4 s with the collector paused
-(``benchmarks/bench_loading.py``; docs/decisions.md, "Pausing the cyclic collector").
+(``benchmarks/bench_loading.py``; docs/decisions.md, "A million Python objects").
 
 :func:`gc_paused` pauses it for the length of a bulk step. On the way out the objects
 made are moved straight to the oldest generation (``gc.freeze`` then ``gc.unfreeze``),
