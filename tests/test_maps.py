@@ -124,3 +124,19 @@ def test_gap_map_never_shows_a_cell_under_the_floor(demo):
     people = [float(v) for v in re.findall(r'"people": ([0-9.]+)', html)]
     assert people and min(people) >= 10
     assert not CDN.search(html)
+
+
+def test_the_pages_base_map_escapes_area_names(demo):
+    # the finder, planner, facility and compliance pages put map_parts' html and script
+    # into the page unescaped (|safe): area names (an uploaded file's text) must arrive
+    # inert, in both languages
+    areas = demo.areas.copy()
+    areas["name"] = PAYLOAD
+    areas["name_en"] = PAYLOAD
+    for lang in ("zh", "en"):
+        m = maps.base_map(demo.boundary, areas, tiles="none", assets="/vendor", lang=lang)
+        parts = maps.map_parts(m)
+        page = parts.html + parts.script
+        assert "<img src=x" not in page and "<script>alert" not in page
+        assert "${alert" not in page and "`${" not in page and "</script>" not in page
+        assert "&lt;img src=x onerror=alert(1)&gt;&#96;&#36;&#123;alert(2)&#125;" in page
