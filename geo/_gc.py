@@ -4,8 +4,9 @@ A loader or a store read creates one shapely geometry per feature, and calamine 
 database cursor one Python object per cell. Every 700 new container objects CPython
 3.11 runs a young-generation collection, and as the survivors pile up it runs full
 collections that walk every object in the process: creating 1,000,000 points took
-1.0-1.5 s in a process holding a loaded frame, 0.4 s with the collector paused
-(``benchmarks/bench_loading.py``; docs/decisions.md, "A million Python objects").
+1.0-1.5 s in a process holding 2,000,000 other objects, 0.4 s with the collector paused
+(a /tmp script, 2026-12-02; ``benchmarks/bench_loading.py``'s 1M-row CSV load went from
+1.9 s to 1.2 s; docs/decisions.md, "A million Python objects").
 
 :func:`gc_paused` pauses it for the length of a bulk step. On the way out the objects
 made are moved straight to the oldest generation (``gc.freeze`` then ``gc.unfreeze``),
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 
 _lock = threading.Lock()
 _depth = 0  # nested or concurrent pauses: the collector comes back after the last one
+_was_enabled = True  # whether it was on when the first of them began
 
 
 @contextmanager
@@ -48,6 +50,3 @@ def gc_paused() -> Iterator[None]:
                 gc.unfreeze()  # ... and back into the oldest, without being walked
                 if _was_enabled:
                     gc.enable()
-
-
-_was_enabled = True
